@@ -7,6 +7,12 @@
 // what was last written, or an error (EIO) for a latent sector error; bit rot is
 // possible and is caught by checksums above, not here.
 
+/**
+ * Every offset, length and device size is a multiple of this: btrfs never does I/O in
+ * smaller units (its smallest sectorsize is 4 KiB). Misaligned I/O is EINVAL.
+ */
+export const DEVICE_ALIGN_BYTES = 4096;
+
 export interface ZoneReport {
   /** Zone index, 0-based. */
   index: number;
