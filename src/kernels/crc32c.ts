@@ -1,0 +1,147 @@
+// The JS face of the CRC-32C kernel (asm/crc32c.ts).
+//
+// Owns: the kernel instance, its scratch memory (bounded) and the copies in and out of
+// it. Two operations:
+//  * crc32c(seed, data): the Linux/btrfs raw `crc32c()` (no inversion), which btrfs
+//    uses for name hashes (hash.ts) and send stream checksums;
+//  * crc32cSectorsInto(...): the standard CRC-32C (init ~0, final xor ~0) of each
+//    sector of a batch, written little-endian as btrfs stores data and metadata csums.
+//
+// Everything here is synchronous once loadCrc32cKernel() has resolved: the checksum of
+// a batch must not cost an await (STYLE.md: run to completion).
+
+import { assert } from '../util/assert.js';
+import { instantiateKernel } from './wasm-loader.js';
+
+interface Crc32cExports {
+  readonly memory: WebAssembly.Memory;
+  crc32cUpdate(crc: number, ptr: number, lengthBytes: number): number;
+  crc32cSectors(ptr: number, sectorBytes: number, count: number, outPtr: number): void;
+  inputBase(): number;
+}
+
+/**
+ * Most input copied into wasm memory per kernel call. Bigger inputs are processed in
+ * pieces of at most this size, so the kernel's memory stays below ~4 MiB + 4 KiB of
+ * results whatever the caller hands in. 4 MiB is far past the size where the per-call
+ * cost stops mattering (a call costs well under a microsecond, 4 MiB takes ~2 ms).
+ */
+const SCRATCH_INPUT_BYTES = 4 * 1024 * 1024;
+const WASM_PAGE_BYTES = 65536;
+
+let kernel: Crc32cExports | undefined;
+let loading: Promise<void> | undefined;
+/** Start of the scratch area in wasm memory, fixed by the module's static data. */
+let scratchBase = 0;
+/** View of the kernel's memory; replaced when memory grows (the old buffer detaches). */
+let heap = new Uint8Array(0);
+
+/** Instantiates the kernel once; later and concurrent calls share the same promise. */
+export function loadCrc32cKernel(): Promise<void> {
+  loading ??= (async () => {
+    const instance = await instantiateKernel(new URL('./wasm/crc32c.wasm', import.meta.url));
+    const exports = instance.exports as unknown as Crc32cExports;
+    assert(exports.memory instanceof WebAssembly.Memory, 'crc32c kernel exports no memory');
+    assert(typeof exports.crc32cSectors === 'function', 'crc32c kernel lacks crc32cSectors');
+    scratchBase = exports.inputBase();
+    assert(scratchBase > 0 && scratchBase % 64 === 0, `crc32c kernel scratch base ${scratchBase} misaligned`);
+    heap = new Uint8Array(exports.memory.buffer);
+    kernel = exports;
+  })().catch((e: unknown) => {
+    // Let a later call try again (a transient fetch failure must not poison the module),
+    // and hand the error to this caller.
+    loading = undefined;
+    throw e;
+  });
+  return loading;
+}
+
+export function crc32cKernelLoaded(): boolean {
+  return kernel !== undefined;
+}
+
+function loadedKernel(): Crc32cExports {
+  assert(kernel !== undefined, 'crc32c kernel used before loadKernels() resolved');
+  return kernel;
+}
+
+/** Makes [scratchBase, scratchBase + bytes) addressable and returns the current view. */
+function scratch(k: Crc32cExports, bytes: number): Uint8Array {
+  assert(bytes <= SCRATCH_INPUT_BYTES + WASM_PAGE_BYTES, `crc32c scratch request ${bytes} exceeds bound`);
+  const needBytes = scratchBase + bytes;
+  const haveBytes = k.memory.buffer.byteLength;
+  if (needBytes > haveBytes) k.memory.grow(Math.ceil((needBytes - haveBytes) / WASM_PAGE_BYTES));
+  if (heap.buffer !== k.memory.buffer) heap = new Uint8Array(k.memory.buffer);
+  return heap;
+}
+
+/**
+ * Raw CRC-32C of data[offset, offset + lengthBytes), continuing from seed, with no
+ * inversion: Linux's `crc32c(seed, data, len)`. The standard CRC-32C of a buffer is
+ * `~crc32cRange(~0, ...)`. Returns an unsigned 32-bit number.
+ */
+export function crc32cRange(seed: number, data: Uint8Array, offset: number, lengthBytes: number): number {
+  const k = loadedKernel();
+  assert(Number.isInteger(offset) && offset >= 0, 'crc32c: bad offset');
+  assert(Number.isInteger(lengthBytes) && lengthBytes >= 0, 'crc32c: bad length');
+  assert(offset + lengthBytes <= data.length, 'crc32c: range past the end of data');
+  let crc = seed >>> 0;
+  let done = 0;
+  while (done < lengthBytes) {
+    const pieceBytes = Math.min(lengthBytes - done, SCRATCH_INPUT_BYTES);
+    const mem = scratch(k, pieceBytes);
+    mem.set(data.subarray(offset + done, offset + done + pieceBytes), scratchBase);
+    crc = k.crc32cUpdate(crc, scratchBase, pieceBytes) >>> 0;
+    done += pieceBytes;
+  }
+  return crc;
+}
+
+/** Raw CRC-32C of all of data from seed (no inversion), as Linux `crc32c(seed, data, len)`. */
+export function crc32c(seed: number, data: Uint8Array): number {
+  return crc32cRange(seed, data, 0, data.length);
+}
+
+/**
+ * Standard CRC-32C of each sectorBytes-long sector of data[offset, offset + lengthBytes),
+ * written to out at outOffset as consecutive little-endian u32 (4 bytes per sector).
+ * One kernel call per 4 MiB of input.
+ */
+export function crc32cSectorsInto(
+  data: Uint8Array, offset: number, lengthBytes: number, sectorBytes: number,
+  out: Uint8Array, outOffset: number,
+): void {
+  const k = loadedKernel();
+  assert(Number.isInteger(sectorBytes) && sectorBytes > 0, `crc32c: bad sector size ${sectorBytes}`);
+  assert(lengthBytes % sectorBytes === 0, `crc32c: ${lengthBytes} bytes is not a whole number of ${sectorBytes}-byte sectors`);
+  assert(offset >= 0 && offset + lengthBytes <= data.length, 'crc32c: range past the end of data');
+  const sectorCount = lengthBytes / sectorBytes;
+  assert(outOffset >= 0 && outOffset + sectorCount * 4 <= out.length, 'crc32c: output too small');
+  if (sectorBytes > SCRATCH_INPUT_BYTES) {
+    // Not a btrfs sector size (at most 64 KiB); kept correct rather than fast.
+    for (let i = 0; i < sectorCount; i++) {
+      writeLe32(out, outOffset + i * 4, ~crc32cRange(~0, data, offset + i * sectorBytes, sectorBytes));
+    }
+    return;
+  }
+  const sectorsPerCall = Math.floor(SCRATCH_INPUT_BYTES / sectorBytes);
+  for (let first = 0; first < sectorCount; first += sectorsPerCall) {
+    const count = Math.min(sectorsPerCall, sectorCount - first);
+    const inputBytes = count * sectorBytes;
+    // Results go right after the input, 8-aligned.
+    const resultsAt = scratchBase + ((inputBytes + 7) & ~7);
+    const mem = scratch(k, resultsAt - scratchBase + count * 4);
+    const from = offset + first * sectorBytes;
+    mem.set(data.subarray(from, from + inputBytes), scratchBase);
+    k.crc32cSectors(scratchBase, sectorBytes, count, resultsAt);
+    // The kernel stored little-endian u32s: already the on-disk bytes.
+    out.set(mem.subarray(resultsAt, resultsAt + count * 4), outOffset + first * 4);
+  }
+}
+
+function writeLe32(out: Uint8Array, at: number, value: number): void {
+  out[at] = value & 0xff;
+  out[at + 1] = (value >>> 8) & 0xff;
+  out[at + 2] = (value >>> 16) & 0xff;
+  out[at + 3] = (value >>> 24) & 0xff;
+}
