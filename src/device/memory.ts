@@ -37,9 +37,11 @@ export class MemoryDevice implements BlockDevice {
     this.owned = new Uint8Array(pageCount);
   }
 
-  /** A copy of the device's current content, sharing pages copy-on-write. Cheap: O(pages). */
+  /**
+   * A copy of the device's current content, sharing pages copy-on-write. Cheap: O(pages). Allowed
+   * on a closed device too: that is how a test "reopens" an in-memory image.
+   */
   fork(): MemoryDevice {
-    if (this.closed) throw closedError('fork');
     const copy = new MemoryDevice(this.sizeBytes);
     copy.pages = this.pages.slice();
     // Both sides now share every page: neither may write one in place.
