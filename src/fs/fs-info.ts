@@ -1,0 +1,173 @@
+// The mounted filesystem's state (btrfs's struct btrfs_fs_info) and the TreeHost the COW
+// B-tree runs on: tree block reads through the one verifying choke point, tree block
+// allocation and freeing, dirty tracking, and the running transaction's generation.
+//
+// Run to completion: one writer at a time mutates this state (the transaction queue in
+// transaction.ts); a function's preconditions hold from its first line to its last.
+import type { SuperBlock, RootItem } from '../format/structs.js';
+import { ExtentBuffer, initHeader } from '../tree/extent-buffer.js';
+import type { BlockExpectation, TreeHost, TreeRoot } from '../tree/tree-host.js';
+import { BlockCache } from '../tree/block-cache.js';
+import { Volumes } from '../volume/volumes.js';
+import { BlockGroups, type BlockGroup } from './block-group.js';
+import { CHUNK_TREE_OBJECTID, BlockGroupFlags, EXTENT_TREE_OBJECTID, ROOT_TREE_OBJECTID, CSUM_TREE_OBJECTID, FREE_SPACE_TREE_OBJECTID, DEV_TREE_OBJECTID, UUID_TREE_OBJECTID, FS_TREE_OBJECTID } from '../format/constants.js';
+import type { CsumName } from '../kernels/checksum.js';
+import { readTreeBlock } from './disk-io.js';
+import { DelayedRefs } from './extent-tree.js';
+import { allocateSpace } from './space.js';
+import { FsError } from '../util/errors.js';
+import { assert } from '../util/assert.js';
+
+/** One tree: its id, its current root block and (for all but the root and chunk trees) its ROOT_ITEM. */
+export class Root implements TreeRoot {
+  constructor(
+    readonly objectid: number,
+    public node: ExtentBuffer,
+    public item: RootItem | undefined,
+  ) {}
+}
+
+export interface FsInfoInit {
+  sb: SuperBlock;
+  csum: CsumName;
+  volumes: Volumes;
+  readonly: boolean;
+  cacheBytes?: number;
+}
+
+export class FsInfo implements TreeHost {
+  sb: SuperBlock;
+  readonly csum: CsumName;
+  readonly nodesize: number;
+  readonly sectorsize: number;
+  readonly volumes: Volumes;
+  readonly blockGroups = new BlockGroups();
+  readonly cache: BlockCache;
+  /** Blocks changed in the running transaction, by bytenr. Written at commit. */
+  readonly dirty = new Map<number, ExtentBuffer>();
+  readonly delayedRefs = new DelayedRefs();
+  readonly roots = new Map<number, Root>();
+  readonly: boolean;
+  /** Generation of the running transaction, 0 when none is running. */
+  transid = 0;
+  /** Next backup root slot to fill (super_roots[]). */
+  backupSlot = 0;
+  /** Counters for tests and stats. */
+  readonly stats = { treeBlockReads: 0, treeBlockRepairs: 0, csumErrors: 0 };
+
+  constructor(init: FsInfoInit) {
+    this.sb = init.sb;
+    this.csum = init.csum;
+    this.nodesize = init.sb.nodesize;
+    this.sectorsize = init.sb.sectorsize;
+    this.volumes = init.volumes;
+    this.readonly = init.readonly;
+    this.cache = new BlockCache(init.cacheBytes);
+  }
+
+  get fsid(): Uint8Array {
+    return this.sb.fsid;
+  }
+  /** The fsid tree blocks carry (metadata_uuid when that feature is on; we never set it). */
+  get metadataFsid(): Uint8Array {
+    return this.sb.fsid;
+  }
+  get chunkTreeUuid(): Uint8Array {
+    return this.root(CHUNK_TREE_OBJECTID).node.chunkTreeUuid;
+  }
+  /** The last committed generation. */
+  get generation(): number {
+    return this.sb.generation;
+  }
+
+  root(objectid: number): Root {
+    const r = this.roots.get(objectid);
+    if (!r) throw new FsError('ENOENT', `tree ${objectid} is not loaded`);
+    return r;
+  }
+  get rootTree(): Root { return this.root(ROOT_TREE_OBJECTID); }
+  get chunkTree(): Root { return this.root(CHUNK_TREE_OBJECTID); }
+  get extentTree(): Root { return this.root(EXTENT_TREE_OBJECTID); }
+  get devTree(): Root { return this.root(DEV_TREE_OBJECTID); }
+  get csumTree(): Root { return this.root(CSUM_TREE_OBJECTID); }
+  get fsTree(): Root { return this.root(FS_TREE_OBJECTID); }
+  get uuidTree(): Root | undefined { return this.roots.get(UUID_TREE_OBJECTID); }
+  get freeSpaceTree(): Root | undefined { return this.roots.get(FREE_SPACE_TREE_OBJECTID); }
+
+  // ---- TreeHost
+
+  cachedBlock(bytenr: number, expect: BlockExpectation): ExtentBuffer | undefined {
+    const eb = this.dirty.get(bytenr) ?? this.cache.get(bytenr);
+    if (eb === undefined) return undefined;
+    // A cached block was verified when read; the parent's expectations still must hold.
+    if (eb.generation !== expect.generation || eb.level !== expect.level) return undefined;
+    return eb;
+  }
+
+  async readBlock(bytenr: number, expect: BlockExpectation): Promise<ExtentBuffer> {
+    const hit = this.cachedBlock(bytenr, expect);
+    if (hit) return hit;
+    const eb = await readTreeBlock(this, bytenr, expect);
+    this.cache.put(eb);
+    return eb;
+  }
+
+  allocBlock(owner: number, level: number): ExtentBuffer {
+    assert(this.transid > 0, 'allocBlock outside a transaction');
+    const type = owner === CHUNK_TREE_OBJECTID ? BlockGroupFlags.SYSTEM : BlockGroupFlags.METADATA;
+    const bytenr = allocateSpace(this, type, this.nodesize, this.nodesize);
+    const eb = new ExtentBuffer(bytenr, new Uint8Array(this.nodesize));
+    initHeader(eb, { level, generation: this.transid, owner, fsid: this.metadataFsid, chunkTreeUuid: this.chunkTreeUuidForNew() });
+    this.dirty.set(bytenr, eb);
+    this.delayedRefs.addTreeBlock(bytenr, this.nodesize, level, owner, +1, true);
+    this.accountRootBytes(owner, this.nodesize);
+    return eb;
+  }
+
+  /** During mkfs the chunk tree does not exist yet when the first blocks are made. */
+  pendingChunkTreeUuid: Uint8Array | undefined;
+  private chunkTreeUuidForNew(): Uint8Array {
+    return this.pendingChunkTreeUuid ?? this.chunkTreeUuid;
+  }
+
+  /** The chunk tree uuid that DEV_EXTENT items name. */
+  chunkTreeUuidForItems(): Uint8Array {
+    return this.chunkTreeUuidForNew();
+  }
+
+  freeBlock(eb: ExtentBuffer, owner: number): void {
+    assert(this.transid > 0, 'freeBlock outside a transaction');
+    const bg = this.blockGroups.get(eb.bytenr);
+    this.delayedRefs.addTreeBlock(eb.bytenr, this.nodesize, eb.level, owner, -1, false);
+    this.accountRootBytes(owner, -this.nodesize);
+    if (eb.generation === this.transid && !eb.written) {
+      // Never written: nothing on disk refers to it, so its space is reusable at once
+      // (btrfs_free_tree_block's fast path).
+      this.dirty.delete(eb.bytenr);
+      bg.free?.add(eb.bytenr, this.nodesize);
+    } else {
+      bg.pinned.add(eb.bytenr, this.nodesize);
+      this.cache.delete(eb.bytenr);
+    }
+  }
+
+  /** root_item.bytes_used: the bytes of the tree's own blocks (btrfs_set_root_used). */
+  private accountRootBytes(owner: number, delta: number): void {
+    const item = this.roots.get(owner)?.item;
+    if (item) item.bytesUsed = Math.max(0, item.bytesUsed + delta);
+  }
+
+  markDirty(eb: ExtentBuffer): void {
+    assert(this.transid > 0, 'markDirty outside a transaction');
+    assert(eb.generation === this.transid, `block ${eb.bytenr} of generation ${eb.generation} changed without COW`);
+    this.dirty.set(eb.bytenr, eb);
+  }
+
+  shouldCow(eb: ExtentBuffer): boolean {
+    return !(eb.generation === this.transid && !eb.written && !eb.reloc);
+  }
+
+  blockGroupOf(logical: number): BlockGroup {
+    return this.blockGroups.get(logical);
+  }
+}

@@ -1,0 +1,47 @@
+// The external judge: Debian's btrfs-progs run on image files (node project only).
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { BlockDevice } from '../../src/device/block-device.js';
+
+const run = promisify(execFile);
+
+export interface ProgResult {
+  ok: boolean;
+  code: number;
+  output: string;
+}
+
+export async function btrfsProg(args: string[]): Promise<ProgResult> {
+  try {
+    const { stdout, stderr } = await run('btrfs', args, { maxBuffer: 256 * 1024 * 1024 });
+    return { ok: true, code: 0, output: stdout + stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return { ok: false, code: err.code ?? -1, output: (err.stdout ?? '') + (err.stderr ?? '') };
+  }
+}
+
+/** `btrfs check --readonly` (plus --check-data-csum when asked): ok only with exit 0 and no ERROR line. */
+export async function btrfsCheck(image: string, opts: { dataCsum?: boolean } = {}): Promise<ProgResult> {
+  const r = await btrfsProg(['check', '--readonly', ...(opts.dataCsum ? ['--check-data-csum'] : []), image]);
+  const clean = r.ok && !/^ERROR|error\(s\) found|^WARNING/m.test(r.output);
+  return { ...r, ok: clean };
+}
+
+export async function tempDir(prefix = 'butterfs-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Copies a whole device into an image file. */
+export async function saveImage(dev: BlockDevice, path: string): Promise<void> {
+  const chunk = 8 * 1024 * 1024;
+  const out = new Uint8Array(dev.sizeBytes);
+  for (let off = 0; off < dev.sizeBytes; off += chunk) {
+    out.set(await dev.read(off, Math.min(chunk, dev.sizeBytes - off)), off);
+  }
+  await writeFile(path, out);
+}
