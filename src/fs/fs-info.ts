@@ -25,6 +25,9 @@ export class Root implements TreeRoot {
     public node: ExtentBuffer,
     public item: RootItem | undefined,
   ) {}
+
+  /** The ROOT_ITEM bytes last written in this transaction (commit rewrites only changes). */
+  itemOnDisk: Uint8Array | undefined;
 }
 
 export interface FsInfoInit {

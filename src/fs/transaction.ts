@@ -68,25 +68,36 @@ async function createPendingBlockGroups(fs: FsInfo): Promise<number> {
   return n;
 }
 
-/** Writes ROOT_ITEMs of trees whose root block moved. Returns how many changed. */
+/**
+ * Writes the ROOT_ITEMs of trees changed in this transaction (root block, level, generation,
+ * bytes_used). Returns how many were written; a later round rewrites one only if it changed
+ * again (the extent tree keeps changing while refs run).
+ */
 async function updateRootItems(fs: FsInfo): Promise<number> {
   let n = 0;
   for (const r of fs.roots.values()) {
-    if (!r.item) continue;
-    if (r.item.bytenr === r.node.bytenr && r.item.level === r.node.level && r.item.generation === fs.transid) continue;
-    if (r.item.bytenr === r.node.bytenr && r.item.level === r.node.level && r.node.generation !== fs.transid) continue;
+    if (!r.item || r.node.generation !== fs.transid) continue;
     r.item.bytenr = r.node.bytenr;
     r.item.level = r.node.level;
     r.item.generation = fs.transid;
     r.item.generationV2 = fs.transid;
-    const item = r.item;
-    await updateItem(fs, fs.rootTree, Key.of(r.objectid, ItemType.ROOT_ITEM, 0), (dv, data) => {
-      if (data.length < RootItem.size) throw new FsError('EUCLEAN', `root item of tree ${r.objectid} is ${data.length} bytes`);
-      RootItem.encode(dv, 0, item);
+    const encoded = new Uint8Array(RootItem.size);
+    RootItem.encode(viewOf(encoded), 0, r.item);
+    if (r.itemOnDisk && equalBytes(r.itemOnDisk, encoded)) continue;
+    await updateItem(fs, fs.rootTree, Key.of(r.objectid, ItemType.ROOT_ITEM, 0), (_dv, data) => {
+      if (data.length !== RootItem.size) throw new FsError('EUCLEAN', `root item of tree ${r.objectid} is ${data.length} bytes`);
+      data.set(encoded);
     });
+    r.itemOnDisk = encoded;
     n++;
   }
   return n;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export async function commitTransaction(fs: FsInfo): Promise<void> {
