@@ -71,8 +71,8 @@ const nextSector = () => {
   return (seed >>> 8) % (IDB_SIZE / 4096);
 };
 const run = `bench-${Date.now()}`;
-let dev: IdbDevice;
-let raw: IDBPDatabase;
+let dev!: IdbDevice;
+let raw!: IDBPDatabase;
 
 async function setupIdb(): Promise<void> {
   dev = await IdbDevice.open(`${run}/dev`, { sizeBytes: IDB_SIZE });
