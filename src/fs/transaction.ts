@@ -121,6 +121,9 @@ export async function commitTransaction(fs: FsInfo): Promise<void> {
   for (const bg of fs.blockGroups.all()) {
     for (const [s, l] of bg.pinned.ranges()) bg.free?.add(s, l);
     bg.pinned.clear();
+    // First fit from the start again: space freed by earlier commits is reused soon, which
+    // keeps metadata dense (and makes every crash test exercise reuse of freed blocks).
+    bg.cursor = bg.start;
   }
   fs.transid = 0;
 }

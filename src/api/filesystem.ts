@@ -1,0 +1,114 @@
+// The mounted filesystem as the public API sees it (engine level): one writer at a time
+// through a transaction mutex, the periodic commit (`commit=`), sync, unmount. The POSIX
+// surface (fs.promises) is built on this.
+import type { BlockDevice } from '../device/block-device.js';
+import type { FsInfo } from '../fs/fs-info.js';
+import { openFs } from '../fs/open.js';
+import { startTransaction, commitTransaction } from '../fs/transaction.js';
+import { mkfs as mkfsEngine, type MkfsOptions, type MkfsResult } from '../fs/mkfs.js';
+import { FsError } from '../util/errors.js';
+import { Mutex } from './mutex.js';
+import { parseMountOptions, type MountOptions } from './mount-options.js';
+
+export class Filesystem {
+  private readonly mutex = new Mutex();
+  private commitTimer: ReturnType<typeof setTimeout> | undefined;
+  private mounted = true;
+
+  constructor(
+    /** The engine state. Internal: exposed for tests and tools. */
+    readonly info: FsInfo,
+    readonly options: MountOptions,
+  ) {
+    this.armCommitTimer();
+  }
+
+  /** The last committed generation. */
+  get generation(): number {
+    return this.info.sb.generation;
+  }
+
+  private assertMounted(): void {
+    if (!this.mounted) throw new FsError('EIO', 'filesystem is unmounted');
+  }
+
+  /**
+   * Runs `fn` as part of the running transaction (started if none), with exclusive access.
+   * Changes become durable at the next commit (sync, the commit= timer, unmount).
+   */
+  transaction<T>(fn: (fs: FsInfo) => Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      this.assertMounted();
+      if (this.info.readonly) throw new FsError('EROFS', 'filesystem is mounted read-only');
+      if (this.info.transid === 0) startTransaction(this.info);
+      return fn(this.info);
+    });
+  }
+
+  /** Read-only access with the same exclusion (a consistent view). */
+  read<T>(fn: (fs: FsInfo) => Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      this.assertMounted();
+      return fn(this.info);
+    });
+  }
+
+  /** Commits the running transaction, if any, and waits for it to be durable. */
+  sync(): Promise<void> {
+    return this.mutex.run(async () => {
+      this.assertMounted();
+      await this.commitLocked();
+    });
+  }
+
+  private async commitLocked(): Promise<void> {
+    if (this.info.transid !== 0) await commitTransaction(this.info);
+  }
+
+  private armCommitTimer(): void {
+    if (this.info.readonly) return;
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = undefined;
+      this.mutex
+        .run(async () => {
+          if (this.mounted) await this.commitLocked();
+        })
+        .then(
+          () => this.mounted && this.armCommitTimer(),
+          (e: unknown) => {
+            // A failed periodic commit leaves the filesystem unusable for writes, as btrfs
+            // goes read-only on a transaction abort; the error surfaces on the next call.
+            this.info.readonly = true;
+            this.lastError = e;
+          },
+        );
+    }, this.options.commitIntervalMs);
+    // In Node, a pending commit timer must not keep the process alive.
+    (this.commitTimer as { unref?: () => void }).unref?.();
+  }
+
+  /** The error of a failed periodic commit, if one happened. */
+  lastError: unknown;
+
+  /** Commits and detaches. The devices stay open (they belong to the caller). */
+  unmount(): Promise<void> {
+    return this.mutex.run(async () => {
+      if (!this.mounted) return;
+      if (this.commitTimer) clearTimeout(this.commitTimer);
+      this.commitTimer = undefined;
+      if (!this.info.readonly) await this.commitLocked();
+      this.mounted = false;
+      this.info.cache.clear();
+    });
+  }
+}
+
+export async function mkfs(devices: BlockDevice[], options: MkfsOptions = {}): Promise<MkfsResult> {
+  return mkfsEngine(devices, options);
+}
+
+export async function mount(devices: BlockDevice[], options?: string): Promise<Filesystem> {
+  const o = parseMountOptions(options);
+  const info = await openFs(devices, { readonly: o.readonly, useBackupRoot: o.useBackupRoot });
+  return new Filesystem(info, o);
+}
