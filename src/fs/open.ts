@@ -50,6 +50,9 @@ export async function openFs(devices: BlockDevice[], options: OpenOptions = {}):
   if (sb.numDevices !== 1) throw new FsError('EINVAL', `filesystem has ${sb.numDevices} devices; multi-device mounts are not supported yet`);
   if (!equalBytes(sb.devItem.fsid, sb.fsid)) throw new FsError('EUCLEAN', 'superblock dev_item fsid does not match');
 
+  if (devices[0].sizeBytes < sb.devItem.totalBytes) {
+    throw new FsError('EINVAL', `device holds ${devices[0].sizeBytes} bytes but the superblock says ${sb.devItem.totalBytes} (a truncated image?)`);
+  }
   const volumes = new Volumes();
   volumes.devices.set(sb.devItem.devid, { devid: sb.devItem.devid, uuid: sb.devItem.uuid, device: devices[0], item: { ...sb.devItem } });
   for (const c of parseSysChunkArray(sb)) volumes.addChunk(c);
@@ -99,6 +102,9 @@ async function loadTrees(fs: FsInfo, a: { root: number; rootLevel: number; gener
       const d = fs.volumes.devices.get(item.devid);
       if (!d) throw new FsError('EINVAL', `device ${item.devid} of this filesystem is missing`);
       if (!equalBytes(d.uuid, item.uuid)) throw new FsError('EUCLEAN', `device ${item.devid} uuid does not match the chunk tree`);
+      if (d.device && d.device.sizeBytes < item.totalBytes) {
+        throw new FsError('EINVAL', `device ${item.devid} holds ${d.device.sizeBytes} bytes but the filesystem says ${item.totalBytes} (a truncated image?)`);
+      }
       d.item = item;
     } else if (it.key.type === ItemType.CHUNK_ITEM && it.key.objectid === FIRST_CHUNK_TREE_OBJECTID) {
       const map = decodeChunk(it.key.offset, it.data);
