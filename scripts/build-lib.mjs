@@ -7,8 +7,11 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-rmSync(join(root, 'dist'), { recursive: true, force: true });
-execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+// BUTTERFS_DIST_DIR lets the build test emit somewhere else than dist/.
+const out = process.env.BUTTERFS_DIST_DIR ?? join(root, 'dist');
+rmSync(out, { recursive: true, force: true });
+execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.build.json'), '--outDir', out], { stdio: 'inherit' });
 const wasm = join(root, 'src', 'kernels', 'wasm');
-if (existsSync(wasm)) cpSync(wasm, join(root, 'dist', 'kernels', 'wasm'), { recursive: true });
-console.log('build: dist/ written');
+if (!existsSync(wasm)) throw new Error('build: src/kernels/wasm is missing; run scripts/build-asm.mjs first');
+cpSync(wasm, join(out, 'kernels', 'wasm'), { recursive: true });
+console.log(`build: ${out} written`);
