@@ -1101,12 +1101,13 @@ export function truncateItem(host: TreeHost, path: Path, newSize: number, fromEn
   if (fromEnd) {
     leaf.move(HEADER_SIZE + dataEnd + sizeDiff, HEADER_SIZE + dataEnd, oldDataStart + newSize - dataEnd);
   } else {
-    if (key.type === ItemType.EXTENT_DATA && oldSize >= FileExtentHead.size) {
+    // Keep an inline file extent's header at the item's new start. Only when the header
+    // fits in what is kept: the kernel's unconditional move would otherwise spill into
+    // the data of the previous item.
+    const head = FileExtentItem.off.diskBytenr;
+    if (key.type === ItemType.EXTENT_DATA && newSize >= head) {
       const fi = HEADER_SIZE + oldDataStart;
-      if (leaf.data[fi + FileExtentHead.off.type] === FileExtentType.INLINE) {
-        // Keep the inline extent's header at the item's new start.
-        leaf.move(fi + sizeDiff, fi, FileExtentItem.off.diskBytenr);
-      }
+      if (leaf.data[fi + FileExtentHead.off.type] === FileExtentType.INLINE) leaf.move(fi + sizeDiff, fi, head);
     }
     leaf.move(HEADER_SIZE + dataEnd + sizeDiff, HEADER_SIZE + dataEnd, oldDataStart - dataEnd);
     leaf.setKey(slot, newKey);

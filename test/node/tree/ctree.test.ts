@@ -265,10 +265,10 @@ describe('pushes', () => {
 
 describe('growth and shrinking', () => {
   it('grows to several levels with a small nodesize, then shrinks back to one empty leaf', async () => {
-    // Large items make few items per leaf: level 3 comes quickly with 4 KiB blocks.
-    const host = new MemoryTreeHost(4096);
+    // Items of half a leaf or more sit one per leaf: level 3 comes quickly with 4 KiB blocks.
+    const host = new MemoryTreeHost(4096, { cache: true });
     const root = host.createTree(TREE);
-    const size = 1000;
+    const size = 2000;
     const keys: Key[] = [];
     let i = 0;
     while (root.node.level < 3) {
@@ -278,7 +278,7 @@ describe('growth and shrinking', () => {
       await insertItem(host, root, key, fill(size, i));
       keys.push(key);
       i++;
-      if (i % 500 === 0) {
+      if (i % 1000 === 0) {
         host.commit();
         verifyTree(host, root);
       }
@@ -292,7 +292,7 @@ describe('growth and shrinking', () => {
     keys.sort((a, b) => (a.offset * 2654435761) % 1013 - (b.offset * 2654435761) % 1013 || compareKeys(a, b));
     for (const [j, key] of keys.entries()) {
       await deleteItem(host, root, key);
-      if (j % 500 === 0) {
+      if (j % 1000 === 0) {
         host.commit();
         verifyTree(host, root);
       }
