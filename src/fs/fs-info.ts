@@ -119,6 +119,7 @@ export class FsInfo implements TreeHost {
     assert(this.transid > 0, 'allocBlock outside a transaction');
     const type = owner === CHUNK_TREE_OBJECTID ? BlockGroupFlags.SYSTEM : BlockGroupFlags.METADATA;
     const bytenr = allocateSpace(this, type, this.nodesize, this.nodesize);
+    assert(!this.dirty.has(bytenr), `allocated block ${bytenr} is still dirty`);
     const eb = new ExtentBuffer(bytenr, new Uint8Array(this.nodesize));
     initHeader(eb, { level, generation: this.transid, owner, fsid: this.metadataFsid, chunkTreeUuid: this.chunkTreeUuidForNew() });
     this.dirty.set(bytenr, eb);
@@ -146,6 +147,7 @@ export class FsInfo implements TreeHost {
     if (eb.generation === this.transid && !eb.written) {
       // Never written: nothing on disk refers to it, so its space is reusable at once
       // (btrfs_free_tree_block's fast path).
+      assert(this.dirty.get(eb.bytenr) === eb, `freeing block ${eb.bytenr} that is not the live block at that address`);
       this.dirty.delete(eb.bytenr);
       bg.free?.add(eb.bytenr, this.nodesize);
     } else {

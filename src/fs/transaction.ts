@@ -108,6 +108,15 @@ export async function commitTransaction(fs: FsInfo): Promise<void> {
     const work = (await createPendingBlockGroups(fs)) + (await runDelayedRefs(fs)) + (await writeDirtyBlockGroups(fs)) + (await updateRootItems(fs));
     if (work === 0 && fs.delayedRefs.size === 0) break;
   }
+  if (fs.dirty.size === 0) {
+    // Nothing changed: no new generation (btrfs skips the commit of an empty transaction).
+    // Writing a superblock here would name a generation no tree root carries.
+    fs.transid = 0;
+    return;
+  }
+  // Any change allocates, which changes the extent tree, whose root item is in the root tree:
+  // the root tree's root is always new, and the superblock's generation is its generation.
+  assert(fs.rootTree.node.generation === fs.transid, 'commit: the root tree was not COWed');
   await writeDirtyBlocks(fs);
   const devs = [...fs.volumes.devices.values()].filter((d) => d.device);
   await Promise.all(devs.map((d) => d.device!.flush()));
