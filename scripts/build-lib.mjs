@@ -2,7 +2,7 @@
 // Node 20 imports it with no bundler) and copies the .wasm kernels beside the modules that
 // load them (they use new URL('./wasm/x.wasm', import.meta.url)).
 import { execFileSync } from 'node:child_process';
-import { cpSync, rmSync, existsSync } from 'node:fs';
+import { chmodSync, cpSync, rmSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,4 +14,5 @@ execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tscon
 const wasm = join(root, 'src', 'kernels', 'wasm');
 if (!existsSync(wasm)) throw new Error('build: src/kernels/wasm is missing; run scripts/build-asm.mjs first');
 cpSync(wasm, join(out, 'kernels', 'wasm'), { recursive: true });
+chmodSync(join(out, 'cli.js'), 0o755);
 console.log(`build: ${out} written`);

@@ -8,6 +8,9 @@ import { startTransaction, commitTransaction } from '../fs/transaction.js';
 import { mkfs as mkfsEngine, type MkfsOptions, type MkfsResult } from '../fs/mkfs.js';
 import { FsError } from '../util/errors.js';
 import { Mutex } from './mutex.js';
+import { check as checkEngine, type CheckOptions, type CheckResult } from '../fs/check.js';
+import { dumpTree as dumpTreeEngine, type DumpTreeOptions } from '../fs/print-tree.js';
+import { dumpSuper as dumpSuperEngine } from '../fs/print-super.js';
 import { parseMountOptions, type MountOptions } from './mount-options.js';
 
 export class Filesystem {
@@ -89,6 +92,29 @@ export class Filesystem {
 
   /** The error of a failed periodic commit, if one happened. */
   lastError: unknown;
+
+  /**
+   * Our `btrfs check --readonly`: every tree block verified, extent refs against backrefs, free
+   * space tree against the extent tree, block group and superblock totals, fs tree links.
+   * Commits the running transaction first, so it checks what is on disk.
+   */
+  check(options: CheckOptions = {}): Promise<CheckResult> {
+    return this.mutex.run(async () => {
+      this.assertMounted();
+      await this.commitLocked();
+      return checkEngine(this.info, options);
+    });
+  }
+
+  /** Text in the layout of `btrfs inspect-internal dump-tree` (one tree with `{ tree: id }`). */
+  dumpTree(options: DumpTreeOptions = {}): Promise<string> {
+    return this.read((fs) => dumpTreeEngine(fs, options));
+  }
+
+  /** Text in the layout of `btrfs inspect-internal dump-super` (`{ full: true }` for -f). */
+  dumpSuper(options: { full?: boolean } = {}): Promise<string> {
+    return this.read(async (fs) => dumpSuperEngine(fs, options));
+  }
 
   /** Commits and detaches. The devices stay open (they belong to the caller). */
   unmount(): Promise<void> {

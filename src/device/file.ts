@@ -30,7 +30,8 @@ function toFsError(e: unknown, syscall: string, path: string): unknown {
   const code = (e as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return e; // not an operating error from node: let it through as is
   const known = Object.prototype.hasOwnProperty.call(ERRNO, code) ? (code as ErrorCode) : 'EIO';
-  return new FsError(known, (e as Error).message, { syscall, path, cause: e });
+  // node's message repeats what FsError already says for a known code; keep it only otherwise.
+  return new FsError(known, known === code ? undefined : (e as Error).message, { syscall, path, cause: e });
 }
 
 async function wrap<T>(syscall: string, path: string, fn: () => Promise<T>): Promise<T> {

@@ -103,7 +103,10 @@ export class FsInfo implements TreeHost {
     const eb = this.dirty.get(bytenr) ?? this.cache.get(bytenr);
     if (eb === undefined) return undefined;
     // A cached block was verified when read; the parent's expectations still must hold.
+    // On a mismatch the block is read again through the choke point, which names the problem.
     if (eb.generation !== expect.generation || eb.level !== expect.level) return undefined;
+    if (expect.owner !== undefined && eb.owner !== expect.owner) return undefined;
+    if (expect.firstKey && eb.nritems > 0 && eb.compareKey(0, expect.firstKey) !== 0) return undefined;
     return eb;
   }
 

@@ -124,7 +124,7 @@ async function loadTrees(fs: FsInfo, a: { root: number; rootLevel: number; gener
       continue;
     }
     const item = decodeRootItem(data, id);
-    const node = await fs.readBlock(item.bytenr, { generation: item.generation, level: item.level, owner: id === DATA_RELOC_TREE_OBJECTID ? undefined : id });
+    const node = await fs.readBlock(item.bytenr, { generation: item.generation, level: item.level, owner: id });
     fs.roots.set(id, new Root(id, node, item));
   }
   // Block groups: one BLOCK_GROUP_ITEM per chunk (btrfs_read_block_groups).

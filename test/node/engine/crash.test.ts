@@ -17,6 +17,7 @@ import { ItemType, FIRST_INODE_OBJECTID } from '../../../src/format/constants.js
 import { mulberry32 } from '../../../src/device/fault.js';
 import { createFile, removeFile, type SimpleFile } from '../../shared/simple-files.js';
 import { btrfsCheck, saveImage, tempDir } from '../../shared/btrfs-progs.js';
+import { check } from '../../../src/fs/check.js';
 
 const MiB = 1024 * 1024;
 
@@ -43,9 +44,9 @@ describe('crash consistency', () => {
     const gens = new Map<number, { names: string[]; commitStart: number; commitEnd: number }>();
     gens.set(fs.sb.generation, { names: [], commitStart: 0, commitEnd: 0 });
     let nextIno = 257;
-    for (let t = 0; t < 6; t++) {
+    for (let t = 0; t < 10; t++) {
       startTransaction(fs);
-      for (let op = 0; op < 60; op++) {
+      for (let op = 0; op < 80; op++) {
         const names = [...model.keys()];
         if (names.length > 5 && rand() < 0.35) {
           const name = names[Math.floor(rand() * names.length)];
@@ -82,6 +83,8 @@ describe('crash consistency', () => {
         const allowed = inFlight === undefined ? [durable] : [durable, inFlight];
         expect(allowed, `crash after event ${k} (${pname}): mounted generation ${g}`).toContain(g);
         expect(await listNames(crashed), `crash after event ${k} (${pname}), generation ${g}`).toEqual(gens.get(g)!.names);
+        const verdict = await check(crashed);
+        expect(verdict.errors, `crash after event ${k} (${pname}), generation ${g}`).toEqual([]);
         if (k % 97 === 0 && pname === 'torn') sampled.push(state);
       }
     }

@@ -12,6 +12,7 @@ import { ItemType, FIRST_INODE_OBJECTID } from '../../../src/format/constants.js
 import { mulberry32 } from '../../../src/device/fault.js';
 import { createFile, removeFile, type SimpleFile } from '../../shared/simple-files.js';
 import { btrfsCheck, saveImage, tempDir } from '../../shared/btrfs-progs.js';
+import { check } from '../../../src/fs/check.js';
 
 const MiB = 1024 * 1024;
 
@@ -46,6 +47,8 @@ describe('engine workload', () => {
             }
           }
           await commitTransaction(fs);
+          const verdict = await check(fs);
+          expect(verdict.errors, `seed ${seed}, mount ${mount}, commit ${t}`).toEqual([]);
         }
       }
       const fs = await openFs([dev]);
