@@ -5,13 +5,15 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { tempDir } from '../shared/btrfs-progs.js';
+import { rm } from 'node:fs/promises';
 
 const run = promisify(execFile);
 
 describe('the built library', () => {
   it('imports in plain Node and formats and mounts a filesystem', async () => {
-    const { dir, cleanup } = await tempDir('butterfs-dist-');
+    // Inside the repository, so the built files resolve their dependencies from node_modules
+    // as an installed package would.
+    const dir = join(process.cwd(), '.cache', 'dist-test');
     try {
       await run('node', ['scripts/build-lib.mjs'], { env: { ...process.env, BUTTERFS_DIST_DIR: dir } });
       const entry = pathToFileURL(join(dir, 'index.js')).href;
@@ -24,7 +26,7 @@ describe('the built library', () => {
       const { stdout } = await run('node', ['--input-type=module', '-e', script]);
       expect(JSON.parse(stdout)).toEqual({ generation: 1, csum: 'blake2' });
     } finally {
-      await cleanup();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
