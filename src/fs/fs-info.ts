@@ -28,6 +28,8 @@ export class Root implements TreeRoot {
 
   /** The ROOT_ITEM bytes last written in this transaction (commit rewrites only changes). */
   itemOnDisk: Uint8Array | undefined;
+  /** Next free inode number (subvolumes), found on first use: src/inode/inode.ts allocIno. */
+  nextIno: number | undefined;
 }
 
 export interface FsInfoInit {

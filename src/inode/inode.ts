@@ -1,0 +1,109 @@
+// Inodes (btrfs inode.c): INODE_ITEM read, insert, update; inode number allocation per
+// subvolume; timestamps. The namespace (namei.ts) and file data (file.ts) build on this.
+//
+// Inode numbers: each subvolume's next free objectid is found once (the highest objectid in
+// its tree, btrfs_init_root_free_objectid) and kept in memory on its Root; numbers are never
+// reused within a mount (btrfs does the same).
+import { InodeItem, type InodeItem as InodeItemT } from '../format/structs.js';
+import { Key } from '../format/key.js';
+import { viewOf, type Timespec } from '../format/struct.js';
+import { ItemType, FIRST_FREE_OBJECTID, LAST_FREE_OBJECTID } from '../format/constants.js';
+import { insertItem, lookup, searchSlot, prevLeaf } from '../tree/ctree.js';
+import type { FsInfo, Root } from '../fs/fs-info.js';
+import { updateItem } from '../fs/items.js';
+import { FsError } from '../util/errors.js';
+
+export type { InodeItemT as InodeItem };
+
+/** S_IF* bits of st_mode. */
+export const S_IFMT = 0o170000;
+export const S_IFSOCK = 0o140000;
+export const S_IFLNK = 0o120000;
+export const S_IFREG = 0o100000;
+export const S_IFBLK = 0o060000;
+export const S_IFDIR = 0o040000;
+export const S_IFCHR = 0o020000;
+export const S_IFIFO = 0o010000;
+
+export const isDir = (mode: number) => (mode & S_IFMT) === S_IFDIR;
+export const isReg = (mode: number) => (mode & S_IFMT) === S_IFREG;
+export const isLnk = (mode: number) => (mode & S_IFMT) === S_IFLNK;
+
+/** Wall-clock time as a btrfs timespec (millisecond resolution from Date, nanoseconds field). */
+export function nowTimespec(nowMs = Date.now()): Timespec {
+  const sec = Math.floor(nowMs / 1000);
+  return { sec, nsec: Math.round((nowMs - sec * 1000) * 1e6) };
+}
+
+export function inodeKey(ino: number): Key {
+  return Key.of(ino, ItemType.INODE_ITEM, 0);
+}
+
+export function decodeInode(data: Uint8Array, ino: number): InodeItemT {
+  if (data.length !== InodeItem.size) throw new FsError('EUCLEAN', `inode ${ino}: item of ${data.length} bytes`);
+  return InodeItem.decode(viewOf(data), 0);
+}
+
+export function encodeInode(item: InodeItemT): Uint8Array {
+  const b = new Uint8Array(InodeItem.size);
+  InodeItem.encode(viewOf(b), 0, item);
+  return b;
+}
+
+/** The inode's item, or ENOENT. */
+export async function readInode(fs: FsInfo, root: Root, ino: number): Promise<InodeItemT> {
+  const data = await lookup(fs, root, inodeKey(ino));
+  if (!data) throw new FsError('ENOENT', `inode ${ino} of subvolume ${root.objectid} does not exist`);
+  return decodeInode(data, ino);
+}
+
+/** The inode's item, or undefined. */
+export async function findInode(fs: FsInfo, root: Root, ino: number): Promise<InodeItemT | undefined> {
+  const data = await lookup(fs, root, inodeKey(ino));
+  return data ? decodeInode(data, ino) : undefined;
+}
+
+/** Writes `item` over the existing INODE_ITEM; transid is set to the running transaction. */
+export async function writeInode(fs: FsInfo, root: Root, ino: number, item: InodeItemT): Promise<void> {
+  item.transid = fs.transid;
+  const bytes = encodeInode(item);
+  await updateItem(fs, root, inodeKey(ino), (_dv, data) => data.set(bytes));
+}
+
+/** A fresh inode item (btrfs_new_inode): nlink 1 (0 for the caller to raise for dirs: see namei). */
+export function newInodeItem(fs: FsInfo, mode: number, uid: number, gid: number, now: Timespec, rdev = 0, flags = 0): InodeItemT {
+  const item = InodeItem.zero();
+  Object.assign(item, {
+    generation: fs.transid, transid: fs.transid, size: 0, nbytes: 0, nlink: 1, uid, gid, mode, rdev, flags,
+    atime: now, ctime: now, mtime: now, otime: now,
+  });
+  return item;
+}
+
+export async function insertInode(fs: FsInfo, root: Root, ino: number, item: InodeItemT): Promise<void> {
+  await insertItem(fs, root, inodeKey(ino), encodeInode(item));
+}
+
+/** Next free inode number of `root` (btrfs_get_free_objectid). */
+export async function allocIno(fs: FsInfo, root: Root): Promise<number> {
+  if (root.nextIno === undefined) root.nextIno = (await highestObjectid(fs, root)) + 1;
+  const ino = root.nextIno;
+  if (ino > Number.MAX_SAFE_INTEGER || ino >= 2 ** 53 + LAST_FREE_OBJECTID) throw new FsError('ENOSPC', `subvolume ${root.objectid} has no free inode numbers`);
+  root.nextIno = ino + 1;
+  return ino;
+}
+
+/** The highest objectid in use below BTRFS_LAST_FREE_OBJECTID (btrfs_find_highest_objectid). */
+async function highestObjectid(fs: FsInfo, root: Root): Promise<number> {
+  // Search for the largest possible key below the special objectids; the item before the
+  // insertion point holds the highest objectid in use.
+  const { path } = await searchSlot(fs, root, Key.of(2 ** 53 - 1, 255, -1));
+  let slot = path.slots[0];
+  if (slot === 0) {
+    if (!(await prevLeaf(fs, root, path))) return FIRST_FREE_OBJECTID - 1;
+    slot = path.slots[0] + 1;
+  }
+  const k = path.leaf.key(slot - 1);
+  if (k.objHi >= 0x8000_0000) return FIRST_FREE_OBJECTID - 1; // only special objectids (orphans) present
+  return Math.max(FIRST_FREE_OBJECTID - 1, k.objectid);
+}
