@@ -135,6 +135,12 @@ export async function mkfs(devices: BlockDevice[], options: MkfsOptions = {}): P
 
 export async function mount(devices: BlockDevice[], options?: string): Promise<Filesystem> {
   const o = parseMountOptions(options);
-  const info = await openFs(devices, { readonly: o.readonly, useBackupRoot: o.useBackupRoot });
+  if (o.subvolId !== undefined && o.subvolId !== 5) throw new FsError('EINVAL', `subvolid=${o.subvolId}: subvolumes other than the top level (5) are not supported yet`);
+  if (o.subvolPath !== undefined && o.subvolPath !== '/' && o.subvolPath !== '') throw new FsError('EINVAL', `subvol=${o.subvolPath}: subvolumes other than the top level are not supported yet`);
+  const info = await openFs(devices, { readonly: o.readonly, useBackupRoot: o.useBackupRoot, noLogReplay: o.noLogReplay });
+  info.options = {
+    barrier: o.barrier, maxInlineBytes: Math.min(o.maxInlineBytes, info.sectorsize), dataCow: o.dataCow, dataSum: o.dataSum,
+    ignoreDataCsums: o.ignoreDataCsums, acl: o.acl,
+  };
   return new Filesystem(info, o);
 }

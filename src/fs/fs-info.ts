@@ -30,7 +30,28 @@ export class Root implements TreeRoot {
   itemOnDisk: Uint8Array | undefined;
   /** Next free inode number (subvolumes), found on first use: src/inode/inode.ts allocIno. */
   nextIno: number | undefined;
+  /** Next DIR_INDEX per directory, found on first use (btrfs's index_cnt): src/inode/namei.ts. */
+  dirIndexNext: Map<number, number> | undefined;
 }
+
+/** The mount options the engine layers act on (parsed in api/mount-options.ts). */
+export interface EngineOptions {
+  /** Flush devices around the superblock write (nobarrier turns it off: unsafe). */
+  barrier: boolean;
+  /** Largest file stored inline (max_inline). */
+  maxInlineBytes: number;
+  /** New files are COW (datacow) and checksummed (datasum). */
+  dataCow: boolean;
+  dataSum: boolean;
+  /** rescue=ignoredatacsums (read-only): data reads skip checksum verification. */
+  ignoreDataCsums: boolean;
+  /** acl: POSIX ACL xattrs accepted. */
+  acl: boolean;
+}
+
+export const DEFAULT_ENGINE_OPTIONS: Readonly<EngineOptions> = Object.freeze({
+  barrier: true, maxInlineBytes: 2048, dataCow: true, dataSum: true, ignoreDataCsums: false, acl: true,
+});
 
 export interface FsInfoInit {
   sb: SuperBlock;
@@ -57,6 +78,8 @@ export class FsInfo implements TreeHost {
   transid = 0;
   /** Next backup root slot to fill (super_roots[]). */
   backupSlot = 0;
+  /** Mount options the engine acts on. */
+  options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS };
   /** Counters for tests and stats. */
   readonly stats = { treeBlockReads: 0, treeBlockRepairs: 0, csumErrors: 0 };
 

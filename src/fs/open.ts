@@ -21,6 +21,8 @@ import { loadFreeSpaceTree } from './free-space-tree.js';
 
 export interface OpenOptions {
   readonly?: boolean;
+  /** nologreplay: mount (read-only) ignoring a tree-log left by fsync. */
+  noLogReplay?: boolean;
   /** rescue=usebackuproot: try the backup roots, newest first, when the current ones fail. */
   useBackupRoot?: boolean;
   cacheBytes?: number;
@@ -47,6 +49,9 @@ export async function openFs(devices: BlockDevice[], options: OpenOptions = {}):
   }
   const hasFst = (sb.compatRoFlags & CompatRoFlags.FREE_SPACE_TREE) !== 0 && (sb.compatRoFlags & CompatRoFlags.FREE_SPACE_TREE_VALID) !== 0;
   if (!hasFst && !readonly) throw new FsError('EINVAL', 'filesystems without a valid free space tree can only be mounted read-only');
+  if (sb.logRoot !== 0 && !options.noLogReplay) {
+    throw new FsError('EOPNOTSUPP', 'the filesystem has a tree-log (from an fsync) to replay, and log replay is not implemented yet; mount with ro,nologreplay to read it without the logged changes');
+  }
   if (sb.numDevices !== 1) throw new FsError('EINVAL', `filesystem has ${sb.numDevices} devices; multi-device mounts are not supported yet`);
   if (!equalBytes(sb.devItem.fsid, sb.fsid)) throw new FsError('EUCLEAN', 'superblock dev_item fsid does not match');
 

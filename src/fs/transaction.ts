@@ -119,13 +119,14 @@ export async function commitTransaction(fs: FsInfo): Promise<void> {
   assert(fs.rootTree.node.generation === fs.transid, 'commit: the root tree was not COWed');
   await writeDirtyBlocks(fs);
   const devs = [...fs.volumes.devices.values()].filter((d) => d.device);
-  await Promise.all(devs.map((d) => d.device!.flush()));
+  // nobarrier skips both flushes: a crash may then leave a superblock naming unwritten blocks.
+  if (fs.options.barrier) await Promise.all(devs.map((d) => d.device!.flush()));
   fillSuperForCommit(fs);
   for (const d of devs) {
     const sb = { ...fs.sb, devItem: { ...d.item } };
     await writeSuperCopies(d.device!, sb);
   }
-  await Promise.all(devs.map((d) => d.device!.flush()));
+  if (fs.options.barrier) await Promise.all(devs.map((d) => d.device!.flush()));
   // The new trees are live: what this transaction freed may be reused.
   for (const bg of fs.blockGroups.all()) {
     for (const [s, l] of bg.pinned.ranges()) bg.free?.add(s, l);

@@ -27,6 +27,7 @@ export const ERRNO = {
   ENOSPC: [28, 'no space left on device'],
   ESPIPE: [29, 'invalid seek'],
   EROFS: [30, 'read-only file system'],
+  E2BIG: [7, 'argument list too long'],
   EMLINK: [31, 'too many links'],
   ERANGE: [34, 'result out of range'],
   ENAMETOOLONG: [36, 'name too long'],

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { MOUNT_OPTIONS, parseMountOptions, shouldUpdateAtime, defaultMountOptions } from '../../../src/api/mount-options.js';
+import { readFile } from 'node:fs/promises';
+
+describe('mount options', () => {
+  it('covers every option btrfs-man5 documents', async () => {
+    const man = await readFile(new URL('../../../../shared/reference/btrfs-man5.txt', import.meta.url), 'utf8');
+    const section = man.slice(man.indexOf('MOUNT OPTIONS'), man.indexOf('FILESYSTEM FEATURES'));
+    const documented = new Set<string>();
+    for (const line of section.split('\n')) {
+      const m = /^ {7}([a-z_-]+(?:=[a-z\[\]:_]+)?(?:, [a-z_-]+(?:=[a-z\[\]:_]+)?)*)\s*$/.exec(line);
+      if (!m) continue;
+      for (const part of m[1].split(', ')) documented.add(part.split('=')[0]);
+    }
+    expect(documented.size).toBeGreaterThan(40);
+    const known = new Set(MOUNT_OPTIONS.flatMap((r) => r.names));
+    const missing = [...documented].filter((n) => !known.has(n) && n !== 'mentioning');
+    expect(missing).toEqual([]);
+  });
+
+  it('applies in order, last wins, with values and no- forms', () => {
+    const o = parseMountOptions('noatime,commit=5,nodatacow,datacow,max_inline=1k,nobarrier,barrier,nodiratime,ro');
+    // datacow clears NODATACOW only; the NODATASUM that nodatacow set stays (as in the kernel).
+    expect(o).toMatchObject({ atime: 'noatime', commitIntervalMs: 5000, dataCow: true, dataSum: false, maxInlineBytes: 1024, barrier: true, dirAtime: false, readonly: true });
+    expect(parseMountOptions('strictatime,relatime').atime).toBe('relatime');
+    expect(parseMountOptions('nodatacow')).toMatchObject({ dataCow: false, dataSum: false });
+    expect(parseMountOptions('ro,rescue=usebackuproot:nologreplay:idatacsums')).toMatchObject({ useBackupRoot: true, noLogReplay: true, ignoreDataCsums: true });
+    expect(parseMountOptions(undefined)).toEqual(defaultMountOptions());
+  });
+
+  it('refuses every unsupported option by name, with the reason', () => {
+    for (const row of MOUNT_OPTIONS.filter((r) => r.refused)) {
+      const name = row.names[0];
+      const opt = row.kind === 'value' ? `${name}=1` : name;
+      expect(() => parseMountOptions(opt), opt).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringContaining(name) }));
+    }
+    for (const bad of ['bogus', 'commit=x', 'commit=-1', 'max_inline=12q', 'noatime=1', 'subvolid=abc', 'compress=zstd:3', 'space_cache=v1', 'nologreplay', 'rescue=ignoredatacsums', 'rescue=all', 'rescue=whatever']) {
+      expect(() => parseMountOptions(bad), bad).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    }
+  });
+
+  it('implements relatime, strictatime, noatime and nodiratime as btrfs does', () => {
+    const day = 24 * 3600;
+    const rel = defaultMountOptions();
+    expect(shouldUpdateAtime(rel, false, 100, 200, 200, 300, false)).toBe(true); // atime older than mtime
+    expect(shouldUpdateAtime(rel, false, 300, 200, 200, 400, false)).toBe(false); // newer, less than a day
+    expect(shouldUpdateAtime(rel, false, 300, 200, 200, 300 + day, false)).toBe(true); // a day old
+    expect(shouldUpdateAtime({ ...rel, atime: 'strictatime' }, false, 300, 200, 200, 301, false)).toBe(true);
+    expect(shouldUpdateAtime({ ...rel, atime: 'noatime' }, false, 0, 200, 200, 301, false)).toBe(false);
+    expect(shouldUpdateAtime({ ...rel, dirAtime: false }, true, 0, 200, 200, 301, false)).toBe(false);
+    expect(shouldUpdateAtime(rel, false, 0, 200, 200, 301, true)).toBe(false); // chattr +A
+  });
+});
