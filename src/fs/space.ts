@@ -40,6 +40,41 @@ export function allocateSpace(fs: FsInfo, type: number, len: number, align: numb
   return at;
 }
 
+/**
+ * Allocates between `minLen` and `maxLen` bytes (multiples of `align`) in a block group of
+ * `type`, as btrfs_reserve_extent does for data: the whole of maxLen if any group (or one
+ * new chunk) has it contiguous, else halving the request down to minLen. At most one chunk
+ * is created per call, so a fragmented filesystem does not fill its devices with chunks
+ * that each fail the request. ENOSPC when not even minLen fits.
+ */
+export function allocateSpaceRange(fs: FsInfo, type: number, maxLen: number, minLen: number, align: number): { start: number; length: number } {
+  let len = Math.floor(maxLen / align) * align;
+  if (len < minLen || minLen <= 0) throw new FsError('EINVAL', `allocation of ${minLen}..${maxLen} bytes`);
+  let chunkTried = false;
+  // Bounded: len halves each round until it reaches minLen.
+  for (;;) {
+    for (const bg of fs.blockGroups.ofType(type)) {
+      const at = tryAllocIn(bg, len, align);
+      if (at >= 0) return { start: at, length: len };
+    }
+    if (!chunkTried) {
+      chunkTried = true;
+      let bg: BlockGroup | undefined;
+      try {
+        bg = createChunk(fs, type, profileFor(fs, type));
+      } catch (e) {
+        if (!(e instanceof FsError && e.code === 'ENOSPC')) throw e;
+      }
+      if (bg) {
+        const at = tryAllocIn(bg, len, align);
+        if (at >= 0) return { start: at, length: len };
+      }
+    }
+    if (len === minLen) throw new FsError('ENOSPC', `no ${minLen} contiguous bytes free for type 0x${type.toString(16)}`);
+    len = Math.max(minLen, Math.floor(len / 2 / align) * align);
+  }
+}
+
 function tryAllocIn(bg: BlockGroup, len: number, align: number): number {
   if (!bg.free) return -1;
   let at = bg.free.findFree(len, align, bg.cursor);

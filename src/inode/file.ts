@@ -1,0 +1,772 @@
+// File data (btrfs file.c, inode.c, reflink.c): read, write, truncate, fallocate, reflink
+// and freeing the data of regular files, over file extent items (file-item.ts), data extent
+// refs (fs/extent-tree.ts) and data checksums (fs/csum-tree.ts).
+//
+// There is no page cache: each write is its own writeback. The bytes of a write go to
+// sector-aligned disk extents (partial sectors at the edges are read, modified and written),
+// which is what btrfs's writeback (cow_file_range / run_delalloc_nocow) does with the dirty
+// pages of the same range. Behaviours ported:
+//  * COW (cow_file_range): new extents of at most BTRFS_MAX_EXTENT_SIZE (128 MiB), written,
+//    checksummed (one checksum batch and one device write per extent), then the old file
+//    extents in the range replaced (btrfs_drop_extents: split, trimmed or dropped, with
+//    their refs), the new item inserted and its data ref queued;
+//  * NOCOW (run_delalloc_nocow / can_nocow_file_extent): for inodes with NODATACOW or
+//    PREALLOC, in place into PREALLOC extents, and into REG extents of NODATACOW inodes,
+//    when the extent is not shared (btrfs_cross_ref_exist: one inline ref, ours, generation
+//    above the root's last_snapshot, no other queued ref) and has no checksums in the range;
+//    a written PREALLOC range becomes REG (btrfs_mark_extent_written);
+//  * inline extents (cow_file_range_inline): a whole file of at most max_inline bytes and
+//    less than a sector, at offset 0, for inodes without NODATACOW / PREALLOC; a file that
+//    outgrows it gets its first sector as a regular extent;
+//  * truncate (btrfs_setsize / btrfs_truncate / btrfs_truncate_inode_items): down zeroes the
+//    tail of the last partial sector (a COW of that sector, btrfs_truncate_block) and drops
+//    or trims extents past it; up is a hole (no item with NO_HOLES, a hole item without);
+//  * fallocate (btrfs_fallocate / __btrfs_prealloc_file_range): PREALLOC extents (at most
+//    256 MiB each, no checksums) over holes and over non-prealloc extents past EOF; sets the
+//    inode's PREALLOC flag; KEEP_SIZE leaves i_size alone;
+//  * reflink (btrfs_clone / FICLONERANGE checks): new items naming the same disk extents
+//    with adjusted offsets, refs added, no data copied (inline extents are copied);
+//  * reads verify every sector against the csum tree (NODATASUM inodes have none): a bad
+//    copy is retried from the other mirrors and repaired from a good one, else EIO; a read
+//    never returns bytes that failed their checksum.
+// Compressed extents are refused with EOPNOTSUPP (compression is a later issue). Encrypted
+// or otherwise encoded extents likewise.
+//
+// Durability: data is written to the device (awaited) before the items naming it are
+// inserted; the commit flushes every device after writing the tree blocks and before the
+// superblocks, so no committed metadata can name data that did not reach the device. NOCOW
+// writes overwrite committed data in place (that is what NODATACOW means); into PREALLOC
+// extents they are invisible to the committed trees, which still call the range PREALLOC.
+//
+// Run to completion: the caller holds the filesystem's one writer (api/filesystem.ts) and a
+// transaction is running for everything but readFile.
+import { viewOf } from '../format/struct.js';
+import { ExtentItem, ExtentDataRef, FileExtentHead, InodeItem as InodeItemStruct } from '../format/structs.js';
+import { Key } from '../format/key.js';
+import {
+  ItemType, FileExtentType, CompressionType, InodeFlags, IncompatFlags, BlockGroupFlags, MAX_EXTENT_SIZE,
+} from '../format/constants.js';
+import { checksum, csumSizeBytes, checksumMatches } from '../kernels/checksum.js';
+import { deleteItem, lookup, searchSlot, setItemKeySafe, truncateItem } from '../tree/ctree.js';
+import { maxItemSize } from '../tree/extent-buffer.js';
+import type { FsInfo, Root } from '../fs/fs-info.js';
+import { allocateSpaceRange } from '../fs/space.js';
+import { insertCsums, lookupCsums, csumsExist } from '../fs/csum-tree.js';
+import { FsError, isFsError } from '../util/errors.js';
+import { assert } from '../util/assert.js';
+import { readInode, findInode, writeInode, nowTimespec, isDir, isReg, type InodeItem } from './inode.js';
+import {
+  type FileExtent, fileExtentKey, findFileExtents, fileExtentEnd, encodeFileExtent, insertFileExtent, newFileExtent,
+  holeFileExtent, isHole,
+} from './file-item.js';
+
+const MiB = 1024 * 1024;
+/**
+ * The largest file size and offset. Linux allows MAX_LFS_FILESIZE (2^63 - 1); butterfs keeps
+ * offsets as JS numbers (ARCHITECTURE.md, Numbers), so 2^53 - 1.
+ */
+export const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;
+/** __btrfs_prealloc_file_range allocates at most this much per extent. */
+const MAX_PREALLOC_EXTENT_BYTES = 256 * MiB;
+
+/** One operation's view of a file: its inode item, changed in memory and written once at the end. */
+interface FileState {
+  fs: FsInfo;
+  root: Root;
+  ino: number;
+  inode: InodeItem;
+}
+
+const alignDown = (n: number, a: number): number => Math.floor(n / a) * a;
+const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+function hasDataSum(st: FileState): boolean {
+  return (st.inode.flags & InodeFlags.NODATASUM) === 0;
+}
+
+function noHoles(fs: FsInfo): boolean {
+  return (fs.sb.incompatFlags & IncompatFlags.NO_HOLES) !== 0;
+}
+
+function checkOffset(n: number, what: string): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new FsError('EINVAL', `${what} ${n} is not an offset`);
+}
+
+function requireWritable(fs: FsInfo): void {
+  if (fs.readonly) throw new FsError('EROFS', 'filesystem is mounted read-only');
+  assert(fs.transid > 0, 'file data changed outside a transaction');
+}
+
+async function loadFile(fs: FsInfo, root: Root, ino: number): Promise<FileState> {
+  const inode = await readInode(fs, root, ino);
+  if (isDir(inode.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
+  if (!isReg(inode.mode)) throw new FsError('EINVAL', `inode ${ino} is not a regular file`);
+  return { fs, root, ino, inode };
+}
+
+/** Stamps a data change (file_modified: mtime, ctime, i_version) and writes the inode. */
+async function finishWrite(st: FileState, times: { mtime: boolean }): Promise<void> {
+  const now = nowTimespec();
+  st.inode.ctime = now;
+  if (times.mtime) st.inode.mtime = now;
+  st.inode.sequence += 1;
+  assert(st.inode.nbytes >= 0, `inode ${st.ino}: nbytes went below zero`);
+  await writeInode(st.fs, st.root, st.ino, st.inode);
+}
+
+// ---------------------------------------------------------------- reading
+
+/**
+ * Reads [offset, offset + length) of a regular file, short at EOF (empty past it). Holes
+ * and PREALLOC extents read as zeros. EIO when a sector fails its checksum on every copy.
+ */
+export async function readFile(fs: FsInfo, root: Root, ino: number, offset: number, length: number): Promise<Uint8Array> {
+  checkOffset(offset, 'read offset');
+  checkOffset(length, 'read length');
+  const inode = await readInode(fs, root, ino);
+  if (isDir(inode.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
+  if (offset >= inode.size || length === 0) return new Uint8Array(0);
+  const end = Math.min(inode.size, offset + length);
+  return readRange({ fs, root, ino, inode }, offset, end - offset);
+}
+
+/** The file's bytes [start, start + len), zeros where nothing is stored. */
+async function readRange(st: FileState, start: number, len: number): Promise<Uint8Array> {
+  const { fs } = st;
+  const ss = fs.sectorsize;
+  const out = new Uint8Array(len);
+  const end = start + len;
+  for (const fe of await findFileExtents(fs, st.root, st.ino, start, end)) {
+    const ks = fe.fileOffset;
+    const a = Math.max(ks, start);
+    const b = Math.min(fileExtentEnd(fe), end);
+    if (a >= b) continue;
+    if (fe.compression !== CompressionType.NONE || fe.encryption !== 0 || fe.otherEncoding !== 0) {
+      throw new FsError('EOPNOTSUPP', `inode ${st.ino}: the extent at file offset ${ks} is compressed or encoded (not supported yet)`);
+    }
+    if (fe.type === FileExtentType.INLINE) {
+      out.set(fe.inline!.subarray(a - ks, b - ks), a - start);
+      continue;
+    }
+    if (isHole(fe) || fe.type === FileExtentType.PREALLOC) continue;
+    const sa = alignDown(a, ss);
+    const sb = Math.min(alignUp(b, ss), fileExtentEnd(fe));
+    const data = await readData(st, fe.diskBytenr + fe.offset + (sa - ks), sb - sa, sa);
+    out.set(data.subarray(a - sa, b - sa), a - start);
+  }
+  return out;
+}
+
+/**
+ * Reads [logical, +len) (whole sectors) and verifies every sector against the csum tree;
+ * a sector that fails is read from the other copies, the first good one is used and written
+ * over the bad copy (read repair). EIO naming the inode and file offset when none is good.
+ */
+async function readData(st: FileState, logical: number, len: number, fileOffset: number): Promise<Uint8Array> {
+  const { fs } = st;
+  const ss = fs.sectorsize;
+  const data = await fs.volumes.readLogical(logical, len);
+  if (!hasDataSum(st) || fs.options.ignoreDataCsums) return data;
+  const sums = await lookupCsums(fs, logical, len);
+  const got = checksum(fs.csum, data, ss);
+  const size = csumSizeBytes(fs.csum);
+  for (let i = 0; i < len / ss; i++) {
+    if (sums.found[i] && equalRange(got, sums.csums, i * size, size)) continue;
+    const at = logical + i * ss;
+    const where = `inode ${st.ino} of subvolume ${st.root.objectid}, file offset ${fileOffset + i * ss} (logical ${at})`;
+    if (!sums.found[i]) throw new FsError('EIO', `${where}: no data checksum for the sector`);
+    fs.stats.csumErrors++;
+    let good: Uint8Array | undefined;
+    const copies = fs.volumes.numCopies(at);
+    for (let mirror = 2; mirror <= copies && !good; mirror++) {
+      const d = await fs.volumes.readLogical(at, ss, mirror);
+      if (checksumMatches(fs.csum, d, 0, ss, sums.csums, i * size)) good = d;
+      else fs.stats.csumErrors++;
+    }
+    if (!good) throw new FsError('EIO', `${where}: data checksum mismatch on ${copies} cop${copies === 1 ? 'y' : 'ies'}`);
+    data.set(good, i * ss);
+    if (!fs.readonly) await fs.volumes.writeLogicalCopy(at, good, 1);
+  }
+  return data;
+}
+
+function equalRange(a: Uint8Array, b: Uint8Array, off: number, len: number): boolean {
+  for (let i = off; i < off + len; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+// ---------------------------------------------------------------- file extent items and refs
+
+function dataRefOf(st: FileState, fe: FileExtent, itemOffset: number) {
+  return { root: st.root.objectid, objectid: st.ino, offset: itemOffset - fe.offset };
+}
+
+/** Queues a change of the ref a file extent item at `itemOffset` holds on its disk extent. */
+function changeRef(st: FileState, fe: FileExtent, itemOffset: number, delta: number): void {
+  assert(!isHole(fe) && fe.type !== FileExtentType.INLINE, 'ref of an extent without disk bytes');
+  st.fs.delayedRefs.addDataRef(fe.diskBytenr, fe.diskNumBytes, dataRefOf(st, fe, itemOffset), delta, false);
+}
+
+/** Bytes an item counts toward the inode's nbytes (inode_add_bytes): none for holes. */
+function countedBytes(fe: FileExtent): number {
+  return isHole(fe) ? 0 : fe.numBytes;
+}
+
+/** Rewrites the item now keyed at `oldOffset` as `fe` (which may move its key within its gap). */
+async function rewriteExtent(st: FileState, oldOffset: number, fe: FileExtent): Promise<void> {
+  const { fs } = st;
+  const { found, path } = await searchSlot(fs, st.root, fileExtentKey(st.ino, oldOffset), { cow: true });
+  assert(found, `inode ${st.ino}: file extent at ${oldOffset} vanished`);
+  const enc = encodeFileExtent(fe);
+  const data = path.itemData();
+  assert(data.length === enc.length, 'rewriteExtent changes the item size');
+  data.set(enc);
+  fs.markDirty(path.leaf);
+  if (fe.fileOffset !== oldOffset) setItemKeySafe(fs, path, fileExtentKey(st.ino, fe.fileOffset));
+}
+
+/**
+ * btrfs_drop_extents: no file extent item covers [start, end) afterwards. Items across an
+ * edge are trimmed (one across both is split in two, both holding a ref), items inside are
+ * deleted with their refs; nbytes follows. Inline items go whole (they start at 0 and end
+ * within the first sector; callers never cut one).
+ */
+async function dropExtents(st: FileState, start: number, end: number): Promise<void> {
+  const { fs, root, ino } = st;
+  let cur = start;
+  // Each round removes or trims one item inside [start, end): bounded by the items there.
+  for (let round = 0; cur < end; round++) {
+    assert(round < 1 << 30, 'dropExtents did not progress');
+    const [fe] = await findFileExtents(fs, root, ino, cur, end, 1);
+    if (!fe) return;
+    const ks = fe.fileOffset;
+    const ke = fileExtentEnd(fe);
+    if (fe.type === FileExtentType.INLINE) {
+      assert(ks >= start, `inode ${ino}: dropping [${start}, ${end}) would cut the inline extent`);
+      await deleteItem(fs, root, fileExtentKey(ino, ks));
+      st.inode.nbytes -= fe.ramBytes;
+      cur = ke;
+      continue;
+    }
+    const counted = !isHole(fe);
+    if (ks < start && ke > end) {
+      await rewriteExtent(st, ks, { ...fe, numBytes: start - ks });
+      const tail: FileExtent = { ...fe, fileOffset: end, offset: fe.offset + (end - ks), numBytes: ke - end };
+      await insertFileExtent(fs, root, ino, tail);
+      if (counted) {
+        changeRef(st, tail, end, +1);
+        st.inode.nbytes -= end - start;
+      }
+      return;
+    }
+    if (ks < start) {
+      await rewriteExtent(st, ks, { ...fe, numBytes: start - ks });
+      if (counted) st.inode.nbytes -= ke - start;
+      cur = ke;
+      continue;
+    }
+    if (ke > end) {
+      await rewriteExtent(st, ks, { ...fe, fileOffset: end, offset: fe.offset + (end - ks), numBytes: ke - end });
+      if (counted) st.inode.nbytes -= end - ks;
+      return;
+    }
+    await deleteItem(fs, root, fileExtentKey(ino, ks));
+    if (counted) {
+      changeRef(st, fe, ks, -1);
+      st.inode.nbytes -= fe.numBytes;
+    }
+    cur = ke;
+  }
+}
+
+/** Hole items over the parts of [start, end) without items (only without NO_HOLES). */
+async function fillHoles(st: FileState, start: number, end: number): Promise<void> {
+  if (noHoles(st.fs) || end <= start) return;
+  let cur = start;
+  const fes = await findFileExtents(st.fs, st.root, st.ino, start, end);
+  for (const fe of [...fes, undefined]) {
+    const next = fe ? Math.max(fe.fileOffset, start) : end;
+    if (next > cur) await insertFileExtent(st.fs, st.root, st.ino, holeFileExtent(st.fs, cur, next - cur));
+    if (fe) cur = Math.max(cur, fileExtentEnd(fe));
+  }
+}
+
+// ---------------------------------------------------------------- inline extents
+
+/** BTRFS_MAX_INLINE_DATA_SIZE: what fits after the head in one item. */
+function maxInlineData(fs: FsInfo): number {
+  return maxItemSize(fs.nodesize) - FileExtentHead.size;
+}
+
+/** Whether a whole file of `size` bytes is stored inline (can_cow_file_range_inline). */
+function inlineAllowed(st: FileState, size: number): boolean {
+  const { fs } = st;
+  return size > 0 && size < fs.sectorsize && size <= fs.options.maxInlineBytes && size <= maxInlineData(fs) &&
+    (st.inode.flags & (InodeFlags.NODATACOW | InodeFlags.PREALLOC)) === 0;
+}
+
+async function inlineExtentOf(st: FileState): Promise<FileExtent | undefined> {
+  const [fe] = await findFileExtents(st.fs, st.root, st.ino, 0, 1, 1);
+  return fe?.type === FileExtentType.INLINE ? fe : undefined;
+}
+
+/** insert_inline_extent: the whole file as one inline item (the first sector's items dropped). */
+async function writeInline(st: FileState, content: Uint8Array): Promise<void> {
+  const { fs } = st;
+  await dropExtents(st, 0, fs.sectorsize);
+  await insertFileExtent(fs, st.root, st.ino, {
+    fileOffset: 0, generation: fs.transid, ramBytes: content.length, compression: CompressionType.NONE, encryption: 0,
+    otherEncoding: 0, type: FileExtentType.INLINE, diskBytenr: 0, diskNumBytes: 0, offset: 0, numBytes: content.length, inline: content,
+  });
+  st.inode.nbytes += content.length;
+}
+
+/** The inline extent becomes a regular first sector (what writeback does once the file outgrew it). */
+async function convertInline(st: FileState, fe: FileExtent): Promise<void> {
+  if (fe.compression !== CompressionType.NONE) throw new FsError('EOPNOTSUPP', `inode ${st.ino}: compressed inline extent (not supported yet)`);
+  const buf = new Uint8Array(st.fs.sectorsize);
+  buf.set(fe.inline!.subarray(0, Math.min(fe.inline!.length, buf.length)));
+  const n = await writeRange(st, 0, buf);
+  if (n < buf.length) throw new FsError('ENOSPC', `inode ${st.ino}: no space to move the inline extent to a data extent`);
+}
+
+// ---------------------------------------------------------------- writeback
+
+/**
+ * cow_file_range: writes `buf` (whole sectors) at file offset `start` into new extents.
+ * Returns the bytes written: all of buf, or less when data space ran out after some was
+ * written (ENOSPC if none was).
+ */
+async function cowRange(st: FileState, start: number, buf: Uint8Array): Promise<number> {
+  const { fs, root, ino } = st;
+  const ss = fs.sectorsize;
+  let pos = 0;
+  while (pos < buf.length) {
+    let ext: { start: number; length: number };
+    try {
+      ext = allocateSpaceRange(fs, BlockGroupFlags.DATA, Math.min(buf.length - pos, MAX_EXTENT_SIZE), ss, ss);
+    } catch (e) {
+      if (isFsError(e, 'ENOSPC') && pos > 0) return pos;
+      throw e;
+    }
+    const len = ext.length;
+    const slice = buf.subarray(pos, pos + len);
+    try {
+      await fs.volumes.writeLogical(ext.start, slice);
+    } catch (e) {
+      // Nothing refers to the extent yet: give its space back.
+      fs.blockGroupOf(ext.start).free?.add(ext.start, len);
+      throw e;
+    }
+    const fileOffset = start + pos;
+    await dropExtents(st, fileOffset, fileOffset + len);
+    const fe = newFileExtent(fs, FileExtentType.REG, fileOffset, ext.start, len, 0, len);
+    await insertFileExtent(fs, root, ino, fe);
+    fs.delayedRefs.addDataRef(ext.start, len, dataRefOf(st, fe, fileOffset), +1, true);
+    if (hasDataSum(st)) await insertCsums(fs, ext.start, checksum(fs.csum, slice, ss));
+    st.inode.nbytes += len;
+    pos += len;
+  }
+  return pos;
+}
+
+/**
+ * btrfs_cross_ref_exist (strict = false): whether the disk extent of `fe` may be referenced
+ * by anything but this item's ref, judging by the queued refs and the committed extent item.
+ */
+async function crossRefExists(st: FileState, fe: FileExtent): Promise<boolean> {
+  const { fs } = st;
+  const ours = dataRefOf(st, fe, fe.fileOffset);
+  const same = (r: { root: number; objectid: number; offset: number }) => r.root === ours.root && r.objectid === ours.objectid && r.offset === ours.offset;
+  const pending = fs.delayedRefs.pendingData(fe.diskBytenr);
+  if (pending) {
+    if (pending.refs.some((r) => !same(r))) return true;
+    if (pending.mustInsert) return false;
+  }
+  const data = await lookup(fs, fs.extentTree, Key.of(fe.diskBytenr, ItemType.EXTENT_ITEM, fe.diskNumBytes));
+  if (!data || data.length !== ExtentItem.size + 1 + ExtentDataRef.size) return true;
+  const dv = viewOf(data);
+  const ei = ExtentItem.decode(dv, 0);
+  if (ei.generation <= (st.root.item?.lastSnapshot ?? 0)) return true;
+  if (data[ExtentItem.size] !== ItemType.EXTENT_DATA_REF) return true;
+  const r = ExtentDataRef.decode(dv, ExtentItem.size + 1);
+  return !same(r) || r.count !== ei.refs;
+}
+
+/** can_nocow_file_extent for the part [a, b) of `fe`. */
+async function canNocow(st: FileState, fe: FileExtent, a: number, b: number): Promise<boolean> {
+  if (fe.type === FileExtentType.INLINE || isHole(fe)) return false;
+  if (fe.type === FileExtentType.REG && (st.inode.flags & InodeFlags.NODATACOW) === 0) return false;
+  if (fe.compression !== CompressionType.NONE || fe.encryption !== 0 || fe.otherEncoding !== 0) return false;
+  if (await crossRefExists(st, fe)) return false;
+  // Checksums in the range force COW: an extent's checksums are all valid or absent.
+  return !(await csumsExist(st.fs, fe.diskBytenr + fe.offset + (a - fe.fileOffset), b - a));
+}
+
+/**
+ * btrfs_mark_extent_written: [a, b) of the PREALLOC item `fe` was written in place and
+ * becomes REG; the item splits into up to three, each new item holding a ref.
+ */
+async function markExtentWritten(st: FileState, fe: FileExtent, a: number, b: number): Promise<void> {
+  const { fs, root, ino } = st;
+  const ks = fe.fileOffset;
+  const ke = fileExtentEnd(fe);
+  const piece = (type: number, from: number, to: number): FileExtent => ({
+    ...fe, type, generation: fs.transid, fileOffset: from, offset: fe.offset + (from - ks), numBytes: to - from,
+  });
+  if (a > ks) {
+    await rewriteExtent(st, ks, piece(FileExtentType.PREALLOC, ks, a));
+    const mid = piece(FileExtentType.REG, a, b);
+    await insertFileExtent(fs, root, ino, mid);
+    changeRef(st, mid, a, +1);
+  } else {
+    await rewriteExtent(st, ks, piece(FileExtentType.REG, ks, b));
+  }
+  if (b < ke) {
+    const tail = piece(FileExtentType.PREALLOC, b, ke);
+    await insertFileExtent(fs, root, ino, tail);
+    changeRef(st, tail, b, +1);
+  }
+}
+
+/**
+ * Writeback of `buf` (whole sectors) at file offset `start` (run_delalloc_range): COW, or
+ * for NODATACOW / PREALLOC inodes NOCOW where the extents allow it. Returns the bytes
+ * written (short only on ENOSPC after progress).
+ */
+async function writeRange(st: FileState, start: number, buf: Uint8Array): Promise<number> {
+  const { fs } = st;
+  assert(start % fs.sectorsize === 0 && buf.length % fs.sectorsize === 0, 'writeRange: not whole sectors');
+  if ((st.inode.flags & (InodeFlags.NODATACOW | InodeFlags.PREALLOC)) === 0) return cowRange(st, start, buf);
+  const end = start + buf.length;
+  const pieces: { start: number; end: number; fe?: FileExtent }[] = [];
+  const cowPiece = (s: number, e: number) => {
+    const last = pieces[pieces.length - 1];
+    if (last && !last.fe && last.end === s) last.end = e;
+    else pieces.push({ start: s, end: e });
+  };
+  let cur = start;
+  for (const fe of await findFileExtents(fs, st.root, st.ino, start, end)) {
+    const a = Math.max(fe.fileOffset, cur);
+    // An inline extent ends within the first sector: its piece is that whole sector.
+    const b = Math.min(alignUp(fileExtentEnd(fe), fs.sectorsize), end);
+    if (a > cur) cowPiece(cur, a);
+    if (b <= a) continue;
+    if (await canNocow(st, fe, a, b)) pieces.push({ start: a, end: b, fe });
+    else cowPiece(a, b);
+    cur = b;
+  }
+  if (cur < end) cowPiece(cur, end);
+  for (const p of pieces) {
+    const slice = buf.subarray(p.start - start, p.end - start);
+    if (!p.fe) {
+      const n = await cowRange(st, p.start, slice);
+      if (n < slice.length) return p.start - start + n;
+      continue;
+    }
+    const fe = p.fe;
+    const disk = fe.diskBytenr + fe.offset + (p.start - fe.fileOffset);
+    await fs.volumes.writeLogical(disk, slice);
+    if (hasDataSum(st)) await insertCsums(fs, disk, checksum(fs.csum, slice, fs.sectorsize));
+    if (fe.type === FileExtentType.PREALLOC) await markExtentWritten(st, fe, p.start, p.end);
+  }
+  return buf.length;
+}
+
+// ---------------------------------------------------------------- write
+
+/**
+ * Writes `data` at `offset` of a regular file; returns the bytes written (all of them, or
+ * fewer when data space ran out part way; ENOSPC when none could be written). Extends the
+ * size; updates nbytes, mtime, ctime, sequence and transid. The data is on the device when
+ * this returns (see the module header).
+ */
+export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: number, data: Uint8Array): Promise<number> {
+  requireWritable(fs);
+  checkOffset(offset, 'write offset');
+  const len = data.length;
+  if (offset + len > MAX_FILE_SIZE) throw new FsError('EFBIG', `write of ${len} bytes at ${offset} passes the maximum file size`);
+  const st = await loadFile(fs, root, ino);
+  if (len === 0) return 0;
+  const ss = fs.sectorsize;
+  const oldSize = st.inode.size;
+  const end = offset + len;
+  let written = len;
+  if (inlineAllowed(st, Math.max(oldSize, end))) {
+    const content = new Uint8Array(Math.max(oldSize, end));
+    if (oldSize > 0) content.set(await readRange(st, 0, oldSize));
+    content.set(data, offset);
+    await writeInline(st, content);
+  } else {
+    const wStart = alignDown(offset, ss);
+    const wEnd = alignUp(end, ss);
+    let bufStart = wStart;
+    const inline = await inlineExtentOf(st);
+    if (inline && wStart > 0) {
+      // The file outgrows its inline extent: its first sector becomes a regular extent, in
+      // one extent with this write when they touch (as writeback of contiguous pages).
+      if (wStart === ss) bufStart = 0;
+      else await convertInline(st, inline);
+    }
+    if (offset > alignUp(oldSize, ss)) await fillHoles(st, alignUp(oldSize, ss), wStart);
+    let buf: Uint8Array;
+    if (bufStart === offset && wEnd === end) {
+      buf = data; // aligned: no copy
+    } else {
+      buf = new Uint8Array(wEnd - bufStart);
+      if (bufStart < wStart) buf.set(await readRange(st, 0, Math.min(oldSize, ss)));
+      let headRead = false;
+      if (offset > wStart && wStart < oldSize) {
+        buf.set(await readRange(st, wStart, Math.min(ss, oldSize - wStart)), wStart - bufStart);
+        headRead = true;
+      }
+      const tail = wEnd - ss;
+      if (end < wEnd && tail < oldSize && !(headRead && tail === wStart)) {
+        buf.set(await readRange(st, tail, Math.min(ss, oldSize - tail)), tail - bufStart);
+      }
+      buf.set(data, offset - bufStart);
+    }
+    const n = await writeRange(st, bufStart, buf);
+    written = Math.max(0, Math.min(len, bufStart + n - offset));
+    if (written === 0) throw new FsError('ENOSPC', `inode ${ino}: no data space for the write at ${offset}`);
+  }
+  st.inode.size = Math.max(oldSize, offset + written);
+  await finishWrite(st, { mtime: true });
+  return written;
+}
+
+// ---------------------------------------------------------------- truncate
+
+/**
+ * Sets the size of a regular file (truncate / ftruncate). Down: the tail of the new last
+ * sector is zeroed on disk and extents past it are dropped or trimmed (also when the size
+ * is unchanged: that drops preallocated extents past EOF, as btrfs does). Up: a hole.
+ */
+export async function truncateFile(fs: FsInfo, root: Root, ino: number, newSize: number): Promise<void> {
+  requireWritable(fs);
+  checkOffset(newSize, 'size');
+  if (newSize > MAX_FILE_SIZE) throw new FsError('EFBIG', `size ${newSize} passes the maximum file size`);
+  const st = await loadFile(fs, root, ino);
+  const ss = fs.sectorsize;
+  const oldSize = st.inode.size;
+  if (newSize > oldSize) {
+    const inline = await inlineExtentOf(st);
+    if (inline) {
+      if (inlineAllowed(st, newSize)) {
+        const content = new Uint8Array(newSize);
+        content.set(await readRange(st, 0, oldSize));
+        await writeInline(st, content);
+      } else {
+        await convertInline(st, inline);
+      }
+    }
+    await fillHoles(st, alignUp(oldSize, ss), alignUp(newSize, ss));
+  } else {
+    if (newSize < oldSize && newSize % ss !== 0) await zeroTail(st, newSize);
+    await truncateItems(st, newSize);
+  }
+  st.inode.size = newSize;
+  await finishWrite(st, { mtime: true });
+}
+
+/**
+ * btrfs_truncate_block: the bytes of the sector holding `size` past it become zeros on
+ * disk, by rewriting that sector (COW, or in place for NOCOW). Holes and PREALLOC read as
+ * zeros already; an inline extent is cut by truncateItems.
+ */
+async function zeroTail(st: FileState, size: number): Promise<void> {
+  const ss = st.fs.sectorsize;
+  const s = alignDown(size, ss);
+  const [fe] = await findFileExtents(st.fs, st.root, st.ino, s, s + 1, 1);
+  if (!fe || fe.type !== FileExtentType.REG || isHole(fe)) return;
+  const buf = new Uint8Array(ss);
+  buf.set(await readRange(st, s, size - s));
+  const n = await writeRange(st, s, buf);
+  if (n < ss) throw new FsError('ENOSPC', `inode ${st.ino}: no data space to zero the tail of the last sector`);
+}
+
+/** btrfs_truncate_inode_items: no item past `size` (rounded up to a sector); an inline extent is cut to it. */
+async function truncateItems(st: FileState, size: number): Promise<void> {
+  const { fs } = st;
+  const inline = size > 0 ? await inlineExtentOf(st) : undefined;
+  if (inline && inline.ramBytes > size) {
+    if (inline.compression !== CompressionType.NONE) throw new FsError('EOPNOTSUPP', `inode ${st.ino}: compressed inline extent (not supported yet)`);
+    const { found, path } = await searchSlot(fs, st.root, fileExtentKey(st.ino, 0), { cow: true });
+    assert(found, 'inline extent vanished');
+    truncateItem(fs, path, FileExtentHead.size + size, true);
+    const dv = viewOf(path.itemData());
+    dv.setUint32(FileExtentHead.off.ramBytes, size, true);
+    dv.setUint32(FileExtentHead.off.ramBytes + 4, 0, true);
+    fs.markDirty(path.leaf);
+    st.inode.nbytes -= inline.ramBytes - size;
+  }
+  await dropExtents(st, alignUp(size, fs.sectorsize), MAX_FILE_SIZE);
+}
+
+// ---------------------------------------------------------------- fallocate
+
+export interface FallocateOptions {
+  /** FALLOC_FL_KEEP_SIZE: allocate past EOF without changing the size. */
+  keepSize?: boolean;
+}
+
+/**
+ * fallocate mode 0 / KEEP_SIZE: PREALLOC extents over the holes of [offset, offset + length)
+ * (rounded out to sectors), reading as zeros until written. Extends the size unless keepSize.
+ */
+export async function fallocateFile(fs: FsInfo, root: Root, ino: number, offset: number, length: number, options: FallocateOptions = {}): Promise<void> {
+  requireWritable(fs);
+  checkOffset(offset, 'fallocate offset');
+  if (!Number.isSafeInteger(length) || length <= 0) throw new FsError('EINVAL', `fallocate length ${length}`);
+  if (offset + length > MAX_FILE_SIZE) throw new FsError('EFBIG', `fallocate to ${offset + length} passes the maximum file size`);
+  const st = await loadFile(fs, root, ino);
+  const ss = fs.sectorsize;
+  const oldSize = st.inode.size;
+  const end = offset + length;
+  const allocStart = alignDown(offset, ss);
+  const allocEnd = alignUp(end, ss);
+  if (end > oldSize) {
+    // btrfs_truncate_block(i_size) dirties the inline extent's page; writeback with the
+    // PREALLOC flag set makes it a regular extent.
+    const inline = await inlineExtentOf(st);
+    if (inline) {
+      st.inode.flags |= InodeFlags.PREALLOC;
+      await convertInline(st, inline);
+    }
+  }
+  if (!options.keepSize && allocStart > alignUp(oldSize, ss)) await fillHoles(st, alignUp(oldSize, ss), allocStart);
+  // The ranges to preallocate: no item, hole items, and past EOF anything but PREALLOC.
+  const ranges: [number, number][] = [];
+  const add = (a: number, b: number) => {
+    const last = ranges[ranges.length - 1];
+    if (last && last[1] === a) last[1] = b;
+    else if (b > a) ranges.push([a, b]);
+  };
+  let cur = allocStart;
+  for (const fe of await findFileExtents(fs, root, ino, allocStart, allocEnd)) {
+    const a = Math.max(fe.fileOffset, cur);
+    const b = Math.min(alignUp(fileExtentEnd(fe), ss), allocEnd);
+    if (a > cur) add(cur, a);
+    if (b > a && (isHole(fe) || (a >= oldSize && fe.type === FileExtentType.REG))) add(a, b);
+    cur = Math.max(cur, b);
+  }
+  if (cur < allocEnd) add(cur, allocEnd);
+  try {
+    for (const [a, b] of ranges) {
+      for (let pos = a; pos < b;) {
+        const ext = allocateSpaceRange(fs, BlockGroupFlags.DATA, Math.min(b - pos, MAX_PREALLOC_EXTENT_BYTES), ss, ss);
+        await dropExtents(st, pos, pos + ext.length);
+        const fe = newFileExtent(fs, FileExtentType.PREALLOC, pos, ext.start, ext.length, 0, ext.length);
+        await insertFileExtent(fs, root, ino, fe);
+        fs.delayedRefs.addDataRef(ext.start, ext.length, dataRefOf(st, fe, pos), +1, true);
+        st.inode.nbytes += ext.length;
+        st.inode.flags |= InodeFlags.PREALLOC;
+        pos += ext.length;
+      }
+    }
+    if (!options.keepSize) st.inode.size = Math.max(oldSize, end);
+  } finally {
+    // What was allocated stays (as btrfs does on a failed fallocate); the inode must count it.
+    await finishWrite(st, { mtime: false });
+  }
+}
+
+// ---------------------------------------------------------------- free
+
+/**
+ * Drops every file extent item of a regular file and its refs (btrfs_evict_inode's
+ * truncate to 0), for the final unlink and orphan cleanup. The inode item is left as it is:
+ * the caller deletes it.
+ */
+export async function freeInodeData(fs: FsInfo, root: Root, ino: number): Promise<void> {
+  requireWritable(fs);
+  // A copy: dropExtents keeps nbytes in it, and nothing writes it back.
+  const inode = { ...((await findInode(fs, root, ino)) ?? InodeItemStruct.zero()) };
+  await dropExtents({ fs, root, ino, inode }, 0, MAX_FILE_SIZE);
+}
+
+// ---------------------------------------------------------------- reflink
+
+/**
+ * FICLONERANGE: makes [dstOffset, +length) of dst share the extents of [srcOffset, +length)
+ * of src. Offsets must be sector aligned, and length too unless the range ends at src's
+ * EOF (length 0: to src's EOF; a length past EOF is cut to it). EINVAL for ranges that
+ * overlap within one file, for a partial last sector landing inside dst's size, and for
+ * files that differ in NODATASUM. Returns the bytes cloned. Inline extents are copied.
+ */
+export async function cloneRange(
+  fs: FsInfo, srcRoot: Root, srcIno: number, srcOffset: number, length: number, dstRoot: Root, dstIno: number, dstOffset: number,
+): Promise<number> {
+  requireWritable(fs);
+  checkOffset(srcOffset, 'clone source offset');
+  checkOffset(dstOffset, 'clone destination offset');
+  checkOffset(length, 'clone length');
+  const ss = fs.sectorsize;
+  const src = await loadFile(fs, srcRoot, srcIno);
+  const sameFile = srcRoot === dstRoot && srcIno === dstIno;
+  const dst = sameFile ? src : await loadFile(fs, dstRoot, dstIno);
+  if (srcOffset % ss !== 0 || dstOffset % ss !== 0) throw new FsError('EINVAL', `clone offsets ${srcOffset} and ${dstOffset} must be multiples of ${ss}`);
+  const srcSize = src.inode.size;
+  if (length === 0) {
+    if (srcOffset === srcSize) return 0;
+    length = srcSize - srcOffset;
+  }
+  if (srcOffset >= srcSize) throw new FsError('EINVAL', `clone source offset ${srcOffset} is at or past EOF ${srcSize}`);
+  length = Math.min(length, srcSize - srcOffset);
+  const srcEnd = srcOffset + length;
+  if (length % ss !== 0 && srcEnd !== srcSize) throw new FsError('EINVAL', `clone length ${length} must be a multiple of ${ss} unless it ends at the source's EOF`);
+  if (length % ss !== 0 && dstOffset + length < dst.inode.size) throw new FsError('EINVAL', 'clone of a partial last sector into the middle of the destination');
+  if (dstOffset + length > MAX_FILE_SIZE) throw new FsError('EFBIG', 'clone passes the maximum file size');
+  const span = alignUp(length, ss);
+  if (sameFile && dstOffset < srcOffset + span && srcOffset < dstOffset + span) throw new FsError('EINVAL', 'clone ranges overlap within one file');
+  if ((src.inode.flags & InodeFlags.NODATASUM) !== (dst.inode.flags & InodeFlags.NODATASUM)) {
+    throw new FsError('EINVAL', 'clone between a file with and a file without data checksums');
+  }
+  const dstOldSize = dst.inode.size;
+  const dstNewSize = Math.max(dstOldSize, dstOffset + length);
+  const dstInline = await inlineExtentOf(dst);
+  if (dstInline && dstOffset > 0) await convertInline(dst, dstInline);
+  if (dstOffset > alignUp(dstOldSize, ss)) await fillHoles(dst, alignUp(dstOldSize, ss), dstOffset);
+  const map = (x: number) => dstOffset + (x - srcOffset);
+  const fes = await findFileExtents(fs, srcRoot, srcIno, srcOffset, srcOffset + span);
+  let cur = srcOffset;
+  const holeTo = async (to: number) => {
+    if (to <= cur) return;
+    await dropExtents(dst, map(cur), map(to));
+    await fillHoles(dst, map(cur), map(to));
+  };
+  for (const fe of fes) {
+    const ks = fe.fileOffset;
+    const a = Math.max(ks, cur);
+    const b = Math.min(alignUp(fileExtentEnd(fe), ss), srcOffset + span);
+    await holeTo(a);
+    if (b <= a) continue;
+    if (fe.type === FileExtentType.INLINE) {
+      // clone_copy_inline_extent: the bytes are copied (inline item when dst is that small).
+      if (fe.compression !== CompressionType.NONE) throw new FsError('EOPNOTSUPP', `inode ${srcIno}: compressed inline extent (not supported yet)`);
+      const bytes = fe.inline!.subarray(a - ks, Math.min(fe.inline!.length, length - (a - srcOffset)));
+      if (map(a) === 0 && inlineAllowed(dst, dstNewSize)) {
+        await writeInline(dst, bytes.slice());
+      } else {
+        const buf = new Uint8Array(b - a);
+        buf.set(bytes);
+        await dropExtents(dst, map(a), map(b));
+        if ((await writeRange(dst, map(a), buf)) < buf.length) throw new FsError('ENOSPC', 'no data space to copy an inline extent');
+      }
+    } else if (isHole(fe)) {
+      await dropExtents(dst, map(a), map(b));
+      await fillHoles(dst, map(a), map(b));
+    } else {
+      const clone: FileExtent = { ...fe, fileOffset: map(a), offset: fe.offset + (a - ks), numBytes: b - a };
+      await dropExtents(dst, map(a), map(b));
+      await insertFileExtent(fs, dstRoot, dstIno, clone);
+      changeRef(dst, clone, clone.fileOffset, +1);
+      dst.inode.nbytes += countedBytes(clone);
+    }
+    cur = b;
+  }
+  await holeTo(srcOffset + span);
+  dst.inode.size = dstNewSize;
+  await finishWrite(dst, { mtime: true });
+  return length;
+}
