@@ -1,0 +1,435 @@
+// LZO1X compression and btrfs's LZO extent framing (fs/btrfs/lzo.c) for butterfs.
+//
+// Owns: an LZO1X-1-style compressor (greedy, one 4-byte hash probe per position), a
+// bounds-checked LZO1X decompressor, and the btrfs framing around both, one call per
+// extent (up to 128 KiB of input), so JS crosses into wasm once per extent.
+//
+// The LZO1X stream format (as Linux's Documentation/staging/lzo.rst describes it),
+// written here from that description. Instructions, with `state` the number of literals
+// the previous instruction copied (0, 1-3, or 4 after a literal run):
+//   0000LLLL  state 0: literal run of 3+L bytes (L = 0: 18 + 255 * zero bytes + next)
+//             state 1-3: 2-byte match, distance 1 + (next << 2) + (LLLL >> 2)
+//             state 4:   3-byte match, distance 2049 + (next << 2) + (LLLL >> 2)
+//   0001HLLL  match of 2+L (L = 0: 9 + 255 * zeros + next), then le16 DDDD..SS:
+//             distance 16384 + (H << 14) + D; distance exactly 16384 ends the stream
+//   001LLLLL  match of 2+L (L = 0: 33 + 255 * zeros + next), then le16: distance 1 + D
+//   01LDDDSS  match of 3+L, distance 1 + DDD + (next << 3)
+//   1LLDDDSS  match of 5+LL, distance 1 + DDD + (next << 3)
+// SS (low bits of the last instruction byte) is a count of 0-3 literals that follow.
+// A first byte above 17 is a literal run of byte - 17. Streams end with 0x11 0x00 0x00.
+// The compressor never emits the 2- and 3-byte matches, never starts a stream with 17
+// (Linux reads that as the LZO-RLE version marker) and uses only distances < 49152.
+//
+// btrfs framing, per lzo.c: le32 total length (including itself), then one segment per
+// sector of input: le32 compressed length + LZO1X data. A segment header never crosses
+// a sector boundary: when fewer than 4 bytes are left in a sector after a segment, they
+// are zero padding. The kernel gives up (E2BIG) when output would not fit in as many
+// pages as the input has (at most 128 KiB), or when after more than two sectors the
+// output is longer than the input read so far. PAGE_SIZE is taken equal to the sector
+// size, as it is on every machine where Linux mounts that sector size natively.
+//
+// Memory layout: the hash table is static; input and output live from inputBase() up,
+// placed by the JS side (src/kernels/lzo.ts). No imports, no allocator.
+
+/** Return codes, Linux's LZO_E_* plus the btrfs-level ones. */
+const LZO_E_OK: i32 = 0;
+const LZO_E_ERROR: i32 = -1;
+const LZO_E_INPUT_OVERRUN: i32 = -4;
+const LZO_E_OUTPUT_OVERRUN: i32 = -5;
+const LZO_E_LOOKBEHIND_OVERRUN: i32 = -6;
+const LZO_E_INPUT_NOT_CONSUMED: i32 = -8;
+/** Compression would not pay (btrfs's -E2BIG). */
+export const BTRFS_E2BIG: i32 = -7;
+/** The btrfs framing is corrupt (header length, segment length, truncation). */
+export const BTRFS_EUCLEAN: i32 = -117;
+
+const LZO_LEN: u32 = 4;
+const BTRFS_MAX_COMPRESSED: u32 = 128 * 1024;
+
+const M2_MAX_LEN: u32 = 8;
+const M2_MAX_OFFSET: u32 = 0x0800;
+const M3_MAX_LEN: u32 = 33;
+const M3_MAX_OFFSET: u32 = 0x4000;
+const M4_MAX_LEN: u32 = 9;
+const M4_MAX_OFFSET: u32 = 0xbfff;
+const MIN_MATCH: u32 = 4;
+
+const D_BITS: u32 = 14;
+const D_SIZE: u32 = 1 << D_BITS;
+/** Hash of 4 input bytes -> position + 1 of their last occurrence in this call (0: none). */
+const DICT: usize = memory.data(<i32>(D_SIZE * 4), 64);
+
+/** lzo1x_worst_compress(x): x + x/16 + 64 + 3. */
+@inline function worstCompress(x: u32): u32 {
+  return x + (x >> 4) + 64 + 3;
+}
+
+@inline function hash4(v: u32): u32 {
+  return (v * 0x1e35a7bd) >>> (32 - D_BITS);
+}
+
+/** Emits t literals from src at op; returns the new op. `first` is op == segment start. */
+@inline function emitLiterals(op: usize, first: bool, src: usize, t: u32): usize {
+  if (t == 0) return op;
+  if (first && t <= 238) {
+    store<u8>(op++, <u8>(17 + t));
+  } else if (t <= 3) {
+    // Into the SS bits of the previous match instruction.
+    store<u8>(op - 2, load<u8>(op - 2) | <u8>t);
+  } else if (t <= 18) {
+    store<u8>(op++, <u8>(t - 3));
+  } else {
+    let tt = t - 18;
+    store<u8>(op++, 0);
+    while (tt > 255) {
+      tt -= 255;
+      store<u8>(op++, 0);
+    }
+    store<u8>(op++, <u8>tt);
+  }
+  memory.copy(op, src, t);
+  return op + t;
+}
+
+@inline function emitZerosAndLength(op: usize, rest: u32): usize {
+  while (rest > 255) {
+    rest -= 255;
+    store<u8>(op++, 0);
+  }
+  store<u8>(op++, <u8>rest);
+  return op;
+}
+
+/** Emits a match of mLen (>= 4) at distance mOff (1..M4_MAX_OFFSET); returns the new op. */
+@inline function emitMatch(op: usize, mLen: u32, mOff: u32): usize {
+  if (mLen <= M2_MAX_LEN && mOff <= M2_MAX_OFFSET) {
+    const d = mOff - 1;
+    store<u8>(op++, <u8>(((mLen - 1) << 5) | ((d & 7) << 2)));
+    store<u8>(op++, <u8>(d >> 3));
+    return op;
+  }
+  let d: u32;
+  if (mOff <= M3_MAX_OFFSET) {
+    d = mOff - 1;
+    if (mLen <= M3_MAX_LEN) {
+      store<u8>(op++, <u8>(32 | (mLen - 2)));
+    } else {
+      store<u8>(op++, 32);
+      op = emitZerosAndLength(op, mLen - M3_MAX_LEN);
+    }
+  } else {
+    d = mOff - 0x4000;
+    if (mLen <= M4_MAX_LEN) {
+      store<u8>(op++, <u8>(16 | ((d >> 11) & 8) | (mLen - 2)));
+    } else {
+      store<u8>(op++, <u8>(16 | ((d >> 11) & 8)));
+      op = emitZerosAndLength(op, mLen - M4_MAX_LEN);
+    }
+  }
+  store<u8>(op++, <u8>(d << 2));
+  store<u8>(op++, <u8>(d >> 6));
+  return op;
+}
+
+/**
+ * LZO1X-compresses n bytes at src to dst (room for worstCompress(n) bytes) and returns
+ * the compressed length. `base` is the address positions in DICT are relative to;
+ * entries before src are from an earlier segment and are ignored.
+ */
+function compressBlock(src: usize, n: u32, dst: usize, base: usize): u32 {
+  let op = dst;
+  let ii: u32 = 0; // first pending literal
+  if (n > 20) {
+    const segStart = <u32>(src - base);
+    // The last match may not start past n - MIN_MATCH, and the final bytes are left as
+    // literals so that the 4-byte loads stay inside the block.
+    const ipLimit = n - MIN_MATCH;
+    let ip: u32 = 0;
+    while (ip < ipLimit) {
+      const v = load<u32>(src + ip);
+      const h = hash4(v);
+      const slot = DICT + (<usize>h << 2);
+      const candAbs = load<u32>(slot); // position + 1 relative to base
+      store<u32>(slot, segStart + ip + 1);
+      if (candAbs > segStart) {
+        const cand = candAbs - 1 - segStart;
+        const mOff = ip - cand;
+        if (mOff <= M4_MAX_OFFSET && load<u32>(src + cand) == v) {
+          let mLen = MIN_MATCH;
+          const maxLen = n - ip;
+          // Extend 8 bytes at a time, then bytes.
+          while (mLen + 8 <= maxLen && load<u64>(src + cand + mLen) == load<u64>(src + ip + mLen)) mLen += 8;
+          while (mLen < maxLen && load<u8>(src + cand + mLen) == load<u8>(src + ip + mLen)) mLen++;
+          op = emitLiterals(op, op == dst, src + ii, ip - ii);
+          op = emitMatch(op, mLen, mOff);
+          ip += mLen;
+          ii = ip;
+          continue;
+        }
+      }
+      // Skip faster through data that does not match, as LZO1X-1 does.
+      ip += 1 + ((ip - ii) >> 5);
+    }
+  }
+  op = emitLiterals(op, op == dst, src + ii, n - ii);
+  // End of stream: M4 with distance 16384 (D = 0), length 3.
+  store<u8>(op++, 0x11);
+  store<u8>(op++, 0);
+  store<u8>(op++, 0);
+  return <u32>(op - dst);
+}
+
+/** Raw LZO1X compression of n bytes at src into dst (worstCompress(n) bytes of room). */
+export function lzo1xCompress(src: usize, n: u32, dst: usize): u32 {
+  memory.fill(DICT, 0, D_SIZE * 4);
+  return compressBlock(src, n, dst, src);
+}
+
+/**
+ * Bounds-checked LZO1X decompression of inLen bytes at src into at most outCap bytes at
+ * dst (Linux lzo1x_decompress_safe semantics, including its return codes). Returns the
+ * decompressed length, or a negative LZO_E_* code.
+ */
+export function lzo1xDecompress(src: usize, inLen: u32, dst: usize, outCap: u32): i32 {
+  const ipEnd = src + inLen;
+  const opEnd = dst + outCap;
+  let ip = src;
+  let op = dst;
+  let t: u32 = 0;
+  let next: u32 = 0;
+  let state: u32 = 0;
+  if (inLen < 3) return LZO_E_INPUT_OVERRUN;
+  if (inLen >= 5 && load<u8>(ip) == 17) {
+    // Linux reads a leading 17 as a bitstream version marker (1 is zram's LZO-RLE,
+    // which btrfs never writes). Version 0 is plain LZO1X and decodes on; anything
+    // else is refused, where Linux would decode RLE runs we do not implement.
+    if (load<u8>(ip, 1) != 0) return LZO_E_ERROR;
+    ip += 2;
+  }
+  const b = <u32>load<u8>(ip);
+  if (b > 17) {
+    ip++;
+    t = b - 17;
+    if (t < 4) {
+      next = t;
+      // Copy the literals of match_next below.
+      if (<usize>t > opEnd - op) return LZO_E_OUTPUT_OVERRUN;
+      if (<usize>(t + 1) > ipEnd - ip) return LZO_E_INPUT_OVERRUN;
+      memory.copy(op, ip, t);
+      op += t;
+      ip += t;
+      state = next;
+    } else {
+      if (<usize>t > opEnd - op) return LZO_E_OUTPUT_OVERRUN;
+      if (<usize>(t + 3) > ipEnd - ip) return LZO_E_INPUT_OVERRUN;
+      memory.copy(op, ip, t);
+      op += t;
+      ip += t;
+      state = 4;
+    }
+  }
+  for (;;) {
+    if (ip >= ipEnd) return LZO_E_INPUT_OVERRUN;
+    t = <u32>load<u8>(ip++);
+    let mPos: usize;
+    if (t < 16) {
+      if (state == 0) {
+        // Literal run.
+        if (t == 0) {
+          const ipLast = ip;
+          while (ip < ipEnd && load<u8>(ip) == 0) ip++;
+          if (ip >= ipEnd) return LZO_E_INPUT_OVERRUN;
+          const zeros = <u32>(ip - ipLast);
+          t = 15 + zeros * 255 + <u32>load<u8>(ip++);
+        }
+        t += 3;
+        if (<usize>t > opEnd - op) return LZO_E_OUTPUT_OVERRUN;
+        if (<usize>(t + 3) > ipEnd - ip) return LZO_E_INPUT_OVERRUN;
+        memory.copy(op, ip, t);
+        op += t;
+        ip += t;
+        state = 4;
+        continue;
+      }
+      if (ip >= ipEnd) return LZO_E_INPUT_OVERRUN;
+      next = t & 3;
+      if (state != 4) {
+        // 2-byte match, distance 1..1024.
+        const dist: usize = 1 + (<usize>t >> 2) + (<usize>load<u8>(ip++) << 2);
+        if (dist > op - dst) return LZO_E_LOOKBEHIND_OVERRUN;
+        mPos = op - dist;
+        t = 2;
+      } else {
+        // 3-byte match, distance 2049..3072.
+        const dist: usize = 1 + <usize>M2_MAX_OFFSET + (<usize>t >> 2) + (<usize>load<u8>(ip++) << 2);
+        if (dist > op - dst) return LZO_E_LOOKBEHIND_OVERRUN;
+        mPos = op - dist;
+        t = 3;
+      }
+    } else if (t >= 64) {
+      if (ip >= ipEnd) return LZO_E_INPUT_OVERRUN;
+      next = t & 3;
+      const dist: usize = 1 + ((<usize>t >> 2) & 7) + (<usize>load<u8>(ip++) << 3);
+      if (dist > op - dst) return LZO_E_LOOKBEHIND_OVERRUN;
+      mPos = op - dist;
+      t = (t >> 5) + 1;
+    } else if (t >= 32) {
+      t = (t & 31) + 2;
+      if (t == 2) {
+        const ipLast = ip;
+        while (ip < ipEnd && load<u8>(ip) == 0) ip++;
+        if (ip >= ipEnd) return LZO_E_INPUT_OVERRUN;
+        const zeros = <u32>(ip - ipLast);
+        t += 31 + zeros * 255 + <u32>load<u8>(ip++);
+      }
+      if (<usize>2 > ipEnd - ip) return LZO_E_INPUT_OVERRUN;
+      const word = <u32>load<u16>(ip);
+      ip += 2;
+      next = word & 3;
+      const dist: usize = 1 + (<usize>word >> 2);
+      if (dist > op - dst) return LZO_E_LOOKBEHIND_OVERRUN;
+      mPos = op - dist;
+    } else {
+      // 16..31: M4, or the end of the stream.
+      const high = (<usize>(t & 8)) << 11;
+      t = (t & 7) + 2;
+      if (t == 2) {
+        const ipLast = ip;
+        while (ip < ipEnd && load<u8>(ip) == 0) ip++;
+        if (ip >= ipEnd) return LZO_E_INPUT_OVERRUN;
+        const zeros = <u32>(ip - ipLast);
+        t += 7 + zeros * 255 + <u32>load<u8>(ip++);
+      }
+      if (<usize>2 > ipEnd - ip) return LZO_E_INPUT_OVERRUN;
+      const word = <u32>load<u16>(ip);
+      ip += 2;
+      next = word & 3;
+      const dist = high + (<usize>word >> 2);
+      if (dist == 0) {
+        // End of stream; Linux's final checks.
+        if (t != 3) return LZO_E_ERROR;
+        if (ip == ipEnd) return <i32>(op - dst);
+        return ip < ipEnd ? LZO_E_INPUT_NOT_CONSUMED : LZO_E_INPUT_OVERRUN;
+      }
+      const full = dist + 0x4000;
+      if (full > op - dst) return LZO_E_LOOKBEHIND_OVERRUN;
+      mPos = op - full;
+    }
+    // Copy the match (may overlap its own output when the distance is short).
+    if (<usize>t > opEnd - op) return LZO_E_OUTPUT_OVERRUN;
+    if (op - mPos >= <usize>t) {
+      memory.copy(op, mPos, t);
+      op += t;
+    } else {
+      const end = op + t;
+      while (op < end) store<u8>(op++, load<u8>(mPos++));
+    }
+    // match_next: 0-3 trailing literals.
+    state = next;
+    if (next > 0) {
+      if (<usize>next > opEnd - op) return LZO_E_OUTPUT_OVERRUN;
+      if (<usize>(next + 3) > ipEnd - ip) return LZO_E_INPUT_OVERRUN;
+      memory.copy(op, ip, next);
+      op += next;
+      ip += next;
+    }
+  }
+  return LZO_E_OK; // not reached
+}
+
+@inline function readLe32(p: usize): u32 {
+  return <u32>load<u8>(p) | (<u32>load<u8>(p, 1) << 8) | (<u32>load<u8>(p, 2) << 16) | (<u32>load<u8>(p, 3) << 24);
+}
+
+@inline function writeLe32(p: usize, v: u32): void {
+  store<u8>(p, <u8>v);
+  store<u8>(p, <u8>(v >> 8), 1);
+  store<u8>(p, <u8>(v >> 16), 2);
+  store<u8>(p, <u8>(v >> 24), 3);
+}
+
+/** Output room the JS side must give lzoCompressExtent for inLen bytes of input. */
+export function lzoCompressBound(inLen: u32, sectorSize: u32): u32 {
+  return outputCap(inLen, sectorSize) + LZO_LEN + worstCompress(sectorSize) + LZO_LEN;
+}
+
+/** min(pages of input, BTRFS_MAX_COMPRESSED_PAGES) pages: the most the kernel writes. */
+@inline function outputCap(inLen: u32, sectorSize: u32): u32 {
+  const pages = (inLen + sectorSize - 1) / sectorSize;
+  const maxPages = BTRFS_MAX_COMPRESSED / sectorSize;
+  return (pages < maxPages ? pages : maxPages) * sectorSize;
+}
+
+/**
+ * btrfs lzo_compress_folios: inLen (1..128 KiB) bytes at src into the framed format at
+ * dst (lzoCompressBound bytes of room). Returns the framed length, or BTRFS_E2BIG when
+ * the kernel would give up.
+ */
+export function lzoCompressExtent(src: usize, inLen: u32, dst: usize, sectorSize: u32): i32 {
+  const cap = outputCap(inLen, sectorSize);
+  memory.fill(DICT, 0, D_SIZE * 4);
+  let curOut: u32 = LZO_LEN;
+  let curIn: u32 = 0;
+  while (curIn < inLen) {
+    const sectorOff = curIn & (sectorSize - 1);
+    const remaining = inLen - curIn;
+    const inLenSeg = remaining < sectorSize - sectorOff ? remaining : sectorSize - sectorOff;
+    // copy_compressed_data_to_page: the header and every byte must land below cap.
+    if (curOut >= cap) return BTRFS_E2BIG;
+    // Compressed in place after the segment header: the framing's bytes are contiguous,
+    // the kernel's copy loop only splits them across pages.
+    const outLen = compressBlock(src + curIn, inLenSeg, dst + curOut + LZO_LEN, src);
+    writeLe32(dst + curOut, outLen);
+    curOut += LZO_LEN + outLen;
+    if (curOut > cap) return BTRFS_E2BIG;
+    const sectorBytesLeft = ((curOut + sectorSize - 1) & ~(sectorSize - 1)) - curOut;
+    if (sectorBytesLeft > 0 && sectorBytesLeft < LZO_LEN) {
+      memory.fill(dst + curOut, 0, sectorBytesLeft);
+      curOut += sectorBytesLeft;
+    }
+    curIn += inLenSeg;
+    if (curIn > sectorSize * 2 && curIn < curOut) return BTRFS_E2BIG;
+  }
+  writeLe32(dst, curOut);
+  return <i32>curOut;
+}
+
+/**
+ * btrfs lzo_decompress_bio: the framed extent of inLen bytes at src (as read from disk,
+ * so possibly padded to a sector) decompressed to dst, stopping once ramBytes are out.
+ * dst must have ramBytes + worstCompress(sectorSize) bytes of room: a segment is
+ * decompressed whole before the copy stops. Returns the bytes produced (at most
+ * ramBytes; fewer when the segments end first, which btrfs zero-fills), or a negative
+ * code: BTRFS_EUCLEAN for bad framing, an LZO_E_* code for a bad segment.
+ */
+export function lzoDecompressExtent(src: usize, inLen: u32, dst: usize, ramBytes: u32, sectorSize: u32): i32 {
+  if (inLen < LZO_LEN) return BTRFS_EUCLEAN;
+  const lenIn = readLe32(src);
+  const maxLen = inLen < BTRFS_MAX_COMPRESSED ? inLen : BTRFS_MAX_COMPRESSED;
+  if (lenIn > maxLen) return BTRFS_EUCLEAN;
+  if (((lenIn + sectorSize - 1) & ~(sectorSize - 1)) < inLen) return BTRFS_EUCLEAN;
+  const segMax = worstCompress(sectorSize);
+  let curIn: u32 = LZO_LEN;
+  let curOut: u32 = 0;
+  // Each pass consumes at least LZO_LEN bytes of a bounded input: the loop ends.
+  while (curIn < lenIn) {
+    if (curIn + LZO_LEN > inLen) return BTRFS_EUCLEAN;
+    const segLen = readLe32(src + curIn);
+    curIn += LZO_LEN;
+    if (segLen > segMax) return BTRFS_EUCLEAN;
+    if (segLen > inLen - curIn) return BTRFS_EUCLEAN;
+    const got = lzo1xDecompress(src + curIn, segLen, dst + curOut, segMax);
+    if (got < 0) return got;
+    curIn += segLen;
+    curOut += <u32>got;
+    if (curOut >= ramBytes) return <i32>ramBytes;
+    const sectorBytesLeft = sectorSize - (curIn & (sectorSize - 1));
+    if (sectorBytesLeft < LZO_LEN) curIn += sectorBytesLeft;
+  }
+  return <i32>curOut;
+}
+
+/** First byte the JS side may use as scratch: past the static data, 64-byte aligned. */
+export function inputBase(): usize {
+  return (__heap_base + 63) & ~<usize>63;
+}

@@ -1,0 +1,168 @@
+// btrfs zstd extents (fs/btrfs/zstd.c): one zstd frame per extent, of up to 128 KiB of
+// input, window at most 128 KiB (windowLog 17), levels 1..15 (and -15..-1 since Linux
+// 6.15).
+//
+// Owns: loading the zstd codec once (bounded in time), the frame-header checks that keep
+// decoding bounded, and the btrfs read/write rules.
+//
+// Implementation: libzstd compiled to WebAssembly, from @bokuweb/zstd-wasm (its own
+// loader reads the .wasm from node_modules under Node and fetches it next to its module
+// in a browser). Compression is one-shot ZSTD_compress with the source size known, so
+// libzstd fits the window to the input: for inputs up to 128 KiB the frame is
+// single-segment, its window is its content size, never past windowLog 17.
+//
+// Reading follows zstd_decompress_bio: only the first frame counts (Linux stops when its
+// stream says the frame is done; the sector padding after it is ignored), the window may
+// not exceed 128 KiB (Linux's decoder is set up with that limit), output past ram_bytes
+// is not kept and a frame that ends early leaves zeros. Decoding is bounded before
+// libzstd sees the data: the header and every block header are walked here, the content
+// size must be at most 128 KiB, and libzstd decodes into a buffer of exactly that size.
+
+import { compress as zstdCompressFrame, decompress as zstdDecompressFrame, init as zstdInit } from '@bokuweb/zstd-wasm';
+import { assert } from '../util/assert.js';
+import { FsError } from '../util/errors.js';
+
+const MAX_EXTENT_BYTES = 128 * 1024;
+/** ZSTD_BTRFS_MAX_WINDOWLOG. */
+const MAX_WINDOW_LOG = 17;
+const ZSTD_MAGIC = 0xfd2fb528;
+/** A load that has not finished by then will not (the glue swallows compile errors). */
+const LOAD_TIMEOUT_MS = 20_000;
+
+let loaded = false;
+let loading: Promise<void> | undefined;
+
+export function loadZstd(): Promise<void> {
+  loading ??= (async () => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`zstd codec did not load within ${LOAD_TIMEOUT_MS} ms`)), LOAD_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([zstdInit(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    // A frame made and read back proves the module works before anything relies on it.
+    const probe = new Uint8Array(64).fill(0x61);
+    const frame = zstdCompressFrame(probe, 3);
+    const back = zstdDecompressFrame(frame);
+    assert(back.length === 64 && back.every((b) => b === 0x61), 'zstd codec failed its self-test');
+    loaded = true;
+  })().catch((e: unknown) => {
+    loading = undefined;
+    throw e;
+  });
+  return loading;
+}
+
+export function zstdLoaded(): boolean {
+  return loaded;
+}
+
+/** A zstd frame of input (1 byte .. 128 KiB) at level (-15..15, not 0). */
+export function zstdCompress(input: Uint8Array, level: number): Uint8Array {
+  assert(loaded, 'zstd used before loadCompressionKernels() resolved');
+  assert(Number.isInteger(level) && level >= -15 && level <= 15 && level !== 0, `zstd: level ${level}`);
+  assert(input.length <= MAX_EXTENT_BYTES, `zstd: extent input of ${input.length} bytes`);
+  return zstdCompressFrame(input, level);
+}
+
+export interface ZstdFrameInfo {
+  /** Bytes of the frame, header to checksum: what follows is not part of it. */
+  readonly frameBytes: number;
+  /** Frame_Content_Size, or -1 when the header does not give it. */
+  readonly contentSize: number;
+  /** The window the decoder must keep. */
+  readonly windowBytes: number;
+  readonly singleSegment: boolean;
+  readonly checksum: boolean;
+}
+
+function corrupt(detail: string): FsError {
+  return new FsError('EIO', `zstd extent: ${detail}`);
+}
+
+/**
+ * Walks the first zstd frame of data (RFC 8878 section 3.1.1): header, then block headers
+ * up to the last block, then the optional checksum. Throws FsError EIO where the frame is
+ * not one btrfs could have written or read (bad magic, reserved bits, a window over
+ * 128 KiB, a content size over 128 KiB, a block past the end or over the block limit).
+ */
+export function zstdFrameInfo(data: Uint8Array): ZstdFrameInfo {
+  if (data.length < 6) throw corrupt(`${data.length} bytes is shorter than a frame header`);
+  const magic = (data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! << 24)) >>> 0;
+  if (magic !== ZSTD_MAGIC) throw corrupt(`bad magic 0x${magic.toString(16)}`);
+  const fhd = data[4]!;
+  const fcsFlag = fhd >>> 6;
+  const singleSegment = (fhd & 0x20) !== 0;
+  if (fhd & 0x08) throw corrupt('reserved frame header bit set');
+  const checksum = (fhd & 0x04) !== 0;
+  const dictIdBytes = [0, 1, 2, 4][fhd & 3]!;
+  const fcsBytes = [singleSegment ? 1 : 0, 2, 4, 8][fcsFlag]!;
+  let at = 5;
+  let windowBytes = 0;
+  if (!singleSegment) {
+    const wd = data[at++]!;
+    const windowLog = 10 + (wd >>> 3);
+    if (windowLog > MAX_WINDOW_LOG) throw corrupt(`window log ${windowLog} > ${MAX_WINDOW_LOG}`);
+    const base = 2 ** windowLog;
+    windowBytes = base + (base / 8) * (wd & 7);
+  }
+  at += dictIdBytes;
+  if (at + fcsBytes > data.length) throw corrupt('truncated frame header');
+  let contentSize = -1;
+  if (fcsBytes > 0) {
+    let v = 0;
+    for (let i = fcsBytes - 1; i >= 0; i--) v = v * 256 + data[at + i]!;
+    contentSize = fcsBytes === 2 ? v + 256 : v;
+    at += fcsBytes;
+  }
+  if (contentSize > MAX_EXTENT_BYTES) throw corrupt(`content size ${contentSize} > 128 KiB`);
+  if (singleSegment) windowBytes = contentSize;
+  if (windowBytes > 2 ** MAX_WINDOW_LOG) throw corrupt(`window ${windowBytes} > 128 KiB`);
+  const blockMax = Math.min(windowBytes, MAX_EXTENT_BYTES);
+  // Each block header is 3 bytes, so the walk ends within data.length / 3 steps.
+  for (;;) {
+    if (at + 3 > data.length) throw corrupt('truncated block header');
+    const bh = data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16);
+    at += 3;
+    const last = (bh & 1) !== 0;
+    const type = (bh >>> 1) & 3;
+    const size = bh >>> 3;
+    if (type === 3) throw corrupt('reserved block type');
+    const stored = type === 1 ? 1 : size;
+    if (size > blockMax) throw corrupt(`block of ${size} bytes > block limit ${blockMax}`);
+    if (at + stored > data.length) throw corrupt('truncated block');
+    at += stored;
+    if (last) break;
+  }
+  if (checksum) {
+    if (at + 4 > data.length) throw corrupt('truncated checksum');
+    at += 4;
+  }
+  return { frameBytes: at, contentSize, windowBytes, singleSegment, checksum };
+}
+
+/** A zstd extent (padding included) to exactly ramBytes bytes; corrupt: FsError EIO. */
+export function zstdDecompress(input: Uint8Array, ramBytes: number): Uint8Array {
+  assert(loaded, 'zstd used before loadCompressionKernels() resolved');
+  assert(Number.isInteger(ramBytes) && ramBytes >= 0 && ramBytes <= MAX_EXTENT_BYTES, `zstd: ram_bytes ${ramBytes}`);
+  if (input.length > MAX_EXTENT_BYTES) throw corrupt(`${input.length} bytes exceeds 128 KiB`);
+  const info = zstdFrameInfo(input);
+  let decoded: Uint8Array;
+  try {
+    // With a content size libzstd decodes into exactly that many bytes (checked <= 128 KiB
+    // above); without one, into the 128 KiB the window allows.
+    decoded = zstdDecompressFrame(input.subarray(0, info.frameBytes), { defaultHeapSize: MAX_EXTENT_BYTES });
+  } catch (e) {
+    throw new FsError('EIO', `zstd extent: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  if (info.contentSize >= 0 && decoded.length !== info.contentSize) {
+    throw corrupt(`frame decoded to ${decoded.length} bytes, header says ${info.contentSize}`);
+  }
+  if (decoded.length === ramBytes) return decoded;
+  const out = new Uint8Array(ramBytes);
+  out.set(decoded.length > ramBytes ? decoded.subarray(0, ramBytes) : decoded);
+  return out;
+}
