@@ -1,0 +1,145 @@
+// Directory entries and xattrs (btrfs dir-item.c): DIR_ITEM (dir, 84, name_hash) holding one
+// or more btrfs_dir_item entries whose names share the hash, DIR_INDEX (dir, 96, index)
+// holding exactly one, and XATTR_ITEM (ino, 24, name_hash) using the same struct with the
+// value after the name.
+//
+// Entries are parsed field by field: transid is not validated by btrfs, and mkfs.btrfs 6.2
+// writes garbage there, so it is never decoded as a number.
+import { DirItem } from '../format/structs.js';
+import { Key, readDiskKey, writeDiskKey } from '../format/key.js';
+import { viewOf } from '../format/struct.js';
+import { ItemType, NAME_LEN } from '../format/constants.js';
+import { btrfsNameHash } from '../kernels/checksum.js';
+import { searchSlot, insertItem, extendItem, truncateItem, deleteItems, lookup } from '../tree/ctree.js';
+import { maxItemSize } from '../tree/extent-buffer.js';
+import type { FsInfo, Root } from '../fs/fs-info.js';
+import { FsError } from '../util/errors.js';
+
+const D = DirItem.off;
+
+export interface DirEntry {
+  location: Key;
+  type: number;
+  name: Uint8Array;
+  /** xattr value (empty for directory entries). */
+  data: Uint8Array;
+  /** Offset of this entry within the item's data. */
+  offset: number;
+  /** Total bytes of this entry. */
+  size: number;
+}
+
+/** Parses every entry of a DIR_ITEM / DIR_INDEX / XATTR_ITEM payload. EUCLEAN when malformed. */
+export function parseDirItems(data: Uint8Array, what: string): DirEntry[] {
+  const out: DirEntry[] = [];
+  const dv = viewOf(data);
+  let off = 0;
+  // Bounded: each entry consumes at least DirItem.size bytes.
+  while (off < data.length) {
+    if (off + DirItem.size > data.length) throw new FsError('EUCLEAN', `${what}: truncated dir item`);
+    const nameLen = dv.getUint16(off + D.nameLen, true);
+    const dataLen = dv.getUint16(off + D.dataLen, true);
+    const size = DirItem.size + nameLen + dataLen;
+    if (off + size > data.length || nameLen === 0) throw new FsError('EUCLEAN', `${what}: dir item name/data length ${nameLen}/${dataLen} out of bounds`);
+    const nameStart = off + DirItem.size;
+    out.push({
+      location: readDiskKey(dv, off + D.location),
+      type: dv.getUint8(off + D.type),
+      name: data.subarray(nameStart, nameStart + nameLen),
+      data: data.subarray(nameStart + nameLen, nameStart + nameLen + dataLen),
+      offset: off,
+      size,
+    });
+    off += size;
+  }
+  return out;
+}
+
+export function encodeDirItem(location: Key, transid: number, type: number, name: Uint8Array, value: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const b = new Uint8Array(DirItem.size + name.length + value.length);
+  const dv = viewOf(b);
+  writeDiskKey(dv, D.location, location);
+  dv.setUint32(D.transid, transid >>> 0, true);
+  dv.setUint32(D.transid + 4, Math.floor(transid / 2 ** 32), true);
+  dv.setUint16(D.dataLen, value.length, true);
+  dv.setUint16(D.nameLen, name.length, true);
+  dv.setUint8(D.type, type);
+  b.set(name, DirItem.size);
+  b.set(value, DirItem.size + name.length);
+  return b;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The entry named `name` in the hashed item (DIR_ITEM or XATTR_ITEM) of `objectid`, or undefined. */
+export async function lookupHashed(fs: FsInfo, root: Root, objectid: number, type: number, name: Uint8Array): Promise<DirEntry | undefined> {
+  const data = await lookup(fs, root, Key.of(objectid, type, btrfsNameHash(name)));
+  if (!data) return undefined;
+  return parseDirItems(data, `item (${objectid} ${type})`).find((e) => equalBytes(e.name, name));
+}
+
+/**
+ * Adds an entry to the hashed item (creating it, or appending on a hash collision as
+ * btrfs insert_with_overflow does). EEXIST when the name is there; ENOSPC (as btrfs's
+ * -EOVERFLOW) when the item cannot grow.
+ */
+export async function insertHashed(fs: FsInfo, root: Root, objectid: number, type: number, entry: Uint8Array, name: Uint8Array): Promise<void> {
+  const key = Key.of(objectid, type, btrfsNameHash(name));
+  // The common case is a new hash: one search. A collision (EEXIST on the key) appends.
+  if (await tryInsert(fs, root, key, entry)) return;
+  const current = await lookup(fs, root, key);
+  if (!current) throw new FsError('EUCLEAN', `item ${key} vanished`);
+  if (parseDirItems(current, `item ${key}`).some((e) => equalBytes(e.name, name))) throw new FsError('EEXIST', 'name exists');
+  if (current.length + entry.length > maxItemSize(fs.nodesize)) throw new FsError('ENOSPC', `too many names with hash ${key.offset}`);
+  const { found, path } = await searchSlot(fs, root, key, { cow: true, insLen: entry.length });
+  if (!found) throw new FsError('EUCLEAN', `item ${key} vanished`);
+  const oldSize = path.itemData().length;
+  extendItem(fs, path, entry.length);
+  path.itemData().set(entry, oldSize);
+  fs.markDirty(path.leaf);
+}
+
+/** Inserts a new item; false (and nothing changed) when the key exists. */
+export async function tryInsert(fs: FsInfo, root: Root, key: Key, data: Uint8Array): Promise<boolean> {
+  try {
+    await insertItem(fs, root, key, data);
+    return true;
+  } catch (e) {
+    if (e instanceof FsError && e.code === 'EEXIST') return false;
+    throw e;
+  }
+}
+
+/** Removes the entry named `name` from the hashed item; false when absent. */
+export async function deleteHashed(fs: FsInfo, root: Root, objectid: number, type: number, name: Uint8Array): Promise<boolean> {
+  const key = Key.of(objectid, type, btrfsNameHash(name));
+  const { found, path } = await searchSlot(fs, root, key, { cow: true, insLen: -1 });
+  if (!found) return false;
+  const data = path.itemData();
+  const e = parseDirItems(data, `item ${key}`).find((x) => equalBytes(x.name, name));
+  if (!e) return false;
+  if (e.size === data.length) {
+    await deleteItems(fs, path, path.slot, 1);
+    return true;
+  }
+  // btrfs_delete_one_dir_name: close the gap, then cut the item's end.
+  data.copyWithin(e.offset, e.offset + e.size);
+  truncateItem(fs, path, data.length - e.size, true);
+  fs.markDirty(path.leaf);
+  return true;
+}
+
+/** Validates a single path component as btrfs and POSIX require. */
+export function checkName(name: Uint8Array, what = 'name'): void {
+  if (name.length === 0) throw new FsError('ENOENT', `empty ${what}`);
+  if (name.length > NAME_LEN) throw new FsError('ENAMETOOLONG', `${what} is ${name.length} bytes; at most ${NAME_LEN}`);
+  for (const c of name) if (c === 0 || c === 0x2f) throw new FsError('EINVAL', `${what} contains '/' or NUL`);
+}
+
+export const DIR_ITEM = ItemType.DIR_ITEM;
+export const DIR_INDEX = ItemType.DIR_INDEX;
+export const XATTR_ITEM = ItemType.XATTR_ITEM;

@@ -1,0 +1,460 @@
+// The namespace (btrfs inode.c / namei): lookup, create, mkdir, symlink, link, unlink, rmdir,
+// rename (with RENAME_NOREPLACE / RENAME_EXCHANGE), readdir, xattrs, orphans.
+//
+// A name lives in three items: DIR_ITEM (dir, 84, hash) and DIR_INDEX (dir, 96, index) in the
+// parent, and INODE_REF (ino, 12, parent) (or INODE_EXTREF) in the child; the parent's i_size
+// counts 2 x name length per entry, as btrfs computes it. Directories have nlink 1 (btrfs does
+// not count subdirectories); regular files count their names.
+//
+// Names here are bytes (UTF-8 from the API layer); every function runs inside a transaction
+// except lookup/readdir/readlink/getxattr/listxattr.
+import { Key } from '../format/key.js';
+import { ItemType, FileType, FileExtentType, LINK_MAX, ORPHAN_OBJECTID, FIRST_INODE_OBJECTID, InodeFlags } from '../format/constants.js';
+import { FileExtentHead, FILE_EXTENT_INLINE_DATA_START, DirItem } from '../format/structs.js';
+import { viewOf } from '../format/struct.js';
+import { insertItem, deleteItem, iterItems, lookup, searchSlot, prevLeaf, deleteItems } from '../tree/ctree.js';
+import { maxItemSize } from '../tree/extent-buffer.js';
+import type { FsInfo, Root } from '../fs/fs-info.js';
+import { FsError } from '../util/errors.js';
+import { assert } from '../util/assert.js';
+import {
+  readInode, writeInode, insertInode, newInodeItem, allocIno, nowTimespec, findInode,
+  S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, isDir, type InodeItem,
+} from './inode.js';
+import { lookupHashed, insertHashed, deleteHashed, encodeDirItem, parseDirItems, checkName } from './dir-item.js';
+import { addRef, removeRef, listRefs } from './inode-ref.js';
+import { freeInodeData } from './file.js';
+
+export interface Credentials {
+  uid: number;
+  gid: number;
+}
+
+export interface LookupResult {
+  ino: number;
+  /** FileType of the entry (FT_*). */
+  type: number;
+  /** Set when the entry is a subvolume root (location is a ROOT_ITEM key). */
+  subvolume?: number;
+}
+
+export interface DirEntryInfo {
+  name: Uint8Array;
+  ino: number;
+  type: number;
+  index: number;
+  subvolume?: number;
+}
+
+/** FT_* of a st_mode. */
+export function fileTypeOfMode(mode: number): number {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return FileType.REG_FILE;
+    case S_IFDIR: return FileType.DIR;
+    case S_IFLNK: return FileType.SYMLINK;
+    case S_IFCHR: return FileType.CHRDEV;
+    case S_IFBLK: return FileType.BLKDEV;
+    case S_IFIFO: return FileType.FIFO;
+    case S_IFSOCK: return FileType.SOCK;
+    default: throw new FsError('EINVAL', `invalid file mode 0${mode.toString(8)}`);
+  }
+}
+
+// ---------------------------------------------------------------- lookup / readdir
+
+export async function lookupName(fs: FsInfo, root: Root, dir: number, name: Uint8Array): Promise<LookupResult | undefined> {
+  const e = await lookupHashed(fs, root, dir, ItemType.DIR_ITEM, name);
+  if (!e) return undefined;
+  if (e.location.type === ItemType.ROOT_ITEM) return { ino: FIRST_INODE_OBJECTID, type: e.type, subvolume: e.location.objectid };
+  return { ino: e.location.objectid, type: e.type };
+}
+
+/** Directory entries in creation (DIR_INDEX) order, starting after index `after`. */
+export async function* readDir(fs: FsInfo, root: Root, dir: number, after = 1): AsyncGenerator<DirEntryInfo> {
+  for await (const it of iterItems(fs, root, Key.of(dir, ItemType.DIR_INDEX, after + 1), Key.of(dir, ItemType.DIR_INDEX, -1))) {
+    const entries = parseDirItems(it.data, `dir index ${it.key}`);
+    if (entries.length !== 1) throw new FsError('EUCLEAN', `dir index ${it.key} holds ${entries.length} entries`);
+    const e = entries[0];
+    const info: DirEntryInfo = { name: e.name.slice(), ino: e.location.objectid, type: e.type, index: it.key.offset };
+    if (e.location.type === ItemType.ROOT_ITEM) {
+      info.subvolume = e.location.objectid;
+      info.ino = FIRST_INODE_OBJECTID;
+    }
+    yield info;
+  }
+}
+
+/** Next DIR_INDEX of `dir` (btrfs_set_inode_index; first use finds the highest existing one). */
+async function nextDirIndex(fs: FsInfo, root: Root, dir: number): Promise<number> {
+  const cache = (root.dirIndexNext ??= new Map<number, number>());
+  let next = cache.get(dir);
+  if (next === undefined) {
+    next = 2;
+    const { path } = await searchSlot(fs, root, Key.of(dir, ItemType.DIR_INDEX, -1));
+    let slot = path.slots[0];
+    let ok = true;
+    if (slot === 0) {
+      ok = await prevLeaf(fs, root, path);
+      slot = path.slots[0] + 1;
+    }
+    if (ok) {
+      const k = path.leaf.key(slot - 1);
+      if (k.type === ItemType.DIR_INDEX && k.objHi === 0 && k.objectid === dir) next = k.offset + 1;
+    }
+    // Keep the cache bounded: it is a hint rebuilt from the tree on a miss.
+    if (cache.size > 4096) cache.clear();
+  }
+  cache.set(dir, next + 1);
+  return next;
+}
+
+// ---------------------------------------------------------------- links
+
+async function touchDir(fs: FsInfo, root: Root, dir: number, sizeDelta: number): Promise<void> {
+  const item = await readInode(fs, root, dir);
+  item.size += sizeDelta;
+  assert(item.size >= 0, `directory ${dir} size below zero`);
+  const now = nowTimespec();
+  item.mtime = now;
+  item.ctime = now;
+  item.sequence++;
+  await writeInode(fs, root, dir, item);
+}
+
+/** Adds `name` in `dir` for inode `ino` (btrfs_add_link). */
+export async function addLink(fs: FsInfo, root: Root, dir: number, name: Uint8Array, ino: number, type: number): Promise<number> {
+  const index = await nextDirIndex(fs, root, dir);
+  const entry = encodeDirItem(Key.of(ino, ItemType.INODE_ITEM, 0), fs.transid, type, name);
+  await insertHashed(fs, root, dir, ItemType.DIR_ITEM, entry, name);
+  await insertItem(fs, root, Key.of(dir, ItemType.DIR_INDEX, index), entry);
+  await addRef(fs, root, ino, dir, name, index);
+  await touchDir(fs, root, dir, 2 * name.length);
+  return index;
+}
+
+/** Removes `name` of inode `ino` from `dir` (btrfs_unlink_inode without the nlink change). */
+async function removeLink(fs: FsInfo, root: Root, dir: number, name: Uint8Array, ino: number): Promise<void> {
+  const index = await removeRef(fs, root, ino, dir, name);
+  if (!(await deleteHashed(fs, root, dir, ItemType.DIR_ITEM, name))) throw new FsError('EUCLEAN', `directory ${dir} lost the dir item of inode ${ino}`);
+  await deleteItem(fs, root, Key.of(dir, ItemType.DIR_INDEX, index));
+  await touchDir(fs, root, dir, -2 * name.length);
+}
+
+async function requireDir(fs: FsInfo, root: Root, dir: number): Promise<InodeItem> {
+  const d = await readInode(fs, root, dir);
+  if (!isDir(d.mode)) throw new FsError('ENOTDIR', `inode ${dir} is not a directory`);
+  return d;
+}
+
+function checkWritableInode(item: InodeItem, what: string): void {
+  if (item.flags & (InodeFlags.IMMUTABLE | InodeFlags.APPEND)) throw new FsError('EPERM', `${what} is immutable or append-only`);
+}
+
+export interface CreateOptions extends Credentials {
+  mode: number;
+  rdev?: number;
+  /** Inode flags to start with (inherited attributes are the caller's to compute). */
+  flags?: number;
+}
+
+/** Creates a new inode named `name` in `dir` (files, directories, devices, fifos, sockets). */
+export async function createNode(fs: FsInfo, root: Root, dir: number, name: Uint8Array, o: CreateOptions): Promise<number> {
+  checkName(name);
+  const parent = await requireDir(fs, root, dir);
+  checkWritableInode(parent, `directory ${dir}`);
+  if (await lookupHashed(fs, root, dir, ItemType.DIR_ITEM, name)) throw new FsError('EEXIST', 'file exists');
+  const type = fileTypeOfMode(o.mode);
+  const ino = await allocIno(fs, root);
+  const item = newInodeItem(fs, o.mode, o.uid, o.gid, nowTimespec(), o.rdev ?? 0, o.flags ?? 0);
+  await insertInode(fs, root, ino, item);
+  await addLink(fs, root, dir, name, ino, type);
+  return ino;
+}
+
+export async function mkdir(fs: FsInfo, root: Root, dir: number, name: Uint8Array, o: Credentials & { mode: number; flags?: number }): Promise<number> {
+  return createNode(fs, root, dir, name, { ...o, mode: S_IFDIR | (o.mode & 0o7777) });
+}
+
+/** The longest symlink target: what fits inline in one leaf item, and below PATH_MAX. */
+export function maxSymlinkBytes(fs: FsInfo): number {
+  return Math.min(4095, maxItemSize(fs.nodesize) - FILE_EXTENT_INLINE_DATA_START, fs.sectorsize - 1);
+}
+
+export async function symlink(fs: FsInfo, root: Root, dir: number, name: Uint8Array, target: Uint8Array, o: Credentials): Promise<number> {
+  if (target.length === 0) throw new FsError('ENOENT', 'empty symlink target');
+  if (target.length > maxSymlinkBytes(fs)) throw new FsError('ENAMETOOLONG', `symlink target of ${target.length} bytes; at most ${maxSymlinkBytes(fs)}`);
+  const ino = await createNode(fs, root, dir, name, { ...o, mode: S_IFLNK | 0o777 });
+  const ext = new Uint8Array(FILE_EXTENT_INLINE_DATA_START + target.length);
+  FileExtentHead.encode(viewOf(ext), 0, { generation: fs.transid, ramBytes: target.length, compression: 0, encryption: 0, otherEncoding: 0, type: FileExtentType.INLINE });
+  ext.set(target, FILE_EXTENT_INLINE_DATA_START);
+  await insertItem(fs, root, Key.of(ino, ItemType.EXTENT_DATA, 0), ext);
+  const item = await readInode(fs, root, ino);
+  item.size = target.length;
+  item.nbytes = target.length;
+  await writeInode(fs, root, ino, item);
+  return ino;
+}
+
+export async function readlink(fs: FsInfo, root: Root, ino: number): Promise<Uint8Array> {
+  const item = await readInode(fs, root, ino);
+  if ((item.mode & S_IFMT) !== S_IFLNK) throw new FsError('EINVAL', `inode ${ino} is not a symlink`);
+  const data = await lookup(fs, root, Key.of(ino, ItemType.EXTENT_DATA, 0));
+  if (!data || data.length < FILE_EXTENT_INLINE_DATA_START) throw new FsError('EUCLEAN', `symlink ${ino} has no inline extent`);
+  const head = FileExtentHead.decode(viewOf(data), 0);
+  if (head.type !== FileExtentType.INLINE || head.compression !== 0) {
+    throw new FsError('EOPNOTSUPP', `symlink ${ino} target is not an uncompressed inline extent`);
+  }
+  return data.subarray(FILE_EXTENT_INLINE_DATA_START);
+}
+
+/** A new name for an existing non-directory inode (hard link). */
+export async function link(fs: FsInfo, root: Root, ino: number, dir: number, name: Uint8Array): Promise<void> {
+  checkName(name);
+  const item = await readInode(fs, root, ino);
+  if (isDir(item.mode)) throw new FsError('EPERM', 'hard links to directories are not allowed');
+  checkWritableInode(item, `inode ${ino}`);
+  if (item.nlink >= LINK_MAX) throw new FsError('EMLINK', `inode ${ino} has ${item.nlink} links`);
+  const parent = await requireDir(fs, root, dir);
+  checkWritableInode(parent, `directory ${dir}`);
+  if (await lookupHashed(fs, root, dir, ItemType.DIR_ITEM, name)) throw new FsError('EEXIST', 'file exists');
+  await addLink(fs, root, dir, name, ino, fileTypeOfMode(item.mode));
+  const after = await readInode(fs, root, ino);
+  after.nlink++;
+  after.ctime = nowTimespec();
+  after.sequence++;
+  await writeInode(fs, root, ino, after);
+}
+
+export interface UnlinkHooks {
+  /** Whether the inode is still open; an open inode with no names becomes an orphan. */
+  isOpen?(ino: number): boolean;
+}
+
+/** Drops one link of a non-directory; frees it (or orphans it while open) at zero links. */
+async function dropLink(fs: FsInfo, root: Root, ino: number, hooks: UnlinkHooks): Promise<void> {
+  const item = await readInode(fs, root, ino);
+  assert(item.nlink > 0, `inode ${ino} with nlink 0 still had a name`);
+  item.nlink--;
+  item.ctime = nowTimespec();
+  item.sequence++;
+  await writeInode(fs, root, ino, item);
+  if (item.nlink > 0) return;
+  if (hooks.isOpen?.(ino)) await addOrphan(fs, root, ino);
+  else await evictInode(fs, root, ino);
+}
+
+export async function unlink(fs: FsInfo, root: Root, dir: number, name: Uint8Array, hooks: UnlinkHooks = {}): Promise<void> {
+  await requireDir(fs, root, dir);
+  const e = await lookupName(fs, root, dir, name);
+  if (!e) throw new FsError('ENOENT', 'no such file or directory');
+  if (e.subvolume !== undefined || e.type === FileType.DIR) throw new FsError('EISDIR', 'is a directory');
+  const parent = await readInode(fs, root, dir);
+  checkWritableInode(parent, `directory ${dir}`);
+  checkWritableInode(await readInode(fs, root, e.ino), `inode ${e.ino}`);
+  await removeLink(fs, root, dir, name, e.ino);
+  await dropLink(fs, root, e.ino, hooks);
+}
+
+export async function rmdir(fs: FsInfo, root: Root, dir: number, name: Uint8Array): Promise<void> {
+  await requireDir(fs, root, dir);
+  const e = await lookupName(fs, root, dir, name);
+  if (!e) throw new FsError('ENOENT', 'no such file or directory');
+  if (e.subvolume !== undefined) throw new FsError('EOPNOTSUPP', 'removing a subvolume with rmdir is not supported yet');
+  const child = await readInode(fs, root, e.ino);
+  if (!isDir(child.mode)) throw new FsError('ENOTDIR', 'not a directory');
+  if (child.size !== 0) throw new FsError('ENOTEMPTY', 'directory not empty');
+  checkWritableInode(await readInode(fs, root, dir), `directory ${dir}`);
+  checkWritableInode(child, `directory ${e.ino}`);
+  await removeLink(fs, root, dir, name, e.ino);
+  await evictInode(fs, root, e.ino);
+}
+
+export interface RenameFlags {
+  noReplace?: boolean;
+  exchange?: boolean;
+}
+
+/** Whether `ancestor` is `dir` or one of its ancestors (walks INODE_REF parents up to the root). */
+async function isAncestor(fs: FsInfo, root: Root, ancestor: number, dir: number): Promise<boolean> {
+  let cur = dir;
+  // Bounded by a depth no real tree reaches; a corrupt parent loop ends in EUCLEAN.
+  for (let depth = 0; depth < 65536; depth++) {
+    if (cur === ancestor) return true;
+    if (cur === FIRST_INODE_OBJECTID) return false;
+    const refs = await listRefs(fs, root, cur);
+    if (refs.length === 0) return false;
+    cur = refs[0].parent;
+  }
+  throw new FsError('EUCLEAN', `directory ${dir}: parent chain too deep (a loop?)`);
+}
+
+export async function rename(fs: FsInfo, root: Root, srcDir: number, srcName: Uint8Array, dstDir: number, dstName: Uint8Array, flags: RenameFlags = {}, hooks: UnlinkHooks = {}): Promise<void> {
+  checkName(dstName);
+  if (flags.noReplace && flags.exchange) throw new FsError('EINVAL', 'RENAME_NOREPLACE and RENAME_EXCHANGE together');
+  await requireDir(fs, root, srcDir);
+  await requireDir(fs, root, dstDir);
+  const src = await lookupName(fs, root, srcDir, srcName);
+  if (!src) throw new FsError('ENOENT', 'no such file or directory');
+  if (src.subvolume !== undefined) throw new FsError('EOPNOTSUPP', 'renaming a subvolume is not supported yet');
+  const dst = await lookupName(fs, root, dstDir, dstName);
+  if (flags.exchange && !dst) throw new FsError('ENOENT', 'no such file or directory');
+  if (dst && flags.noReplace) throw new FsError('EEXIST', 'file exists');
+  if (dst && dst.subvolume !== undefined) throw new FsError('EOPNOTSUPP', 'replacing a subvolume is not supported yet');
+  const srcIsDir = src.type === FileType.DIR;
+  if (srcIsDir && srcDir !== dstDir && (await isAncestor(fs, root, src.ino, dstDir))) {
+    throw new FsError('EINVAL', 'cannot move a directory into itself');
+  }
+  if (dst && dst.ino === src.ino) return; // two names of one inode: POSIX says do nothing
+  for (const d of new Set([srcDir, dstDir])) checkWritableInode(await readInode(fs, root, d), `directory ${d}`);
+  checkWritableInode(await readInode(fs, root, src.ino), `inode ${src.ino}`);
+  const now = nowTimespec();
+  const touch = async (ino: number) => {
+    const it = await readInode(fs, root, ino);
+    it.ctime = now;
+    it.sequence++;
+    await writeInode(fs, root, ino, it);
+  };
+  if (flags.exchange && dst) {
+    const dstIsDir = dst.type === FileType.DIR;
+    if (dstIsDir && srcDir !== dstDir && (await isAncestor(fs, root, dst.ino, srcDir))) throw new FsError('EINVAL', 'cannot move a directory into itself');
+    checkWritableInode(await readInode(fs, root, dst.ino), `inode ${dst.ino}`);
+    await removeLink(fs, root, srcDir, srcName, src.ino);
+    await removeLink(fs, root, dstDir, dstName, dst.ino);
+    await addLink(fs, root, dstDir, dstName, src.ino, src.type);
+    await addLink(fs, root, srcDir, srcName, dst.ino, dst.type);
+    await touch(src.ino);
+    await touch(dst.ino);
+    return;
+  }
+  if (dst) {
+    const dstIsDir = dst.type === FileType.DIR;
+    if (srcIsDir && !dstIsDir) throw new FsError('ENOTDIR', 'not a directory');
+    if (!srcIsDir && dstIsDir) throw new FsError('EISDIR', 'is a directory');
+    const victim = await readInode(fs, root, dst.ino);
+    checkWritableInode(victim, `inode ${dst.ino}`);
+    if (dstIsDir && victim.size !== 0) throw new FsError('ENOTEMPTY', 'directory not empty');
+    await removeLink(fs, root, dstDir, dstName, dst.ino);
+    if (dstIsDir) await evictInode(fs, root, dst.ino);
+    else await dropLink(fs, root, dst.ino, hooks);
+  }
+  await removeLink(fs, root, srcDir, srcName, src.ino);
+  await addLink(fs, root, dstDir, dstName, src.ino, src.type);
+  await touch(src.ino);
+}
+
+// ---------------------------------------------------------------- inode removal, orphans
+
+/** Deletes every item of inode `ino` (its data refs first), as btrfs_evict_inode. */
+export async function evictInode(fs: FsInfo, root: Root, ino: number): Promise<void> {
+  const item = await findInode(fs, root, ino);
+  if (item && (item.mode & S_IFMT) === S_IFREG) await freeInodeData(fs, root, ino);
+  // Delete the remaining items (inode, refs, xattrs, symlink extent) leaf by leaf.
+  for (let guard = 0; guard < 1 << 20; guard++) {
+    const { path } = await searchSlot(fs, root, Key.of(ino, 0, 0), { cow: true, insLen: -1 });
+    const leaf = path.leaf;
+    let slot = path.slots[0];
+    if (slot >= leaf.nritems) {
+      // The first item of the inode may start the next leaf.
+      const k = await firstKeyFrom(fs, root, Key.of(ino, 0, 0));
+      if (!k || k.objectid !== ino || k.objHi !== 0) break;
+      const r = await searchSlot(fs, root, k, { cow: true, insLen: -1 });
+      slot = r.path.slots[0];
+      let n = 0;
+      while (slot + n < r.path.leaf.nritems && r.path.leaf.key(slot + n).objHi === 0 && r.path.leaf.key(slot + n).objectid === ino) n++;
+      await deleteItems(fs, r.path, slot, n);
+      continue;
+    }
+    let n = 0;
+    while (slot + n < leaf.nritems && leaf.key(slot + n).objHi === 0 && leaf.key(slot + n).objectid === ino) n++;
+    if (n === 0) break;
+    await deleteItems(fs, path, slot, n);
+  }
+  await removeOrphan(fs, root, ino);
+}
+
+async function firstKeyFrom(fs: FsInfo, root: Root, k: Key): Promise<Key | undefined> {
+  for await (const it of iterItems(fs, root, k, Key.MAX)) return it.key;
+  return undefined;
+}
+
+export async function addOrphan(fs: FsInfo, root: Root, ino: number): Promise<void> {
+  const key = Key.of(ORPHAN_OBJECTID, ItemType.ORPHAN_ITEM, ino);
+  if (!(await lookup(fs, root, key))) await insertItem(fs, root, key, new Uint8Array(0));
+}
+
+export async function removeOrphan(fs: FsInfo, root: Root, ino: number): Promise<void> {
+  const key = Key.of(ORPHAN_OBJECTID, ItemType.ORPHAN_ITEM, ino);
+  if (await lookup(fs, root, key)) await deleteItem(fs, root, key);
+}
+
+/** Frees inodes left orphaned by a crash or unmount with open unlinked files (btrfs_orphan_cleanup). */
+export async function cleanupOrphans(fs: FsInfo, root: Root): Promise<number> {
+  const inos: number[] = [];
+  for await (const it of iterItems(fs, root, Key.of(ORPHAN_OBJECTID, ItemType.ORPHAN_ITEM, 0), Key.of(ORPHAN_OBJECTID, ItemType.ORPHAN_ITEM, -1))) inos.push(it.key.offset);
+  for (const ino of inos) {
+    const item = await findInode(fs, root, ino);
+    if (item && item.nlink > 0) await removeOrphan(fs, root, ino); // was relinked
+    else await evictInode(fs, root, ino);
+  }
+  return inos.length;
+}
+
+// ---------------------------------------------------------------- xattrs
+
+const XATTR_PREFIXES = ['user.', 'trusted.', 'security.', 'system.', 'btrfs.'];
+
+function checkXattrName(name: Uint8Array): void {
+  if (name.length === 0 || name.length > 255) throw new FsError('ERANGE', `xattr name of ${name.length} bytes`);
+  const s = new TextDecoder().decode(name);
+  if (!XATTR_PREFIXES.some((p) => s.startsWith(p) && s.length > p.length)) throw new FsError('EOPNOTSUPP', `xattr namespace of '${s}' is not supported`);
+}
+
+export async function getXattr(fs: FsInfo, root: Root, ino: number, name: Uint8Array): Promise<Uint8Array> {
+  checkXattrName(name);
+  await readInode(fs, root, ino);
+  const e = await lookupHashed(fs, root, ino, ItemType.XATTR_ITEM, name);
+  if (!e) throw new FsError('ENODATA', 'no such attribute');
+  return e.data.slice();
+}
+
+export async function listXattrs(fs: FsInfo, root: Root, ino: number): Promise<Uint8Array[]> {
+  await readInode(fs, root, ino);
+  const out: Uint8Array[] = [];
+  for await (const it of iterItems(fs, root, Key.of(ino, ItemType.XATTR_ITEM, 0), Key.of(ino, ItemType.XATTR_ITEM, -1))) {
+    for (const e of parseDirItems(it.data, `xattr ${it.key}`)) out.push(e.name.slice());
+  }
+  return out;
+}
+
+export interface SetXattrFlags {
+  create?: boolean;
+  replace?: boolean;
+}
+
+export async function setXattr(fs: FsInfo, root: Root, ino: number, name: Uint8Array, value: Uint8Array, flags: SetXattrFlags = {}): Promise<void> {
+  checkXattrName(name);
+  const item = await readInode(fs, root, ino);
+  checkWritableInode(item, `inode ${ino}`);
+  const max = maxItemSize(fs.nodesize) - DirItem.size - name.length;
+  if (value.length > max) throw new FsError('E2BIG', `xattr value of ${value.length} bytes; at most ${max} with nodesize ${fs.nodesize}`);
+  const existing = await lookupHashed(fs, root, ino, ItemType.XATTR_ITEM, name);
+  if (flags.create && existing) throw new FsError('EEXIST', 'attribute exists');
+  if (flags.replace && !existing) throw new FsError('ENODATA', 'no such attribute');
+  if (existing) await deleteHashed(fs, root, ino, ItemType.XATTR_ITEM, name);
+  const entry = encodeDirItem(Key.MIN, fs.transid, FileType.XATTR, name, value);
+  await insertHashed(fs, root, ino, ItemType.XATTR_ITEM, entry, name);
+  const after = await readInode(fs, root, ino);
+  after.ctime = nowTimespec();
+  after.sequence++;
+  await writeInode(fs, root, ino, after);
+}
+
+export async function removeXattr(fs: FsInfo, root: Root, ino: number, name: Uint8Array): Promise<void> {
+  checkXattrName(name);
+  const item = await readInode(fs, root, ino);
+  checkWritableInode(item, `inode ${ino}`);
+  if (!(await deleteHashed(fs, root, ino, ItemType.XATTR_ITEM, name))) throw new FsError('ENODATA', 'no such attribute');
+  item.ctime = nowTimespec();
+  item.sequence++;
+  await writeInode(fs, root, ino, item);
+}

@@ -1,0 +1,160 @@
+// The namespace layer against btrfs's rules and btrfs check: create, mkdir, symlink, link,
+// unlink, rmdir, rename (noreplace, exchange, into own subtree), xattrs, orphans, limits.
+import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { MemoryDevice } from '../../../src/device/memory.js';
+import { mkfs } from '../../../src/fs/mkfs.js';
+import { openFs } from '../../../src/fs/open.js';
+import type { FsInfo } from '../../../src/fs/fs-info.js';
+import { startTransaction, commitTransaction } from '../../../src/fs/transaction.js';
+import { check } from '../../../src/fs/check.js';
+import { readInode } from '../../../src/inode/inode.js';
+import * as N from '../../../src/inode/namei.js';
+import { btrfsCheck, btrfsProg, saveImage, tempDir } from '../../shared/btrfs-progs.js';
+import { mkdir as mkdirNode, readFile, readlink as readlinkNode, readdir, stat } from 'node:fs/promises';
+
+const enc = new TextEncoder();
+const b = (s: string) => enc.encode(s);
+const ROOT = 256;
+const cred = { uid: 0, gid: 0 };
+
+async function fresh(nodesize = 4096): Promise<{ dev: MemoryDevice; fs: FsInfo }> {
+  const dev = new MemoryDevice(128 * 1024 * 1024);
+  await mkfs([dev], { nodesize });
+  const fs = await openFs([dev]);
+  startTransaction(fs);
+  return { dev, fs };
+}
+
+async function names(fs: FsInfo, dir: number): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of N.readDir(fs, fs.fsTree, dir)) out.push(new TextDecoder().decode(e.name));
+  return out.sort();
+}
+
+/** Commits, then our checker and btrfs check must both find the image clean. */
+async function judge(dev: MemoryDevice, fs: FsInfo): Promise<void> {
+  if (fs.transid) await commitTransaction(fs);
+  const verdict = await check(fs);
+  expect(verdict.errors).toEqual([]);
+  const { dir, cleanup } = await tempDir();
+  try {
+    const img = join(dir, 'fs.img');
+    await saveImage(dev, img);
+    const r = await btrfsCheck(img);
+    expect(r.ok, r.output).toBe(true);
+  } finally {
+    await cleanup();
+  }
+}
+
+describe('namespace', () => {
+  it('builds a tree of directories, files, symlinks and hard links that btrfs check and restore accept', async () => {
+    const { dev, fs } = await fresh();
+    const root = fs.fsTree;
+    const a = await N.mkdir(fs, root, ROOT, b('a'), { ...cred, mode: 0o755 });
+    const sub = await N.mkdir(fs, root, a, b('sub'), { ...cred, mode: 0o700 });
+    const f = await N.createNode(fs, root, sub, b('file.txt'), { ...cred, mode: 0o100644 });
+    await N.link(fs, root, f, ROOT, b('hardlink'));
+    await N.symlink(fs, root, ROOT, b('link'), b('a/sub/file.txt'), cred);
+    for (let i = 0; i < 300; i++) await N.createNode(fs, root, a, b(`many-${i}`), { ...cred, mode: 0o100600 });
+    await N.setXattr(fs, root, f, b('user.color'), b('blue'));
+    expect((await readInode(fs, root, f)).nlink).toBe(2);
+    expect((await readInode(fs, root, a)).size).toBe(2 * 'sub'.length + 300 * 2 * 0 + [...Array(300).keys()].reduce((s, i) => s + 2 * `many-${i}`.length, 0));
+    expect(await names(fs, ROOT)).toEqual(['a', 'hardlink', 'link']);
+    expect(new TextDecoder().decode(await N.readlink(fs, root, (await N.lookupName(fs, root, ROOT, b('link')))!.ino))).toBe('a/sub/file.txt');
+    await commitTransaction(fs);
+    expect((await check(fs)).errors).toEqual([]);
+    const { dir, cleanup } = await tempDir();
+    try {
+      const img = join(dir, 'fs.img');
+      await saveImage(dev, img);
+      expect((await btrfsCheck(img)).ok).toBe(true);
+      const out = join(dir, 'out');
+      await mkdirNode(out);
+      const r = await btrfsProg(['restore', '-S', '-x', img, out]);
+      expect(r.ok, r.output).toBe(true);
+      expect((await readdir(out)).sort()).toEqual(['a', 'hardlink', 'link']);
+      expect(await readlinkNode(join(out, 'link'))).toBe('a/sub/file.txt');
+      expect((await readdir(join(out, 'a'))).length).toBe(301);
+      expect((await stat(join(out, 'a', 'sub', 'file.txt'))).size).toBe(0);
+      expect(await readFile(join(out, 'hardlink'))).toHaveLength(0);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('gives the POSIX errors', async () => {
+    const { fs } = await fresh();
+    const root = fs.fsTree;
+    const d = await N.mkdir(fs, root, ROOT, b('d'), { ...cred, mode: 0o755 });
+    const f = await N.createNode(fs, root, ROOT, b('f'), { ...cred, mode: 0o100644 });
+    await N.createNode(fs, root, d, b('inner'), { ...cred, mode: 0o100644 });
+    await expect(N.createNode(fs, root, ROOT, b('f'), { ...cred, mode: 0o100644 })).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(N.createNode(fs, root, ROOT, b('x'.repeat(256)), { ...cred, mode: 0o100644 })).rejects.toMatchObject({ code: 'ENAMETOOLONG' });
+    await expect(N.createNode(fs, root, ROOT, b('a/b'), { ...cred, mode: 0o100644 })).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(N.createNode(fs, root, f, b('under-a-file'), { ...cred, mode: 0o100644 })).rejects.toMatchObject({ code: 'ENOTDIR' });
+    await expect(N.unlink(fs, root, ROOT, b('d'))).rejects.toMatchObject({ code: 'EISDIR' });
+    await expect(N.unlink(fs, root, ROOT, b('nope'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(N.rmdir(fs, root, ROOT, b('d'))).rejects.toMatchObject({ code: 'ENOTEMPTY' });
+    await expect(N.rmdir(fs, root, ROOT, b('f'))).rejects.toMatchObject({ code: 'ENOTDIR' });
+    await expect(N.link(fs, root, d, ROOT, b('dirlink'))).rejects.toMatchObject({ code: 'EPERM' });
+    await expect(N.rename(fs, root, ROOT, b('d'), d, b('moved'))).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(N.rename(fs, root, ROOT, b('f'), ROOT, b('d'))).rejects.toMatchObject({ code: 'EISDIR' });
+    await expect(N.rename(fs, root, ROOT, b('d'), ROOT, b('f'))).rejects.toMatchObject({ code: 'ENOTDIR' });
+    await expect(N.rename(fs, root, ROOT, b('f'), d, b('inner'), { noReplace: true })).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(N.rename(fs, root, ROOT, b('f'), ROOT, b('nope'), { exchange: true })).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(N.symlink(fs, root, ROOT, b('long'), b('x'.repeat(5000)), cred)).rejects.toMatchObject({ code: 'ENAMETOOLONG' });
+    await expect(N.getXattr(fs, root, f, b('user.none'))).rejects.toMatchObject({ code: 'ENODATA' });
+    await expect(N.setXattr(fs, root, f, b('bogus.ns'), b('v'))).rejects.toMatchObject({ code: 'EOPNOTSUPP' });
+    await expect(N.setXattr(fs, root, f, b('user.big'), new Uint8Array(5000))).rejects.toMatchObject({ code: 'E2BIG' });
+  });
+
+  it('renames over files and empty directories, exchanges, and keeps sizes and links right', async () => {
+    const { dev, fs } = await fresh();
+    const root = fs.fsTree;
+    const d1 = await N.mkdir(fs, root, ROOT, b('d1'), { ...cred, mode: 0o755 });
+    const d2 = await N.mkdir(fs, root, ROOT, b('d2'), { ...cred, mode: 0o755 });
+    const f1 = await N.createNode(fs, root, d1, b('f1'), { ...cred, mode: 0o100644 });
+    const f2 = await N.createNode(fs, root, d2, b('f2'), { ...cred, mode: 0o100644 });
+    await N.link(fs, root, f2, ROOT, b('f2-again'));
+    await N.rename(fs, root, d1, b('f1'), d2, b('f2')); // replaces f2: f2 keeps its other name
+    expect((await readInode(fs, root, f2)).nlink).toBe(1);
+    expect((await N.lookupName(fs, root, d2, b('f2')))!.ino).toBe(f1);
+    const e1 = await N.mkdir(fs, root, ROOT, b('e1'), { ...cred, mode: 0o755 });
+    await N.mkdir(fs, root, ROOT, b('e2'), { ...cred, mode: 0o755 });
+    await N.rename(fs, root, ROOT, b('e1'), ROOT, b('e2')); // over an empty dir
+    expect((await N.lookupName(fs, root, ROOT, b('e2')))!.ino).toBe(e1);
+    await N.rename(fs, root, ROOT, b('d2'), d1, b('d2-inside')); // a dir into a sibling
+    await N.rename(fs, root, ROOT, b('f2-again'), d1, b('d2-inside'), { exchange: true });
+    expect((await N.lookupName(fs, root, d1, b('d2-inside')))!.ino).toBe(f2);
+    expect((await N.lookupName(fs, root, ROOT, b('f2-again')))!.ino).toBe(d2);
+    await N.rename(fs, root, ROOT, b('f2-again'), ROOT, b('f2-again')); // same name: nothing
+    await judge(dev, fs);
+  });
+
+  it('keeps an unlinked open file as an orphan and frees it at mount', async () => {
+    const { dev, fs } = await fresh();
+    const root = fs.fsTree;
+    const f = await N.createNode(fs, root, ROOT, b('open'), { ...cred, mode: 0o100644 });
+    await N.unlink(fs, root, ROOT, b('open'), { isOpen: (ino) => ino === f });
+    expect((await readInode(fs, root, f)).nlink).toBe(0);
+    await commitTransaction(fs);
+    const again = await openFs([dev]);
+    startTransaction(again);
+    expect(await N.cleanupOrphans(again, again.fsTree)).toBe(1);
+    await expect(readInode(again, again.fsTree, f)).rejects.toMatchObject({ code: 'ENOENT' });
+    await judge(dev, again);
+  });
+
+  it('spills names into INODE_EXTREF when an inode has too many names in one directory', async () => {
+    const { dev, fs } = await fresh(4096);
+    const root = fs.fsTree;
+    const f = await N.createNode(fs, root, ROOT, b('base'), { ...cred, mode: 0o100644 });
+    for (let i = 0; i < 150; i++) await N.link(fs, root, f, ROOT, b(`link-with-a-long-name-${i}`));
+    expect((await readInode(fs, root, f)).nlink).toBe(151);
+    for (let i = 0; i < 150; i += 2) await N.unlink(fs, root, ROOT, b(`link-with-a-long-name-${i}`));
+    expect((await readInode(fs, root, f)).nlink).toBe(76);
+    await judge(dev, fs);
+  });
+});
