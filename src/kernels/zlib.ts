@@ -31,6 +31,10 @@ export function zlibCompress(input: Uint8Array, level: number): Uint8Array {
 export function zlibDecompress(input: Uint8Array, ramBytes: number): Uint8Array {
   assert(Number.isInteger(ramBytes) && ramBytes >= 0 && ramBytes <= MAX_EXTENT_BYTES, `zlib: ram_bytes ${ramBytes}`);
   if (input.length > MAX_EXTENT_BYTES) throw new FsError('EIO', `zlib extent of ${input.length} bytes exceeds 128 KiB`);
+  // fflate treats the last 4 bytes as the adler32 trailer and returns an empty result,
+  // without error, when nothing is left between header and trailer; the shortest real
+  // stream is 8 bytes (header, an empty fixed block, adler32).
+  if (input.length < 8) throw new FsError('EIO', `zlib extent of ${input.length} bytes is truncated`);
   const out = new Uint8Array(ramBytes);
   try {
     // Bounded: fflate never grows a buffer it was given, and its work is bounded by the
