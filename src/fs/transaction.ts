@@ -125,6 +125,8 @@ export async function commitTransaction(fs: FsInfo): Promise<void> {
   for (const d of devs) {
     const sb = { ...fs.sb, devItem: { ...d.item } };
     await writeSuperCopies(d.device!, sb);
+    // Keep the in-memory superblock's dev item as written (new chunks change bytes_used).
+    if (d.item.devid === fs.sb.devItem.devid) fs.sb.devItem = { ...d.item };
   }
   if (fs.options.barrier) await Promise.all(devs.map((d) => d.device!.flush()));
   // The new trees are live: what this transaction freed may be reused.

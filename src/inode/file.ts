@@ -705,6 +705,9 @@ export async function cloneRange(
   const src = await loadFile(fs, srcRoot, srcIno);
   const sameFile = srcRoot === dstRoot && srcIno === dstIno;
   const dst = sameFile ? src : await loadFile(fs, dstRoot, dstIno);
+  if ((src.inode.flags & InodeFlags.NODATASUM) !== (dst.inode.flags & InodeFlags.NODATASUM)) {
+    throw new FsError('EINVAL', 'clone between a file with and a file without data checksums');
+  }
   if (srcOffset % ss !== 0 || dstOffset % ss !== 0) throw new FsError('EINVAL', `clone offsets ${srcOffset} and ${dstOffset} must be multiples of ${ss}`);
   const srcSize = src.inode.size;
   if (length === 0) {
@@ -719,9 +722,6 @@ export async function cloneRange(
   if (dstOffset + length > MAX_FILE_SIZE) throw new FsError('EFBIG', 'clone passes the maximum file size');
   const span = alignUp(length, ss);
   if (sameFile && dstOffset < srcOffset + span && srcOffset < dstOffset + span) throw new FsError('EINVAL', 'clone ranges overlap within one file');
-  if ((src.inode.flags & InodeFlags.NODATASUM) !== (dst.inode.flags & InodeFlags.NODATASUM)) {
-    throw new FsError('EINVAL', 'clone between a file with and a file without data checksums');
-  }
   const dstOldSize = dst.inode.size;
   const dstNewSize = Math.max(dstOldSize, dstOffset + length);
   const dstInline = await inlineExtentOf(dst);

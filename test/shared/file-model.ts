@@ -28,6 +28,7 @@ export class FileModel {
   }
 
   write(offset: number, data: Uint8Array): void {
+    if (data.length === 0) return;
     this.ensure(offset + data.length);
     // Bytes between the old size and offset read as zeros (kept zero by truncate).
     this.bytes.set(data, offset);
