@@ -675,14 +675,20 @@ export async function fallocateFile(fs: FsInfo, root: Root, ino: number, offset:
 
 /**
  * Drops every file extent item of a regular file and its refs (btrfs_evict_inode's
- * truncate to 0), for the final unlink and orphan cleanup. The inode item is left as it is:
- * the caller deletes it.
+ * truncate to 0), for the final unlink and orphan cleanup. The inode item, when there is
+ * one, is left with size and nbytes 0 for the caller to delete.
  */
 export async function freeInodeData(fs: FsInfo, root: Root, ino: number): Promise<void> {
   requireWritable(fs);
-  // A copy: dropExtents keeps nbytes in it, and nothing writes it back.
-  const inode = { ...((await findInode(fs, root, ino)) ?? InodeItemStruct.zero()) };
+  const item = await findInode(fs, root, ino);
+  const inode = item ?? InodeItemStruct.zero();
   await dropExtents({ fs, root, ino, inode }, 0, MAX_FILE_SIZE);
+  if (item) {
+    // The inode may outlive this call (orphan cleanup in steps): keep it consistent.
+    item.size = 0;
+    item.nbytes = 0;
+    await writeInode(fs, root, ino, item);
+  }
 }
 
 // ---------------------------------------------------------------- reflink
