@@ -317,12 +317,14 @@ export function lzo1xDecompress(src: usize, inLen: u32, dst: usize, outCap: u32)
     }
     // Copy the match (may overlap its own output when the distance is short).
     if (<usize>t > opEnd - op) return LZO_E_OUTPUT_OVERRUN;
-    if (op - mPos >= <usize>t) {
-      memory.copy(op, mPos, t);
-      op += t;
-    } else {
-      const end = op + t;
-      while (op < end) store<u8>(op++, load<u8>(mPos++));
+    // The bytes from mPos on repeat with period op - mPos, so the span that is already
+    // written can be copied whole, doubling each time (runs of one byte are common).
+    while (t > 0) {
+      let n = <u32>(op - mPos);
+      if (n > t) n = t;
+      memory.copy(op, mPos, n);
+      op += n;
+      t -= n;
     }
     // match_next: 0-3 trailing literals.
     state = next;
