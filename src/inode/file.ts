@@ -404,26 +404,68 @@ async function canNocow(st: FileState, fe: FileExtent, a: number, b: number): Pr
 }
 
 /**
+ * extent_mergeable: `other` is a REG item of the same disk extent mapping the file the same
+ * way (same backref offset), so it and a neighbouring written range can be one item.
+ */
+function mergeable(other: FileExtent | undefined, fe: FileExtent): other is FileExtent {
+  return other !== undefined && other.type === FileExtentType.REG && other.diskBytenr === fe.diskBytenr &&
+    other.diskNumBytes === fe.diskNumBytes && other.compression === CompressionType.NONE && other.encryption === 0 &&
+    other.otherEncoding === 0 && other.fileOffset - other.offset === fe.fileOffset - fe.offset;
+}
+
+/**
  * btrfs_mark_extent_written: [a, b) of the PREALLOC item `fe` was written in place and
- * becomes REG; the item splits into up to three, each new item holding a ref.
+ * becomes REG. A written edge joins an adjacent REG item of the same extent when it maps
+ * the extent contiguously; otherwise the item splits into up to three, each new item
+ * holding a ref, and items merged away drop theirs.
  */
 async function markExtentWritten(st: FileState, fe: FileExtent, a: number, b: number): Promise<void> {
   const { fs, root, ino } = st;
   const ks = fe.fileOffset;
   const ke = fileExtentEnd(fe);
-  const piece = (type: number, from: number, to: number): FileExtent => ({
-    ...fe, type, generation: fs.transid, fileOffset: from, offset: fe.offset + (from - ks), numBytes: to - from,
+  const piece = (base: FileExtent, type: number, from: number, to: number): FileExtent => ({
+    ...base, type, generation: fs.transid, fileOffset: from, offset: base.offset + (from - base.fileOffset), numBytes: to - from,
   });
+  const prev = a === ks && ks > 0 ? (await findFileExtents(fs, root, ino, ks - 1, ks, 1))[0] : undefined;
+  const left = mergeable(prev, fe) && fileExtentEnd(prev!) === ks ? prev : undefined;
+  const next = b === ke ? (await findFileExtents(fs, root, ino, ke, ke + 1, 1))[0] : undefined;
+  const right = mergeable(next, fe) && next!.fileOffset === ke ? next : undefined;
+  if (a === ks && b < ke && left) {
+    await rewriteExtent(st, left.fileOffset, piece(left, FileExtentType.REG, left.fileOffset, b));
+    await rewriteExtent(st, ks, piece(fe, FileExtentType.PREALLOC, b, ke));
+    return;
+  }
+  if (b === ke && a > ks && right) {
+    await rewriteExtent(st, ks, piece(fe, FileExtentType.PREALLOC, ks, a));
+    await rewriteExtent(st, ke, piece(fe, FileExtentType.REG, a, fileExtentEnd(right)));
+    return;
+  }
+  if (a === ks && b === ke) {
+    const from = left ? left.fileOffset : ks;
+    const to = right ? fileExtentEnd(right) : ke;
+    if (right) {
+      await deleteItem(fs, root, fileExtentKey(ino, right.fileOffset));
+      changeRef(st, right, right.fileOffset, -1);
+    }
+    if (left) {
+      await deleteItem(fs, root, fileExtentKey(ino, ks));
+      changeRef(st, fe, ks, -1);
+      await rewriteExtent(st, from, piece(left, FileExtentType.REG, from, to));
+    } else {
+      await rewriteExtent(st, ks, piece(fe, FileExtentType.REG, ks, to));
+    }
+    return;
+  }
   if (a > ks) {
-    await rewriteExtent(st, ks, piece(FileExtentType.PREALLOC, ks, a));
-    const mid = piece(FileExtentType.REG, a, b);
+    await rewriteExtent(st, ks, piece(fe, FileExtentType.PREALLOC, ks, a));
+    const mid = piece(fe, FileExtentType.REG, a, b);
     await insertFileExtent(fs, root, ino, mid);
     changeRef(st, mid, a, +1);
   } else {
-    await rewriteExtent(st, ks, piece(FileExtentType.REG, ks, b));
+    await rewriteExtent(st, ks, piece(fe, FileExtentType.REG, ks, b));
   }
   if (b < ke) {
-    const tail = piece(FileExtentType.PREALLOC, b, ke);
+    const tail = piece(fe, FileExtentType.PREALLOC, b, ke);
     await insertFileExtent(fs, root, ino, tail);
     changeRef(st, tail, b, +1);
   }

@@ -194,6 +194,20 @@ describe('file extent kinds', () => {
       [FileExtentType.PREALLOC, 0, pre.diskBytenr], [FileExtentType.REG, 16384, pre.diskBytenr], [FileExtentType.PREALLOC, 24576, pre.diskBytenr],
     ]);
     expect((await lookupCsums(fs, pre.diskBytenr + 16384, 8192)).count).toBe(2);
+    // The next range written joins the REG item (extent_mergeable), no new item.
+    const d2 = patternBytes(4, 8192);
+    await writeFile(fs, root, ino, 24576, d2);
+    m.write(24576, d2);
+    expect((await extentsOf(fs, ino)).map((e) => [e.type, e.fileOffset, e.numBytes])).toEqual([
+      [FileExtentType.PREALLOC, 0, 16384], [FileExtentType.REG, 16384, 16384], [FileExtentType.PREALLOC, 32768, 32768],
+    ]);
+    // Writing the rest of the tail merges it whole.
+    const d3 = patternBytes(5, 32768);
+    await writeFile(fs, root, ino, 32768, d3);
+    m.write(32768, d3);
+    expect((await extentsOf(fs, ino)).map((e) => [e.type, e.fileOffset, e.numBytes])).toEqual([
+      [FileExtentType.PREALLOC, 0, 16384], [FileExtentType.REG, 16384, 49152],
+    ]);
     await fallocateFile(fs, root, ino, 100 * 1024, 50 * 1024, { keepSize: true });
     await commitTransaction(fs);
     expect(await readFile(fs, root, ino, 0, 1 << 20)).toEqual(m.content());
