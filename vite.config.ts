@@ -36,7 +36,7 @@ export default defineConfig({
         },
       },
       {
-        optimizeDeps: { include: ['comlink', 'idb', 'hash-wasm'] },
+        optimizeDeps: { include: ['comlink', 'idb', 'hash-wasm', 'fflate', '@bokuweb/zstd-wasm'] },
         worker: { format: 'es' },
         test: {
           name: 'browser',

@@ -1,17 +1,19 @@
 // Makes sure the system packages the test suite needs are present:
-// Debian's chromium (the browser project) and btrfs-progs (the oracle).
-// When missing and we are root, installs them with apt-get; otherwise says
-// exactly what to install and fails.
+// Debian's chromium (the browser project), btrfs-progs (the oracle), zstd (the reference
+// zstd decoder) and python3-lzo (liblzo2, an independent LZO1X implementation).
+// When missing and we are root, installs them with apt-get; otherwise says exactly what to
+// install and fails.
 import { existsSync } from 'node:fs';
-import { execSync } from 'node:child_process';
+import { execSync, spawnSync } from 'node:child_process';
 
+const has = (file) => () => existsSync(file);
 const needs = [
-  { pkg: 'chromium', file: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium' },
-  { pkg: 'btrfs-progs', file: '/usr/bin/btrfs' },
-  { pkg: 'btrfs-progs', file: '/usr/sbin/mkfs.btrfs', alt: '/usr/bin/mkfs.btrfs' },
-  { pkg: 'zstd', file: '/usr/bin/zstd' },
+  { pkg: 'chromium', present: has(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium') },
+  { pkg: 'btrfs-progs', present: () => existsSync('/usr/bin/btrfs') && (existsSync('/usr/sbin/mkfs.btrfs') || existsSync('/sbin/mkfs.btrfs')) },
+  { pkg: 'zstd', present: has('/usr/bin/zstd') },
+  { pkg: 'python3-lzo', present: () => spawnSync('/usr/bin/python3', ['-c', 'import lzo']).status === 0 },
 ];
-const missing = [...new Set(needs.filter((n) => !existsSync(n.file) && !(n.alt && existsSync(n.alt))).map((n) => n.pkg))];
+const missing = [...new Set(needs.filter((n) => !n.present()).map((n) => n.pkg))];
 if (missing.length === 0) process.exit(0);
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
