@@ -2,7 +2,6 @@
 // iframe it must not reload, so this test drives Chromium itself (playwright-core, Debian's
 // /usr/bin/chromium) against a Vite dev server it starts on a free port, serving
 // test/browser/worker/reload/index.html.
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -31,7 +30,7 @@ function call<K extends keyof PageApi>(page: Page, method: K, ...args: Parameter
   ) as Promise<Awaited<ReturnType<PageApi[K]>>>;
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('in a real browser driven from Node', () => {
+describe('in a real browser driven from Node', () => {
   let server: ViteDevServer;
   let browser: Browser;
   let context: BrowserContext;
