@@ -12,18 +12,39 @@ import { check as checkEngine, type CheckOptions, type CheckResult } from '../fs
 import { dumpTree as dumpTreeEngine, type DumpTreeOptions } from '../fs/print-tree.js';
 import { dumpSuper as dumpSuperEngine } from '../fs/print-super.js';
 import { parseMountOptions, type MountOptions } from './mount-options.js';
+import { FsPromises } from './promises.js';
+import { createCallbackFs, type CallbackFs } from './callback-fs.js';
+import { cleanupOrphans } from '../inode/namei.js';
 
 export class Filesystem {
   private readonly mutex = new Mutex();
   private commitTimer: ReturnType<typeof setTimeout> | undefined;
   private mounted = true;
+  /**
+   * node:fs/promises over this filesystem (src/api/promises.ts). An own enumerable property, so
+   * that libraries which take a node-like `fs` (isomorphic-git: `{ fs }`) find it.
+   */
+  readonly promises: FsPromises;
+  private callbackFs: CallbackFs | undefined;
 
   constructor(
     /** The engine state. Internal: exposed for tests and tools. */
     readonly info: FsInfo,
     readonly options: MountOptions,
   ) {
+    this.promises = new FsPromises(this);
     this.armCommitTimer();
+  }
+
+  /** node's callback-style `fs` (readFile(path, cb), open -> fd, ...) over `promises`. */
+  get fsCallback(): CallbackFs {
+    this.callbackFs ??= createCallbackFs(this.promises);
+    return this.callbackFs;
+  }
+
+  /** False once unmount() has run. */
+  get isMounted(): boolean {
+    return this.mounted;
   }
 
   /** The last committed generation. */
@@ -142,5 +163,9 @@ export async function mount(devices: BlockDevice[], options?: string): Promise<F
     barrier: o.barrier, maxInlineBytes: Math.min(o.maxInlineBytes, info.sectorsize), dataCow: o.dataCow, dataSum: o.dataSum,
     ignoreDataCsums: o.ignoreDataCsums, acl: o.acl,
   };
-  return new Filesystem(info, o);
+  const filesystem = new Filesystem(info, o);
+  // Inodes unlinked while open when the filesystem was last unmounted (or crashed) are freed now,
+  // as btrfs_orphan_cleanup does at mount. Only for writable mounts, as btrfs.
+  if (!info.readonly) await filesystem.transaction((fs) => cleanupOrphans(fs, fs.fsTree));
+  return filesystem;
 }

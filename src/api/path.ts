@@ -1,0 +1,195 @@
+// Path names for the fs.promises surface: what node accepts as a path (string, Uint8Array,
+// file: URL), and the walk from a path to an inode (Linux namei: link_path_walk), with its
+// rules: POSIX separators, '.' and '..' taken physically as the walk goes, symlinks followed in
+// every component but the last (and the last unless told not to), ELOOP after 40 of them,
+// components of more than 255 bytes ENAMETOOLONG, a trailing slash meaning "must be a directory".
+//
+// Relative paths are relative to '/': there is no working directory.
+//
+// Paths are strings inside the API; a Uint8Array path is decoded as UTF-8 (a name that is not
+// valid UTF-8 cannot be reached through a Uint8Array path yet: a known difference from node,
+// which passes the bytes through). Names on disk are the UTF-8 bytes of each component.
+import { FileType, FIRST_INODE_OBJECTID, NAME_LEN } from '../format/constants.js';
+import type { FsInfo, Root } from '../fs/fs-info.js';
+import { lookupName, readlink } from '../inode/namei.js';
+import { FsError } from '../util/errors.js';
+
+export type PathLike = string | Uint8Array | URL;
+
+/** Linux SYMLOOP_MAX as the kernel counts it (MAXSYMLINKS). */
+export const MAX_SYMLINKS = 40;
+/** PATH_MAX, counting the terminating NUL as Linux does. */
+export const PATH_MAX = 4096;
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+export function nameBytes(s: string): Uint8Array {
+  return utf8.encode(s);
+}
+
+export function nameString(b: Uint8Array): string {
+  return utf8Decoder.decode(b);
+}
+
+/**
+ * The path as a string, validated as node validates it. Node throws ERR_INVALID_ARG_TYPE /
+ * ERR_INVALID_ARG_VALUE / ERR_INVALID_URL_SCHEME (TypeErrors) for bad arguments; here they are
+ * FsError EINVAL with the syscall and the path, so that one error type reaches the caller.
+ */
+export function pathString(p: unknown, syscall: string, arg = 'path'): string {
+  let s: string;
+  if (typeof p === 'string') s = p;
+  else if (p instanceof Uint8Array) s = nameString(p);
+  else if (p instanceof URL || (typeof p === 'object' && p !== null && typeof (p as URL).href === 'string' && typeof (p as URL).protocol === 'string')) {
+    const u = p as URL;
+    if (u.protocol !== 'file:') throw new FsError('EINVAL', `the URL must be of scheme file (ERR_INVALID_URL_SCHEME)`, { syscall, path: u.href });
+    if (u.hostname !== '') throw new FsError('EINVAL', `file URL host must be "localhost" or empty (ERR_INVALID_FILE_URL_HOST)`, { syscall, path: u.href });
+    if (/%2f/i.test(u.pathname)) throw new FsError('EINVAL', `file URL path must not include encoded / characters (ERR_INVALID_FILE_URL_PATH)`, { syscall, path: u.href });
+    s = decodeURIComponent(u.pathname);
+  } else {
+    throw new FsError('EINVAL', `the "${arg}" argument must be of type string or an instance of Buffer or URL (ERR_INVALID_ARG_TYPE)`, { syscall, path: String(p) });
+  }
+  if (s.includes('\0')) throw new FsError('EINVAL', `the "${arg}" argument must be a string, Uint8Array, or URL without null bytes (ERR_INVALID_ARG_VALUE)`, { syscall, path: s });
+  return s;
+}
+
+/** A place in the namespace: an inode of a subvolume. */
+export interface Loc {
+  root: Root;
+  ino: number;
+}
+
+/** The end of a walk. */
+export interface Resolved {
+  /** The directory that holds (or would hold) the last component. */
+  parent: Loc;
+  /** The last component's name; undefined when the path ends at '/', '.' or '..'. */
+  name: Uint8Array | undefined;
+  /** The last component, when it exists (followed, if it was a symlink and following was asked). */
+  target: (Loc & { type: number }) | undefined;
+  /** The path ended in '/' (or '/.'): the result must be a directory. */
+  mustBeDir: boolean;
+  /** The absolute path of `target` (or of where it would be), symlinks resolved: realpath. */
+  canonical: string;
+}
+
+export interface WalkOptions {
+  /** Follow a symlink in the last component (stat: yes; lstat, unlink, rename: no). */
+  followLast: boolean;
+  /**
+   * Stop before looking the last component up (Linux filename_parentat): `target` stays
+   * undefined and `lookupLast` finishes the walk. rename looks both parents up before either
+   * name, and the errors come in that order.
+   */
+  parentOnly?: boolean;
+  /**
+   * open with O_CREAT: a last component that must be a directory (trailing slash, also on a
+   * symlink's target) is EISDIR before it is looked up (Linux open_last_lookups).
+   */
+  create?: boolean;
+}
+
+/** Roots of subvolumes reachable from the default one. */
+export type SubvolumeRoots = (fs: FsInfo, subvolume: number) => Root;
+
+/** The default subvolume loader: only trees already loaded are reachable for now. */
+export const loadedSubvolume: SubvolumeRoots = (fs, id) => {
+  const r = fs.roots.get(id);
+  if (!r) throw new FsError('EOPNOTSUPP', `subvolume ${id} is not loaded (entering subvolumes comes with src/subvol)`);
+  return r;
+};
+
+interface Frame {
+  loc: Loc;
+  /** The name this directory was entered by ('' for the top). */
+  name: string;
+}
+
+function splitComponents(path: string): string[] {
+  return path.split('/').filter((c) => c !== '');
+}
+
+/**
+ * Walks `path` from `top` (the '/' of this API). Errors are FsErrors without syscall/path:
+ * the caller adds them. Missing intermediate directories are ENOENT, non-directories in the
+ * middle ENOTDIR, a trailing slash on an existing non-directory ENOTDIR.
+ */
+export async function walk(fs: FsInfo, top: Loc, path: string, options: WalkOptions, subvolumes: SubvolumeRoots = loadedSubvolume): Promise<Resolved> {
+  if (path === '') throw new FsError('ENOENT', 'empty path');
+  if (utf8.encode(path).length >= PATH_MAX) throw new FsError('ENAMETOOLONG', `path of ${path.length} characters`);
+  let stack: Frame[] = [{ loc: top, name: '' }];
+  let pending = splitComponents(path).reverse(); // next component at the end
+  let mustBeDir = /\/\.?$/.test(path) && path !== '/';
+  let links = 0;
+  const cur = () => stack[stack.length - 1];
+  const canonicalOf = (frames: Frame[], last?: string) => {
+    const parts = frames.slice(1).map((f) => f.name);
+    if (last !== undefined) parts.push(last);
+    return '/' + parts.join('/');
+  };
+  // Bounded: each round consumes a component; symlinks add at most MAX_SYMLINKS targets, each
+  // bounded by PATH_MAX.
+  while (pending.length > 0) {
+    const comp = pending.pop()!;
+    const isLast = pending.length === 0;
+    if (comp === '.' || comp === '..') {
+      if (comp === '..' && stack.length > 1) stack = stack.slice(0, -1);
+      if (isLast) {
+        const d = cur().loc;
+        return { parent: d, name: undefined, target: { ...d, type: FileType.DIR }, mustBeDir: true, canonical: canonicalOf(stack) };
+      }
+      continue;
+    }
+    const name = utf8.encode(comp);
+    const dir = cur().loc;
+    if (isLast && options.parentOnly) return { parent: dir, name, target: undefined, mustBeDir, canonical: canonicalOf(stack, comp) };
+    if (isLast && options.create && mustBeDir) throw new FsError('EISDIR', 'O_CREAT with a trailing slash');
+    if (name.length > NAME_LEN) throw new FsError('ENAMETOOLONG', `component of ${name.length} bytes`);
+    const e = await lookupName(fs, dir.root, dir.ino, name);
+    if (!e) {
+      if (isLast) return { parent: dir, name, target: undefined, mustBeDir, canonical: canonicalOf(stack, comp) };
+      throw new FsError('ENOENT', `'${comp}' does not exist`);
+    }
+    if (e.type === FileType.SYMLINK && (!isLast || options.followLast || mustBeDir)) {
+      if (++links > MAX_SYMLINKS) throw new FsError('ELOOP', `more than ${MAX_SYMLINKS} symbolic links`);
+      const target = nameString(await readlink(fs, dir.root, e.ino));
+      if (target.startsWith('/')) stack = [stack[0]];
+      // A trailing slash on the link's own target also asks for a directory.
+      if (isLast && /\/\.?$/.test(target)) mustBeDir = true;
+      pending = pending.concat(splitComponents(target).reverse());
+      if (pending.length === 0) {
+        // The link pointed at '/' (or its target was only slashes).
+        const d = cur().loc;
+        return { parent: d, name: undefined, target: { ...d, type: FileType.DIR }, mustBeDir: true, canonical: canonicalOf(stack) };
+      }
+      continue;
+    }
+    const loc: Loc = e.subvolume !== undefined ? { root: subvolumes(fs, e.subvolume), ino: FIRST_INODE_OBJECTID } : { root: dir.root, ino: e.ino };
+    if (isLast) {
+      if (mustBeDir && e.type !== FileType.DIR) throw new FsError('ENOTDIR', `'${comp}' is not a directory`);
+      return { parent: dir, name, target: { ...loc, type: e.type }, mustBeDir, canonical: canonicalOf(stack, comp) };
+    }
+    if (e.type !== FileType.DIR) throw new FsError('ENOTDIR', `'${comp}' is not a directory`);
+    stack = [...stack, { loc, name: comp }];
+  }
+  // The path had no components: '/', '//', ...
+  const d = cur().loc;
+  return { parent: d, name: undefined, target: { ...d, type: FileType.DIR }, mustBeDir: true, canonical: canonicalOf(stack) };
+}
+
+/** Looks up the last component of a parentOnly walk (no symlink followed). */
+export async function lookupLast(fs: FsInfo, r: Resolved, subvolumes: SubvolumeRoots = loadedSubvolume): Promise<Resolved> {
+  if (r.name === undefined) return r;
+  if (r.name.length > NAME_LEN) throw new FsError('ENAMETOOLONG', `component of ${r.name.length} bytes`);
+  const e = await lookupName(fs, r.parent.root, r.parent.ino, r.name);
+  if (!e) return r;
+  const loc: Loc = e.subvolume !== undefined ? { root: subvolumes(fs, e.subvolume), ino: FIRST_INODE_OBJECTID } : { root: r.parent.root, ino: e.ino };
+  return { ...r, target: { ...loc, type: e.type } };
+}
+
+/** POSIX join of a parent path and a name, as node's path.join for our absolute-or-relative paths. */
+export function joinPath(parent: string, name: string): string {
+  if (parent === '' || parent === '.') return name;
+  return parent.endsWith('/') ? parent + name : `${parent}/${name}`;
+}
