@@ -62,17 +62,17 @@ export function toUnixSeconds(time: unknown, syscall: string, path?: string): nu
   throw fsError('EINVAL', syscall, path, `the "time" argument must be a Date or a time in seconds (ERR_INVALID_ARG_TYPE): ${String(time)}`);
 }
 
-/** Seconds (possibly fractional) as a timespec, the way libuv converts them (uv__fs_to_timespec). */
+/**
+ * Seconds (possibly fractional) as a timespec, exactly as libuv converts them for node
+ * (uv__fs_to_timespec): truncated toward zero, then to whole microseconds.
+ */
 export function secondsToTimespec(seconds: number): Timespec {
   let sec = Math.trunc(seconds);
-  let nsec = Math.round((seconds - sec) * 1e9);
+  let nsec = Math.trunc((seconds - sec) * 1e9);
+  nsec -= nsec % 1000;
   if (nsec < 0) {
-    sec -= 1;
     nsec += 1e9;
-  }
-  if (nsec >= 1e9) {
-    sec += 1;
-    nsec -= 1e9;
+    sec -= 1;
   }
   return { sec, nsec };
 }
