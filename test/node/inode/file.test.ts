@@ -276,3 +276,76 @@ describe('errors', () => {
     expect((await check(fs)).errors).toEqual([]);
   });
 });
+
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { mkdir, writeFile as writeHostFile, truncate as truncateHost, open as openHost } from 'node:fs/promises';
+import { FileDevice } from '../../../src/device/file.js';
+import { iterItems } from '../../../src/tree/ctree.js';
+import { Key } from '../../../src/format/key.js';
+import { ItemType, FIRST_INODE_OBJECTID } from '../../../src/format/constants.js';
+import { tempDir } from '../../shared/btrfs-progs.js';
+
+describe('mkfs.btrfs --rootdir images', () => {
+  it('files written by btrfs-progs read back, take writes, truncates and clones, and stay clean', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const src = join(dir, 'src');
+      await mkdir(src);
+      const contents = new Map<string, Uint8Array>([
+        ['tiny', patternBytes(1, 100)],
+        ['edge', patternBytes(2, 2048)],
+        ['mid', patternBytes(3, 5000)],
+        ['big', patternBytes(4, 300_000)],
+      ]);
+      for (const [n, d] of contents) await writeHostFile(join(src, n), d);
+      // A sparse file: 1 MiB with data in the middle.
+      const sparse = new Uint8Array(1 << 20);
+      sparse.set(patternBytes(5, 10000), 512 * 1024);
+      const h = await openHost(join(src, 'sparse'), 'w');
+      await h.write(sparse.subarray(512 * 1024, 512 * 1024 + 10000), 0, 10000, 512 * 1024);
+      await h.close();
+      await truncateHost(join(src, 'sparse'), 1 << 20);
+      contents.set('sparse', sparse);
+      const img = join(dir, 'fs.img');
+      await writeHostFile(img, '');
+      await truncateHost(img, 256 * 1024 * 1024);
+      await promisify(execFile)('mkfs.btrfs', ['-q', '-f', '--rootdir', src, img]);
+
+      const dev = await FileDevice.open(img);
+      const fs = await openFs([dev]);
+      const inos = new Map<string, number>();
+      for await (const it of iterItems(fs, fs.fsTree, Key.of(FIRST_INODE_OBJECTID, ItemType.DIR_INDEX, 0), Key.of(FIRST_INODE_OBJECTID, ItemType.DIR_INDEX, -1))) {
+        const nameLen = it.data[27] | (it.data[28] << 8);
+        inos.set(new TextDecoder().decode(it.data.subarray(30, 30 + nameLen)), it.data[0] | (it.data[1] << 8) | (it.data[2] << 16));
+      }
+      const models = new Map<string, FileModel>();
+      for (const [n, d] of contents) {
+        expect(await readFile(fs, fs.fsTree, inos.get(n)!, 0, 1 << 24), n).toEqual(d);
+        const m = new FileModel();
+        m.write(0, d);
+        models.set(n, m);
+      }
+      startTransaction(fs);
+      const w = patternBytes(9, 3000);
+      for (const n of ['tiny', 'edge', 'mid', 'big', 'sparse']) {
+        await writeFile(fs, fs.fsTree, inos.get(n)!, 1000, w);
+        models.get(n)!.write(1000, w);
+      }
+      await truncateFile(fs, fs.fsTree, inos.get('big')!, 100_001);
+      models.get('big')!.truncate(100_001);
+      await cloneRange(fs, fs.fsTree, inos.get('sparse')!, 512 * 1024, 8192, fs.fsTree, inos.get('big')!, 40960);
+      models.get('big')!.clone(models.get('sparse')!, 512 * 1024, 8192, 40960);
+      await fallocateFile(fs, fs.fsTree, inos.get('mid')!, 0, 100_000, {});
+      models.get('mid')!.fallocate(0, 100_000, false);
+      await commitTransaction(fs);
+      for (const [n, m] of models) expect(await readFile(fs, fs.fsTree, inos.get(n)!, 0, 1 << 24), n).toEqual(m.content());
+      const names = [...models.keys()];
+      await judgeImage(dev, fs, names.map((name) => ({ name, ino: inos.get(name)! })), names.map((n) => models.get(n)!), 'mkfs.btrfs --rootdir');
+      await dev.close();
+    } finally {
+      await cleanup();
+    }
+  });
+});
