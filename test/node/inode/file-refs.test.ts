@@ -10,7 +10,6 @@ import { viewOf } from '../../../src/format/struct.js';
 import { ExtentItem, ExtentDataRef } from '../../../src/format/structs.js';
 import { ItemType, EXTENT_FLAG_DATA } from '../../../src/format/constants.js';
 import { hashExtentDataRef } from '../../../src/fs/extent-tree.js';
-import { readU64 } from '../../../src/format/u64.js';
 import type { FsInfo } from '../../../src/fs/fs-info.js';
 import { FileModel, freshFs, judgeImage, patternBytes } from '../../shared/file-model.js';
 
