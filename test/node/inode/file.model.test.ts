@@ -30,9 +30,9 @@ interface Config {
 }
 
 const CONFIGS: Config[] = [
-  { seed: 1, nodesize: 16384, csum: 'crc32c', noHoles: true, mounts: 3, commitsPerMount: 3, opsPerCommit: 40 },
-  { seed: 2, nodesize: 4096, csum: 'xxhash', noHoles: true, mounts: 3, commitsPerMount: 3, opsPerCommit: 40 },
-  { seed: 3, nodesize: 4096, csum: 'sha256', noHoles: false, mounts: 3, commitsPerMount: 3, opsPerCommit: 40 },
+  { seed: 1, nodesize: 16384, csum: 'crc32c', noHoles: true, mounts: 3, commitsPerMount: 4, opsPerCommit: 60 },
+  { seed: 2, nodesize: 4096, csum: 'xxhash', noHoles: true, mounts: 3, commitsPerMount: 4, opsPerCommit: 60 },
+  { seed: 3, nodesize: 4096, csum: 'sha256', noHoles: false, mounts: 3, commitsPerMount: 4, opsPerCommit: 60 },
 ];
 
 // FILE_MODEL_SEEDS=a-b runs seeds a..b (all configs rotated) for a longer soak.
