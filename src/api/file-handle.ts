@@ -102,6 +102,10 @@ export class FileHandle {
 
   // ---------------------------------------------------------------- read
 
+  read(options?: ReadOptions<Uint8Array> & { buffer?: undefined }): Promise<ReadResult<Uint8Array>>;
+  read<T extends View>(buffer: T, offset?: number | null, length?: number | null, position?: number | bigint | null): Promise<ReadResult<T>>;
+  read<T extends View>(buffer: T, options: ReadOptions<T>): Promise<ReadResult<T>>;
+  read<T extends View>(options: ReadOptions<T> & { buffer: T }): Promise<ReadResult<T>>;
   /** read(buffer, offset?, length?, position?), read(buffer, options), read(options), read(). */
   async read<T extends View = Uint8Array>(bufferOrOptions?: T | ReadOptions<T> | null, offsetOrOptions?: number | ReadOptions<T> | null, length?: number | null, position?: number | bigint | null): Promise<ReadResult<T>> {
     let buffer: T;

@@ -50,6 +50,13 @@ const MKDTEMP_TRIES = 100;
 /** Bound on the entries rm -r removes in one call (a corrupt directory loop must end). */
 const MAX_RM_ENTRIES = 1 << 30;
 
+/** The node:fs/promises functions this API has (plus the xattr helpers node lacks). */
+const PUBLIC_METHODS = [
+  'access', 'appendFile', 'chmod', 'chown', 'copyFile', 'getxattr', 'lchown', 'link', 'listxattr', 'lstat', 'lutimes',
+  'mkdir', 'mkdtemp', 'open', 'opendir', 'readdir', 'readFile', 'readlink', 'realpath', 'removexattr', 'rename', 'rm',
+  'rmdir', 'setxattr', 'stat', 'statfs', 'symlink', 'truncate', 'unlink', 'utimes', 'writeFile',
+] as const satisfies readonly (keyof FsPromises)[];
+
 export interface PromisesOptions {
   /** The file mode creation mask (process.umask() in node). Default 0o022. */
   umask?: number;
@@ -97,11 +104,9 @@ export class FsPromises {
     this.uid = options.uid ?? 0;
     this.gid = options.gid ?? 0;
     // node's fs.promises functions work detached (`const { readFile } = fs.promises`).
-    for (const name of Object.getOwnPropertyNames(FsPromises.prototype)) {
-      const v = (this as unknown as Record<string, unknown>)[name];
-      if (name !== 'constructor' && typeof v === 'function' && !name.startsWith('_')) {
-        Object.defineProperty(this, name, { value: v.bind(this), enumerable: true, writable: true, configurable: true });
-      }
+    for (const name of PUBLIC_METHODS) {
+      const v = (this as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
+      Object.defineProperty(this, name, { value: v.bind(this), enumerable: true, writable: true, configurable: true });
     }
   }
 
@@ -497,6 +502,10 @@ export class FsPromises {
     return encoding ? outName(nameBytes(made), encoding) : made;
   }
 
+  readdir(path: PathLike, options?: string | null | { encoding?: string | null; withFileTypes?: false; recursive?: boolean }): Promise<string[]>;
+  readdir(path: PathLike, options: 'buffer' | { encoding: 'buffer'; withFileTypes?: false; recursive?: boolean }): Promise<Uint8Array[]>;
+  readdir(path: PathLike, options: { encoding?: string | null; withFileTypes: true; recursive?: boolean }): Promise<Dirent[]>;
+  readdir(path: PathLike, options?: EncodingOption | { encoding?: string | null; withFileTypes?: boolean; recursive?: boolean }): Promise<(string | Uint8Array)[] | Dirent<string | Uint8Array>[]>;
   async readdir(path: PathLike, options?: EncodingOption | { encoding?: string | null; withFileTypes?: boolean; recursive?: boolean }): Promise<(string | Uint8Array)[] | Dirent<string | Uint8Array>[]> {
     const p = pathString(path, 'scandir');
     const o = typeof options === 'object' && options !== null ? options : {};

@@ -12,7 +12,6 @@ async function fresh(options?: string): Promise<{ fs: Filesystem; dev: MemoryDev
   return { fs: await mount([dev], options), dev };
 }
 
-const text = (b: Uint8Array) => new TextDecoder().decode(b);
 const bytes = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed * 7 + (i >> 9)) & 0xff);
 
 async function expectBtrfsCheck(dev: MemoryDevice): Promise<void> {
