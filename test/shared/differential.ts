@@ -278,6 +278,19 @@ export async function runDifferential(o: DifferentialOptions): Promise<Different
     }
   };
 
+  // Paths that were created, so that about half of the operations hit something that exists
+  // (random paths alone make two thirds of the calls fail early).
+  const known: string[] = [];
+  const remember = (path: string, r: Outcome) => {
+    if (!r.ok) return;
+    if (known.length < 64) known.push(path);
+    else known[rng.int(known.length)] = path;
+  };
+  const pick = (destructive: boolean): string => {
+    if (known.length === 0 || !rng.chance(0.45)) return randomPath(rng, { destructive });
+    const k = rng.pick(known);
+    return rng.chance(0.2) ? `${k.replace(/\/+$/, '')}/${rng.pick(NAMES)}` : k;
+  };
   for (let i = 0; i < o.ops; i++) {
     if (o.commit && o.commitEvery && i > 0 && i % o.commitEvery === 0) {
       await o.commit();
@@ -292,16 +305,16 @@ export async function runDifferential(o: DifferentialOptions): Promise<Different
     if (o.compareEvery && i % o.compareEvery === 0) await compareTrees(o.subject(), o.oracle).catch((e: Error) => fail(i, e.message));
     stats.ops++;
     const roll = rng.int(100);
-    const p = randomPath(rng);
+    const p = pick(false);
     if (roll < 12) {
       const data = rng.bytes(rng.chance(0.1) ? rng.int(300_000) : rng.int(9000));
       const flag = rng.pick(['w', 'w', 'w', 'a', 'wx', 'r+', 'a+', 'ax']);
       log.push(`writeFile ${p} ${data.length} ${flag}`);
-      await both(i, 'writeFile', (s) => s.fs.writeFile(P(s, p), data, { flag }));
+      remember(p, await both(i, 'writeFile', (s) => s.fs.writeFile(P(s, p), data, { flag })));
     } else if (roll < 15) {
       const data = rng.bytes(rng.int(5000));
       log.push(`appendFile ${p} ${data.length}`);
-      await both(i, 'appendFile', (s) => s.fs.appendFile(P(s, p), data));
+      remember(p, await both(i, 'appendFile', (s) => s.fs.appendFile(P(s, p), data)));
     } else if (roll < 25) {
       const flag = rng.pick(['r', 'r', 'r', 'r+', 'a+']);
       log.push(`readFile ${p} ${flag}`);
@@ -311,36 +324,36 @@ export async function runDifferential(o: DifferentialOptions): Promise<Different
       const mode = rng.pick([0o755, 0o777, 0o700, 0o1777, 0o2755]);
       log.push(`mkdir ${p} ${recursive ? '-p' : ''} ${mode.toString(8)}`);
       // mkdir -p returns the first directory it made, in the form given: compare without prefix or leading '/'.
-      await both(i, 'mkdir', (s) => s.fs.mkdir(P(s, p), { recursive, mode }).then((r) => (r === undefined ? 'none' : String(r).slice(s.prefix.length).replace(/^\/+/, ''))));
+      remember(p, await both(i, 'mkdir', (s) => s.fs.mkdir(P(s, p), { recursive, mode }).then((r) => (r === undefined ? 'none' : String(r).slice(s.prefix.length).replace(/^\/+/, '')))));
     } else if (roll < 35) {
-      const q = randomPath(rng, { destructive: true });
+      const q = pick(true);
       log.push(`rmdir ${q}`);
       await both(i, 'rmdir', (s) => s.fs.rmdir(P(s, q)));
     } else if (roll < 39) {
-      const q = randomPath(rng, { destructive: true });
+      const q = pick(true);
       log.push(`unlink ${q}`);
       await both(i, 'unlink', (s) => s.fs.unlink(P(s, q)));
     } else if (roll < 41) {
-      const q = randomPath(rng, { destructive: true }).replace(/\/+$/, '');
+      const q = pick(true).replace(/\/+$/, '');
       const force = rng.chance(0.5);
       const recursive = rng.chance(0.6);
       log.push(`rm ${q} force=${force} recursive=${recursive}`);
       await both(i, 'rm', (s) => s.fs.rm(P(s, q), { force, recursive }));
     } else if (roll < 47) {
-      const a = randomPath(rng, { destructive: true });
-      const b = rng.chance(0.2) ? `${a}/${rng.pick(NAMES)}` : randomPath(rng, { destructive: true });
+      const a = pick(true);
+      const b = rng.chance(0.2) ? `${a}/${rng.pick(NAMES)}` : pick(true);
       log.push(`rename ${a} ${b}`);
-      await both(i, 'rename', (s) => s.fs.rename(P(s, a), P(s, b)));
+      remember(b, await both(i, 'rename', (s) => s.fs.rename(P(s, a), P(s, b))));
     } else if (roll < 49) {
-      const a = randomPath(rng, { destructive: true });
-      const b = randomPath(rng, { destructive: true });
+      const a = pick(true);
+      const b = pick(true);
       log.push(`link ${a} ${b}`);
-      await both(i, 'link', (s) => s.fs.link(P(s, a), P(s, b)));
+      remember(b, await both(i, 'link', (s) => s.fs.link(P(s, a), P(s, b))));
     } else if (roll < 52) {
       const t = randomTarget(rng);
-      const q = randomPath(rng, { destructive: true });
+      const q = pick(true);
       log.push(`symlink ${t} ${q}`);
-      await both(i, 'symlink', (s) => s.fs.symlink(t, P(s, q)));
+      remember(q, await both(i, 'symlink', (s) => s.fs.symlink(t, P(s, q))));
     } else if (roll < 54) {
       log.push(`readlink ${p}`);
       await both(i, 'readlink', (s) => s.fs.readlink(P(s, p)));
@@ -381,7 +394,7 @@ export async function runDifferential(o: DifferentialOptions): Promise<Different
       log.push(`utimes ${p} ${t} ${m instanceof Date ? m.toISOString() : m}`);
       await both(i, 'utimes', (s) => s.fs.utimes(P(s, p), t, m).then(() => s.fs.stat(P(s, p))).then((st) => Math.round(st.mtimeMs)));
     } else if (roll < 76) {
-      const b = randomPath(rng, { destructive: true });
+      const b = pick(true);
       const mode = rng.pick([0, 0, 1, 2, 3]);
       // libuv unlinks the destination when copying a directory fails (EISDIR at the first read),
       // even a destination that existed before: a quirk butterfs does not copy, so the suite
@@ -390,7 +403,7 @@ export async function runDifferential(o: DifferentialOptions): Promise<Different
       const dstExists = await o.oracle.fs.lstat(P(o.oracle, b)).then(() => true, () => false);
       if (srcIsDir && dstExists) continue;
       log.push(`copyFile ${p} ${b} ${mode}`);
-      await both(i, 'copyFile', (s) => s.fs.copyFile(P(s, p), P(s, b), mode));
+      remember(b, await both(i, 'copyFile', (s) => s.fs.copyFile(P(s, p), P(s, b), mode)));
     } else if (roll < 78) {
       const mode = rng.pick([0, 1, 2, 4, 7]);
       log.push(`access ${p} ${mode}`);
