@@ -49,7 +49,7 @@ print(json.dumps(out))
 
 describe('fs.promises differential against node:fs', () => {
   for (const seed of SEEDS) {
-    it(`seed ${seed}: ${OPS} ops with commits and remounts; btrfs check and restore agree`, async () => {
+    it(`seed ${seed}: ${OPS} ops with commits and remounts (nodesize ${seed % 2 === 1 ? 4096 : 16384}${seed % 3 === 0 ? ', max_inline=0' : ''}); btrfs check and restore agree`, async () => {
       const oracleDir = await tempDir('butterfs-diff-');
       const restoreDir = await tempDir('butterfs-restore-');
       try {
@@ -59,9 +59,14 @@ describe('fs.promises differential against node:fs', () => {
         await nodeFs.mkdir(prefix, { recursive: true });
         // Both roots alike: mkdtemp made the oracle's 0700, butterfs's '/' is 0755.
         await nodeFs.chmod(prefix, 0o755);
+        // Geometry and options vary with the seed: 4 KiB nodes split and merge far more often;
+        // max_inline=0 sends even tiny files to data extents.
+        const nodesize = seed % 2 === 1 ? 4096 : 16384;
+        const options = seed % 3 === 0 ? 'max_inline=0' : '';
         const dev = new MemoryDevice(512 * 1024 * 1024);
-        await mkfs([dev]);
-        let fs = await mount([dev]);
+        await mkfs([dev], { nodesize });
+        const mountFs = () => mount([dev], options);
+        let fs = await mountFs();
         fs.promises.umask = process.umask();
         const started = performance.now();
         const stats = await runDifferential({
@@ -72,7 +77,7 @@ describe('fs.promises differential against node:fs', () => {
           commit: () => fs.sync(),
           remount: async () => {
             await fs.unmount();
-            fs = await mount([dev]);
+            fs = await mountFs();
             fs.promises.umask = process.umask();
           },
           commitEvery: 250,
