@@ -308,7 +308,7 @@ export async function runDifferential(o: DifferentialOptions): Promise<Different
     const p = pick(false);
     if (roll < 12) {
       const data = rng.bytes(rng.chance(0.1) ? rng.int(300_000) : rng.int(9000));
-      const flag = rng.pick(['w', 'w', 'w', 'a', 'wx', 'r+', 'a+', 'ax']);
+      const flag = rng.pick<string | number>(['w', 'w', 'w', 'a', 'wx', 'r+', 'a+', 'ax', 'w+', 0o1 | 0o100 | 0o2000, 0o2 | 0o100 | 0o1000]);
       log.push(`writeFile ${p} ${data.length} ${flag}`);
       remember(p, await both(i, 'writeFile', (s) => s.fs.writeFile(P(s, p), data, { flag })));
     } else if (roll < 15) {
@@ -479,7 +479,9 @@ async function handleOp(i: number, rng: Rng, p: string, handles: OpenPair[], bot
       await h.a.close();
       await h.b.close();
     }
-    const flag = rng.pick(['r', 'r+', 'w', 'w+', 'a', 'a+', 'wx', 'r', 'r+']);
+    // String flags and numeric O_* combinations (Linux values, node's fs.constants).
+    const flag = rng.pick<string | number>(['r', 'r+', 'w', 'w+', 'a', 'a+', 'wx', 'r', 'r+', 'rs+', 'ax+',
+      0o2 | 0o100, 0o1 | 0o100 | 0o200 | 0o1000, 0o0 | 0o400000, 0o0 | 0o200000, 0o2 | 0o2000, 0o2 | 0o1000 | 0o400000]);
     log.push(`open ${p} ${flag}`);
     const opened: HandleLike[] = [];
     const r = await both(i, 'open', async (s) => {

@@ -222,6 +222,44 @@ describe('fs.promises', () => {
     await expectBtrfsCheck(dev);
   });
 
+  it('a power cut with an unlinked file open: the next mount frees the orphan', async () => {
+    const { fs, dev } = await fresh();
+    const p = fs.promises;
+    await p.writeFile('/victim', bytes(300_000, 5));
+    const h = await p.open('/victim', 'r');
+    await p.unlink('/victim');
+    await fs.sync(); // the orphan item is committed
+    const crashed = dev.fork();
+    const after = await mount([crashed]);
+    await after.sync();
+    expect(await after.dumpTree({ tree: 5 })).not.toMatch(/ORPHAN_ITEM/);
+    expect((await after.check()).errors).toEqual([]);
+    await after.unmount();
+    await expectBtrfsCheck(crashed);
+    await h.close();
+    await fs.unmount();
+  });
+
+  it('concurrent calls run one at a time and all land', async () => {
+    const { fs } = await fresh();
+    const p = fs.promises;
+    await p.mkdir('/c');
+    await Promise.all(Array.from({ length: 200 }, (_, i) => p.writeFile(`/c/f${i}`, `${i}`.repeat(i))));
+    const handles = await Promise.all(Array.from({ length: 20 }, (_, i) => p.open(`/c/f${i + 100}`, 'r+')));
+    await Promise.all(handles.map((h, i) => h.write(`H${i}`, 0)));
+    await Promise.all(handles.map((h) => h.close()));
+    const names = await p.readdir('/c');
+    expect(names).toHaveLength(200);
+    const contents = await Promise.all(names.map((n) => p.readFile(`/c/${n}`, 'utf8')));
+    for (const [k, n] of names.entries()) {
+      const i = Number(n.slice(1));
+      const want = `${i}`.repeat(i);
+      expect(contents[k]).toBe(i >= 100 && i < 120 ? `H${i - 100}` + want.slice(`H${i - 100}`.length) : want);
+    }
+    expect((await fs.check()).errors).toEqual([]);
+    await fs.unmount();
+  });
+
   it('copyFile: COPYFILE_EXCL, reflink with COPYFILE_FICLONE(_FORCE), same file, mode of the source', async () => {
     const { fs, dev } = await fresh();
     const p = fs.promises;
