@@ -11,7 +11,7 @@
 //
 // Durability: changes join the running transaction and are durable at the next commit (sync(),
 // the commit= timer, unmount). FileHandle.sync() commits; there is no tree-log yet.
-import type { FsInfo, Root } from '../fs/fs-info.js';
+import type { FsInfo } from '../fs/fs-info.js';
 import { FileType, FIRST_INODE_OBJECTID } from '../format/constants.js';
 import { readInode, isDir, isReg, S_IFREG, type InodeItem } from '../inode/inode.js';
 import * as namei from '../inode/namei.js';
@@ -20,7 +20,7 @@ import { FsError } from '../util/errors.js';
 import type { Filesystem } from './filesystem.js';
 import { OpenFiles } from './open-files.js';
 import { FileHandle, collectData, STREAM_CHUNK_BYTES } from './file-handle.js';
-import { walk, lookupLast, pathString, nameBytes, nameString, joinPath, type Loc, type Resolved, type PathLike } from './path.js';
+import { walk, lookupLast, loadedSubvolume, pathString, nameBytes, nameString, joinPath, type Loc, type Resolved, type PathLike } from './path.js';
 import { Stats, BigIntStats, Dirent, type StatFs } from './stats.js';
 import { asNodeBytes, decodeBytes, checkEncoding, toBytes } from './encoding.js';
 import {
@@ -527,7 +527,7 @@ export class FsPromises {
           if (withTypes) out.push(new Dirent(outName(e.name, encoding), e.type, rel === '' ? p : joinPath(p, rel)));
           else out.push(rel === '' ? outName(e.name, encoding) : encoding === 'buffer' ? asNodeBytes(nameBytes(relName)) : relName);
           if (recursive && e.type === FileType.DIR) {
-            const child = e.subvolume !== undefined ? { root: this.subvolumeRoot(fs, e.subvolume), ino: FIRST_INODE_OBJECTID } : { root: loc.root, ino: e.ino };
+            const child = e.subvolume !== undefined ? { root: loadedSubvolume(fs, e.subvolume), ino: FIRST_INODE_OBJECTID } : { root: loc.root, ino: e.ino };
             queue.push({ loc: child, rel: relName });
           }
         }
@@ -536,12 +536,6 @@ export class FsPromises {
     });
     await this.atime(loc, item, 'scandir', p);
     return out as (string | Uint8Array)[] | Dirent<string | Uint8Array>[];
-  }
-
-  private subvolumeRoot(fs: FsInfo, id: number): Root {
-    const r = fs.roots.get(id);
-    if (!r) throw new FsError('EOPNOTSUPP', `subvolume ${id} is not loaded`);
-    return r;
   }
 
   async opendir(path: PathLike, options?: { encoding?: string | null; bufferSize?: number; recursive?: boolean }): Promise<Dir> {
