@@ -5,7 +5,7 @@ import type { FsInfo } from '../fs/fs-info.js';
 import type { Timespec } from '../format/struct.js';
 import { InodeFlags } from '../format/constants.js';
 import { readInode, writeInode, nowTimespec, isDir, S_IFMT, type InodeItem } from '../inode/inode.js';
-import { FsError, type ErrorCode } from '../util/errors.js';
+import { FsError, ERRNO, type ErrorCode } from '../util/errors.js';
 import type { Filesystem } from './filesystem.js';
 import { shouldUpdateAtime } from './mount-options.js';
 import type { Loc } from './path.js';
@@ -16,7 +16,8 @@ import { Stats, BigIntStats } from './stats.js';
 /** The detail an engine error was raised with (the parenthesised end of its message). */
 function detailOf(e: FsError): string | undefined {
   const m = /\((.*)\)$/s.exec(e.message);
-  return m ? m[1] : undefined;
+  // A detail that only repeats the code's description adds nothing to node's message.
+  return m && m[1] !== ERRNO[e.code][1] ? m[1] : undefined;
 }
 
 /**

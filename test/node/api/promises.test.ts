@@ -42,7 +42,7 @@ describe('fs.promises', () => {
     expect(st.dev).toBe(5);
     expect(st.blksize).toBe(4096);
     expect(st.uid).toBe(0);
-    await expect(p.readFile('/nope')).rejects.toMatchObject({ code: 'ENOENT', errno: -2, syscall: 'open', path: '/nope', message: "ENOENT: no such file or directory, open '/nope' (no such file or directory)" });
+    await expect(p.readFile('/nope')).rejects.toMatchObject({ code: 'ENOENT', errno: -2, syscall: 'open', path: '/nope', message: "ENOENT: no such file or directory, open '/nope'" });
     await expect(p.mkdir('/a')).rejects.toMatchObject({ code: 'EEXIST', syscall: 'mkdir', path: '/a' });
     await expect(p.rename('/a', '/a/b/x')).rejects.toMatchObject({ code: 'EINVAL', syscall: 'rename', path: '/a', dest: '/a/b/x' });
     await expect(p.readFile('/a')).rejects.toMatchObject({ code: 'EISDIR', syscall: 'read' });
