@@ -12,7 +12,7 @@ import { checkLeaf, checkNode } from '../tree/tree-checker.js';
 import { checksumInto, checksumMatches } from '../kernels/checksum.js';
 import { HEADER_FLAG_WRITTEN, MAX_LEVEL } from '../format/constants.js';
 import { FsError } from '../util/errors.js';
-import type { FsInfo } from './fs-info.js';
+import { ownerMatches, type FsInfo } from './fs-info.js';
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -31,7 +31,7 @@ export function treeBlockProblem(fs: FsInfo, eb: ExtentBuffer, expect: BlockExpe
     return `parent transid verify failed: wanted ${expect.generation} found ${eb.generation}`;
   }
   if (eb.level !== expect.level) return `level ${eb.level}, expected ${expect.level}`;
-  if (expect.owner !== undefined && eb.owner !== expect.owner) return `owner ${eb.owner}, expected ${expect.owner}`;
+  if (expect.owner !== undefined && !ownerMatches(expect.owner, eb.owner)) return `owner ${eb.owner}, expected ${expect.owner}`;
   const structural = eb.level === 0 ? checkLeaf(eb, nodesize) : checkNode(eb, nodesize);
   if (structural) return structural;
   if (expect.firstKey && eb.nritems > 0 && eb.compareKey(0, expect.firstKey) !== 0) {

@@ -2,27 +2,43 @@
 // EXTENT_ITEM / METADATA_ITEM with its references; every block group a BLOCK_GROUP_ITEM.
 //
 // Reference changes are not applied when they happen: they are queued as delayed refs,
-// merged per extent (a block allocated and freed in one transaction nets to nothing), and
-// applied at commit, where applying them changes the extent and free space trees, which
-// queues more refs, until nothing is left (btrfs_run_delayed_refs(-1) with
-// btrfs_write_dirty_block_groups).
+// merged per extent and per reference (a block allocated and freed in one transaction nets
+// to nothing), and applied at commit, where applying them changes the extent and free space
+// trees, which queues more refs, until nothing is left (btrfs_run_delayed_refs(-1) with
+// btrfs_write_dirty_block_groups). Extent flag changes (FULL_BACKREF) are delayed with them
+// (btrfs_set_disk_extent_flags, a delayed extent op).
 //
-// Tree blocks: refs of their owning tree (TREE_BLOCK_REF in a skinny METADATA_ITEM).
-// Data extents: EXTENT_ITEM (bytenr, 168, length) flagged DATA with EXTENT_DATA_REFs
-// (root, inode, file offset - extent offset, count), inline in the item while they fit and
-// no keyed backref item exists for the extent, else as keyed EXTENT_DATA_REF items
-// (bytenr, 178, hash_extent_data_ref) (btrfs insert_inline_extent_backref /
-// insert_extent_data_ref). Inline refs are ordered as btrfs orders them: by type, and data
-// refs of one type by descending hash (lookup_inline_extent_backref's insertion point).
-// When a data extent's last ref goes, its item, its checksums (csum-tree.ts) and its space go
-// (__btrfs_free_extent); the space stays pinned until the commit that freed it is on disk.
-// Shared refs (snapshots: SHARED_BLOCK_REF / SHARED_DATA_REF) come with the issues that need them.
+// References (btrfs's "back reference rules", extent-tree.c):
+//  * tree blocks: TREE_BLOCK_REF(root) — implicit: the block is reached from a block owned by
+//    `root` whose extent is not FULL_BACKREF (or from root's ROOT_ITEM) — or
+//    SHARED_BLOCK_REF(parent) — the parent block's extent is FULL_BACKREF;
+//  * data extents: EXTENT_DATA_REF(root, inode, file offset - extent offset) with a count of
+//    file extent items in leaves of that root that are not FULL_BACKREF, or
+//    SHARED_DATA_REF(parent leaf) with the count of file extent items in that leaf.
+// Refs live inline in the extent item (skinny METADATA_ITEM for tree blocks) while it stays
+// under BTRFS_MAX_EXTENT_ITEM_SIZE and no keyed backref item of the extent exists, ordered as
+// lookup_inline_extent_backref orders them (by type; within a type by descending root /
+// parent, data refs by descending hash: what the kernel's tree-checker demands); else as
+// keyed items (bytenr, 176, root), (bytenr, 182, parent), (bytenr, 178, hash) and
+// (bytenr, 184, parent).
+// When an extent's last ref goes, its item goes, data extents lose their checksums
+// (csum-tree.ts), the free space tree and block group get the space back, and the space stays
+// pinned until the commit that freed it is on disk (__btrfs_free_extent,
+// btrfs_update_block_group).
+//
+// Snapshots share tree blocks: btrfs_inc_ref / btrfs_dec_ref (modRef here) add or drop the
+// references a block holds on its children, either implicit (the block's owner) or full
+// (the block itself as parent); update_ref_for_cow (fs-info.ts onCow) and btrfs_drop_snapshot
+// (src/subvol/drop-tree.ts) decide which.
 import { Key } from '../format/key.js';
-import { ItemType, EXTENT_FLAG_TREE_BLOCK, EXTENT_FLAG_DATA, IncompatFlags, MAX_LEVEL } from '../format/constants.js';
-import { ExtentItem, ExtentInlineRef, ExtentDataRef, BlockGroupItem } from '../format/structs.js';
+import {
+  ItemType, EXTENT_FLAG_TREE_BLOCK, EXTENT_FLAG_DATA, IncompatFlags, MAX_LEVEL, FileExtentType, FS_TREE_OBJECTID, FIRST_FREE_OBJECTID,
+} from '../format/constants.js';
+import { ExtentItem, ExtentInlineRef, ExtentDataRef, BlockGroupItem, FileExtentItem } from '../format/structs.js';
 import { viewOf } from '../format/struct.js';
-import { u64Hi, u64Lo, readU64, writeU64 } from '../format/u64.js';
-import { insertItem, deleteItem, deleteItems, extendItem, truncateItem, lookup, searchSlot, type Path } from '../tree/ctree.js';
+import { u64Hi, u64Lo, readU64, writeU64, compareU64 } from '../format/u64.js';
+import { insertItem, deleteItems, extendItem, truncateItem, lookup, searchSlot, type Path } from '../tree/ctree.js';
+import type { ExtentBuffer } from '../tree/extent-buffer.js';
 import { ITEM_SIZE, leafDataSize } from '../tree/extent-buffer.js';
 import { crc32c } from '../kernels/checksum.js';
 import { FsError } from '../util/errors.js';
@@ -47,23 +63,51 @@ export interface DataRefMod extends DataRef {
   count: number;
 }
 
+/**
+ * One back reference, as btrfs's delayed ref nodes tell them apart: its type
+ * (TREE_BLOCK_REF, SHARED_BLOCK_REF, EXTENT_DATA_REF, SHARED_DATA_REF) and the fields that
+ * type uses (root for TREE_BLOCK_REF; parent for the shared ones; root, objectid, offset for
+ * EXTENT_DATA_REF); unused fields are 0.
+ */
+export interface BackRef {
+  type: number;
+  root: number;
+  parent: number;
+  objectid: number;
+  offset: number;
+}
+
+export interface BackRefMod extends BackRef {
+  /** Net change of this ref's count (tree block refs: -1, 0 or +1). */
+  count: number;
+}
+
+export const treeRef = (root: number): BackRef => ({ type: ItemType.TREE_BLOCK_REF, root, parent: 0, objectid: 0, offset: 0 });
+export const sharedBlockRef = (parent: number): BackRef => ({ type: ItemType.SHARED_BLOCK_REF, root: 0, parent, objectid: 0, offset: 0 });
+export const dataRef = (r: DataRef): BackRef => ({ type: ItemType.EXTENT_DATA_REF, root: r.root, parent: 0, objectid: r.objectid, offset: r.offset });
+export const sharedDataRef = (parent: number): BackRef => ({ type: ItemType.SHARED_DATA_REF, root: 0, parent, objectid: 0, offset: 0 });
+
+/** A tree block's ref from `parent` when that block is FULL_BACKREF, else from tree `root`. */
+export const blockRef = (root: number, parent: number): BackRef => (parent !== 0 ? sharedBlockRef(parent) : treeRef(root));
+
+const refId = (r: BackRef): string => `${r.type}/${r.root}/${r.parent}/${r.objectid}/${r.offset}`;
+
 export interface DelayedRefHead {
   bytenr: number;
   numBytes: number;
   /** A data extent (EXTENT_ITEM flagged DATA); else a tree block. */
   isData: boolean;
-  /** Tree blocks: level and owning tree. */
+  /** Tree blocks: level. */
   level: number;
-  owner: number;
   /** Net change of references. */
   refMod: number;
   /** The extent was allocated in this transaction: its item must be inserted. */
   mustInsert: boolean;
-  /** Data extents: net change per (root, inode, offset), in the order first seen. */
-  dataRefs: Map<string, DataRefMod> | undefined;
+  /** Net change per reference, in the order first seen (btrfs merges per ref the same way). */
+  refs: Map<string, BackRefMod>;
+  /** Extent flags to set (a delayed extent op: BLOCK_FLAG_FULL_BACKREF). */
+  flagsToSet: number;
 }
-
-const dataRefId = (r: DataRef): string => `${r.root}/${r.objectid}/${r.offset}`;
 
 export class DelayedRefs {
   private heads = new Map<number, DelayedRefHead>();
@@ -72,47 +116,83 @@ export class DelayedRefs {
     return this.heads.size;
   }
 
-  addTreeBlock(bytenr: number, numBytes: number, level: number, owner: number, refMod: number, isNew: boolean): void {
-    const h = this.heads.get(bytenr);
+  private head(bytenr: number, numBytes: number, isData: boolean, level: number): DelayedRefHead {
+    let h = this.heads.get(bytenr);
     if (!h) {
-      this.heads.set(bytenr, { bytenr, numBytes, isData: false, level, owner, refMod, mustInsert: isNew, dataRefs: undefined });
-      return;
+      h = { bytenr, numBytes, isData, level, refMod: 0, mustInsert: false, refs: new Map(), flagsToSet: 0 };
+      this.heads.set(bytenr, h);
     }
-    assert(!h.isData, `tree block ref for data extent ${bytenr}`);
-    assert(h.owner === owner, `tree block ${bytenr}: refs from trees ${h.owner} and ${owner} (shared refs not supported yet)`);
-    h.refMod += refMod;
-    h.mustInsert ||= isNew;
-    if (h.refMod === 0 && h.mustInsert) this.heads.delete(bytenr);
+    assert(h.isData === isData, `extent ${bytenr}: ${isData ? 'data' : 'tree block'} ref for a ${h.isData ? 'data extent' : 'tree block'}`);
+    assert(h.numBytes === numBytes, `extent ${bytenr}: refs with lengths ${h.numBytes} and ${numBytes}`);
+    if (!isData) assert(h.level === level, `tree block ${bytenr}: refs at levels ${h.level} and ${level}`);
+    return h;
+  }
+
+  private mod(h: DelayedRefHead, ref: BackRef, count: number): void {
+    const id = refId(ref);
+    const m = h.refs.get(id);
+    if (m) m.count += count;
+    else h.refs.set(id, { ...ref, count });
+    h.refMod += count;
   }
 
   /**
-   * Queues `count` (+ or -) references of `ref` to the data extent [bytenr, +numBytes);
-   * `isNew` when the extent was just allocated (btrfs_add_delayed_data_ref). Unlike a tree
-   * block, a data extent that nets to nothing keeps its head: its checksums must go and its
-   * space is pinned, because its bytes were written and csummed.
+   * Queues a change (+1 / -1) of a tree block's ref (btrfs_add_delayed_tree_ref); `isNew`
+   * when the block was just allocated (its extent item is inserted with this ref).
    */
-  addDataRef(bytenr: number, numBytes: number, ref: DataRef, count: number, isNew: boolean): void {
-    assert(Number.isInteger(count) && count !== 0, `data ref change ${count}`);
-    let h = this.heads.get(bytenr);
-    if (!h) {
-      h = { bytenr, numBytes, isData: true, level: 0, owner: 0, refMod: 0, mustInsert: isNew, dataRefs: new Map() };
-      this.heads.set(bytenr, h);
-    }
-    assert(h.isData, `data ref for tree block ${bytenr}`);
-    assert(h.numBytes === numBytes, `data extent ${bytenr}: refs with lengths ${h.numBytes} and ${numBytes}`);
-    h.refMod += count;
+  addTreeRef(bytenr: number, numBytes: number, level: number, ref: BackRef, refMod: number, isNew = false): void {
+    assert(ref.type === ItemType.TREE_BLOCK_REF || ref.type === ItemType.SHARED_BLOCK_REF, `tree block ${bytenr}: ref type ${ref.type}`);
+    assert(refMod === 1 || refMod === -1, `tree block ${bytenr}: ref change ${refMod}`);
+    const h = this.head(bytenr, numBytes, false, level);
+    this.mod(h, ref, refMod);
     h.mustInsert ||= isNew;
-    const id = dataRefId(ref);
-    const m = h.dataRefs!.get(id);
-    if (m) m.count += count;
-    else h.dataRefs!.set(id, { root: ref.root, objectid: ref.objectid, offset: ref.offset, count });
+    const m = h.refs.get(refId(ref))!;
+    assert(m.count >= -1 && m.count <= 1, `tree block ${bytenr}: ref ${refId(ref)} changed by ${m.count}`);
+    // A block allocated and freed in one transaction nets to nothing (check_ref_cleanup).
+    if (h.mustInsert && h.refMod === 0 && [...h.refs.values()].every((r) => r.count === 0)) this.heads.delete(bytenr);
   }
 
-  /** The queued data ref changes of an extent (check_delayed_ref), or undefined. */
+  /** TREE_BLOCK_REF of `owner`: the ref a tree holds on its own blocks. */
+  addTreeBlock(bytenr: number, numBytes: number, level: number, owner: number, refMod: number, isNew: boolean): void {
+    this.addTreeRef(bytenr, numBytes, level, treeRef(owner), refMod, isNew);
+  }
+
+  /**
+   * Queues `count` (+ or -) references to the data extent [bytenr, +numBytes)
+   * (btrfs_add_delayed_data_ref): an EXTENT_DATA_REF for a DataRef, or any data BackRef;
+   * `isNew` when the extent was just allocated. Unlike a tree block, a data extent that nets
+   * to nothing keeps its head: its checksums must go and its space is pinned, because its
+   * bytes were written and csummed.
+   */
+  addDataRef(bytenr: number, numBytes: number, ref: DataRef | BackRef, count: number, isNew: boolean): void {
+    assert(Number.isInteger(count) && count !== 0, `data ref change ${count}`);
+    const r: BackRef = 'type' in ref ? ref : dataRef(ref);
+    assert(r.type === ItemType.EXTENT_DATA_REF || r.type === ItemType.SHARED_DATA_REF, `data extent ${bytenr}: ref type ${r.type}`);
+    const h = this.head(bytenr, numBytes, true, 0);
+    this.mod(h, r, count);
+    h.mustInsert ||= isNew;
+  }
+
+  /** btrfs_set_disk_extent_flags: `flags` are ORed into the extent item at commit. */
+  setExtentFlags(bytenr: number, numBytes: number, level: number, flags: number): void {
+    const h = this.head(bytenr, numBytes, false, level);
+    h.flagsToSet |= flags;
+  }
+
+  /** The queued changes of an extent (btrfs_find_delayed_ref_head), or undefined. */
+  headOf(bytenr: number): Readonly<DelayedRefHead> | undefined {
+    return this.heads.get(bytenr);
+  }
+
+  /**
+   * The queued data ref changes of an extent (check_delayed_ref), or undefined. Shared data
+   * refs are reported with root, objectid and offset 0: they never match a file's own ref.
+   */
   pendingData(bytenr: number): { mustInsert: boolean; refs: DataRefMod[] } | undefined {
     const h = this.heads.get(bytenr);
     if (!h || !h.isData) return undefined;
-    return { mustInsert: h.mustInsert, refs: [...h.dataRefs!.values()].filter((r) => r.count !== 0) };
+    const refs = [...h.refs.values()].filter((r) => r.count !== 0).map((r) => ({ root: r.root, objectid: r.objectid, offset: r.offset, count: r.count }));
+    return { mustInsert: h.mustInsert, refs };
   }
 
   /** Takes every queued head, sorted by bytenr, leaving the queue empty. */
@@ -123,9 +203,10 @@ export class DelayedRefs {
   }
 }
 
-const TREE_BLOCK_ITEM_SIZE = ExtentItem.size + ExtentInlineRef.size;
 /** An inline EXTENT_DATA_REF: the type byte and a btrfs_extent_data_ref. */
 const INLINE_DATA_REF_SIZE = 1 + ExtentDataRef.size;
+/** An inline SHARED_DATA_REF: btrfs_extent_inline_ref and a u32 count. */
+const INLINE_SHARED_DATA_REF_SIZE = ExtentInlineRef.size + 4;
 
 /** BTRFS_MAX_EXTENT_ITEM_SIZE: an extent item grows by inline refs up to this size. */
 export function maxExtentItemSize(nodesize: number): number {
@@ -142,11 +223,13 @@ function inlineRefSize(type: number): number {
     case ItemType.EXTENT_DATA_REF:
       return INLINE_DATA_REF_SIZE;
     case ItemType.SHARED_DATA_REF:
-      return ExtentInlineRef.size + 4;
+      return INLINE_SHARED_DATA_REF_SIZE;
     default:
       return 0;
   }
 }
+
+const isDataType = (type: number): boolean => type === ItemType.EXTENT_DATA_REF || type === ItemType.SHARED_DATA_REF;
 
 const le64Scratch = new Uint8Array(8);
 function crcU64(seed: number, n: number): number {
@@ -175,18 +258,25 @@ function decodeDataRef(dv: DataView, off: number): DataRef & { count: number } {
   return ExtentDataRef.decode(dv, off);
 }
 
-function sameRef(a: DataRef, b: DataRef): boolean {
+function sameDataRef(a: DataRef, b: DataRef): boolean {
   return a.root === b.root && a.objectid === b.objectid && a.offset === b.offset;
 }
 
+/** The key offset a non-data-ref inline ref or keyed ref of `ref` carries. */
+function refOffset(ref: BackRef): number {
+  return ref.type === ItemType.TREE_BLOCK_REF ? ref.root : ref.parent;
+}
+
 /**
- * lookup_inline_extent_backref for an EXTENT_DATA_REF: where `ref` is among the inline refs
- * of a data extent item, or where it would be inserted. Walks at most the item's bytes.
+ * lookup_inline_extent_backref: where `ref` is among the inline refs of an extent item, or
+ * where it would be inserted (by type; within a type before the first entry of lower
+ * offset / hash). Walks at most the item's bytes.
  */
-function findInlineDataRef(data: Uint8Array, ref: DataRef, where: string): { found: boolean; ptr: number } {
+function findInlineRef(data: Uint8Array, ref: BackRef, where: string): { found: boolean; ptr: number } {
   const dv = viewOf(data);
-  const want = ItemType.EXTENT_DATA_REF;
-  const hash = hashExtentDataRef(ref.root, ref.objectid, ref.offset);
+  const want = ref.type;
+  const hash = want === ItemType.EXTENT_DATA_REF ? hashExtentDataRef(ref.root, ref.objectid, ref.offset) : undefined;
+  const wantOff = refOffset(ref);
   let ptr = ExtentItem.size;
   while (ptr < data.length) {
     const type = data[ptr];
@@ -197,9 +287,15 @@ function findInlineDataRef(data: Uint8Array, ref: DataRef, where: string): { fou
       ptr += size;
       continue;
     }
-    const d = decodeDataRef(dv, ptr + 1);
-    if (sameRef(d, ref)) return { found: true, ptr };
-    if (compareHash(hashExtentDataRef(d.root, d.objectid, d.offset), hash) < 0) break;
+    if (type === ItemType.EXTENT_DATA_REF) {
+      const d = decodeDataRef(dv, ptr + 1);
+      if (sameDataRef(d, ref)) return { found: true, ptr };
+      if (compareHash(hashExtentDataRef(d.root, d.objectid, d.offset), hash!) < 0) break;
+    } else {
+      const off = readU64(dv, ptr + 1);
+      if (off === wantOff) return { found: true, ptr };
+      if (compareU64(off, wantOff) < 0) break;
+    }
     ptr += size;
   }
   return { found: false, ptr };
@@ -222,12 +318,22 @@ function nextIsBackrefOf(path: Path, bytenr: number): boolean {
   return next !== undefined && next.objHi === u64Hi(bytenr) && next.objLo === u64Lo(bytenr) && next.type < ItemType.BLOCK_GROUP_ITEM;
 }
 
-function dataExtentKey(bytenr: number, numBytes: number): Key {
-  return Key.of(bytenr, ItemType.EXTENT_ITEM, numBytes);
+function skinny(fs: FsInfo): boolean {
+  return (fs.sb.incompatFlags & IncompatFlags.SKINNY_METADATA) !== 0;
 }
 
-function keyedDataRefKey(bytenr: number, hash: [number, number]): Key {
-  return new Key(u64Hi(bytenr), u64Lo(bytenr), ItemType.EXTENT_DATA_REF, hash[0], hash[1]);
+/** The key of an extent's item: (bytenr, EXTENT_ITEM, length) for data, (bytenr, METADATA_ITEM, level) for tree blocks. */
+function extentKey(bytenr: number, numBytes: number, isData: boolean, level: number): Key {
+  return isData ? Key.of(bytenr, ItemType.EXTENT_ITEM, numBytes) : Key.of(bytenr, ItemType.METADATA_ITEM, level);
+}
+
+function extentWhere(isData: boolean, bytenr: number): string {
+  return `${isData ? 'data extent' : 'tree block'} ${bytenr}`;
+}
+
+function keyedRefKey(bytenr: number, ref: BackRef, hash?: [number, number]): Key {
+  if (ref.type === ItemType.EXTENT_DATA_REF) return new Key(u64Hi(bytenr), u64Lo(bytenr), ItemType.EXTENT_DATA_REF, hash![0], hash![1]);
+  return Key.of(bytenr, ref.type, refOffset(ref));
 }
 
 /** The next key offset after a hash collision (key.offset++ as u64). */
@@ -238,120 +344,184 @@ function nextHash(h: [number, number]): [number, number] {
 /** Bound on hash collisions walked for one keyed data ref (each needs a crc32c collision). */
 const MAX_HASH_COLLISIONS = 1024;
 
-/** insert_extent_data_ref: adds `count` to the keyed EXTENT_DATA_REF of `ref`, inserting it if absent. */
-async function addKeyedDataRef(fs: FsInfo, bytenr: number, ref: DataRef, count: number): Promise<void> {
+/** insert_extent_data_ref / insert_tree_block_ref: adds `count` to the keyed ref, inserting it if absent. */
+async function addKeyedRef(fs: FsInfo, bytenr: number, ref: BackRef, count: number): Promise<void> {
+  if (ref.type === ItemType.TREE_BLOCK_REF || ref.type === ItemType.SHARED_BLOCK_REF) {
+    assert(count === 1, `tree block ${bytenr}: keyed ref added ${count} times`);
+    const key = keyedRefKey(bytenr, ref);
+    if (await lookup(fs, fs.extentTree, key)) throw new FsError('EUCLEAN', `tree block ${bytenr}: keyed backref ${key} exists already`);
+    await insertItem(fs, fs.extentTree, key, new Uint8Array(0));
+    return;
+  }
+  if (ref.type === ItemType.SHARED_DATA_REF) {
+    const key = keyedRefKey(bytenr, ref);
+    const old = await lookup(fs, fs.extentTree, key);
+    if (!old) {
+      const data = new Uint8Array(4);
+      viewOf(data).setUint32(0, count, true);
+      await insertItem(fs, fs.extentTree, key, data);
+      return;
+    }
+    if (old.length !== 4) throw new FsError('EUCLEAN', `shared data ref ${key} has ${old.length} bytes`);
+    await updateItem(fs, fs.extentTree, key, (dv) => dv.setUint32(0, dv.getUint32(0, true) + count, true));
+    return;
+  }
   let hash = hashExtentDataRef(ref.root, ref.objectid, ref.offset);
   for (let i = 0; i < MAX_HASH_COLLISIONS; i++, hash = nextHash(hash)) {
-    const key = keyedDataRefKey(bytenr, hash);
+    const key = keyedRefKey(bytenr, ref, hash);
     const old = await lookup(fs, fs.extentTree, key);
     if (!old) {
       const data = new Uint8Array(ExtentDataRef.size);
-      ExtentDataRef.encode(viewOf(data), 0, { ...ref, count });
+      ExtentDataRef.encode(viewOf(data), 0, { root: ref.root, objectid: ref.objectid, offset: ref.offset, count });
       await insertItem(fs, fs.extentTree, key, data);
       return;
     }
     if (old.length !== ExtentDataRef.size) throw new FsError('EUCLEAN', `extent data ref ${key} has ${old.length} bytes`);
-    if (!sameRef(decodeDataRef(viewOf(old), 0), ref)) continue;
+    if (!sameDataRef(decodeDataRef(viewOf(old), 0), ref)) continue;
     await updateItem(fs, fs.extentTree, key, (dv) => dv.setUint32(ExtentDataRef.off.count, dv.getUint32(ExtentDataRef.off.count, true) + count, true));
     return;
   }
   throw new FsError('EUCLEAN', `data extent ${bytenr}: more than ${MAX_HASH_COLLISIONS} keyed refs collide`);
 }
 
-/** lookup_extent_data_ref + remove_extent_data_ref: takes `count` off the keyed ref of `ref`. */
-async function dropKeyedDataRef(fs: FsInfo, bytenr: number, ref: DataRef, count: number): Promise<void> {
-  let hash = hashExtentDataRef(ref.root, ref.objectid, ref.offset);
-  for (let i = 0; i < MAX_HASH_COLLISIONS; i++, hash = nextHash(hash)) {
-    const key = keyedDataRefKey(bytenr, hash);
+/** lookup_extent_data_ref / lookup_tree_block_ref + remove_extent_backref for a keyed ref. */
+async function dropKeyedRef(fs: FsInfo, bytenr: number, ref: BackRef, count: number): Promise<void> {
+  const where = extentWhere(isDataType(ref.type), bytenr);
+  let hash = ref.type === ItemType.EXTENT_DATA_REF ? hashExtentDataRef(ref.root, ref.objectid, ref.offset) : undefined;
+  const tries = hash ? MAX_HASH_COLLISIONS : 1;
+  for (let i = 0; i < tries; i++) {
+    const key = keyedRefKey(bytenr, ref, hash);
     const { found, path } = await searchSlot(fs, fs.extentTree, key, { cow: true, insLen: -1 });
     if (!found) break;
     const data = path.itemData();
-    if (data.length !== ExtentDataRef.size) throw new FsError('EUCLEAN', `extent data ref ${key} has ${data.length} bytes`);
-    const d = decodeDataRef(viewOf(data), 0);
-    if (!sameRef(d, ref)) continue;
-    if (d.count < count) throw new FsError('EUCLEAN', `extent data ref ${key} counts ${d.count}, dropping ${count}`);
-    if (d.count === count) {
+    let have: number;
+    if (ref.type === ItemType.TREE_BLOCK_REF || ref.type === ItemType.SHARED_BLOCK_REF) {
+      if (data.length !== 0) throw new FsError('EUCLEAN', `tree block backref ${key} has ${data.length} bytes`);
+      have = 1;
+    } else if (ref.type === ItemType.SHARED_DATA_REF) {
+      if (data.length !== 4) throw new FsError('EUCLEAN', `shared data ref ${key} has ${data.length} bytes`);
+      have = viewOf(data).getUint32(0, true);
+    } else {
+      if (data.length !== ExtentDataRef.size) throw new FsError('EUCLEAN', `extent data ref ${key} has ${data.length} bytes`);
+      const d = decodeDataRef(viewOf(data), 0);
+      if (!sameDataRef(d, ref)) {
+        hash = nextHash(hash!);
+        continue;
+      }
+      have = d.count;
+    }
+    if (have < count) throw new FsError('EUCLEAN', `backref ${key} counts ${have}, dropping ${count}`);
+    if (have === count) {
       await deleteItems(fs, path, path.slots[0], 1);
     } else {
-      viewOf(data).setUint32(ExtentDataRef.off.count, d.count - count, true);
+      const countOff = ref.type === ItemType.SHARED_DATA_REF ? 0 : ExtentDataRef.off.count;
+      viewOf(data).setUint32(countOff, have - count, true);
       fs.markDirty(path.leaf);
     }
     return;
   }
-  throw new FsError('EUCLEAN', `data extent ${bytenr}: no backref for root ${ref.root} inode ${ref.objectid} offset ${ref.offset}`);
+  throw new FsError('EUCLEAN', `${where}: no backref ${describeRef(ref)}`);
 }
 
-function readRefs(data: Uint8Array, where: string): number {
+export function describeRef(r: BackRef): string {
+  switch (r.type) {
+    case ItemType.TREE_BLOCK_REF: return `tree block ref root ${r.root}`;
+    case ItemType.SHARED_BLOCK_REF: return `shared block ref parent ${r.parent}`;
+    case ItemType.EXTENT_DATA_REF: return `extent data ref root ${r.root} inode ${r.objectid} offset ${r.offset}`;
+    default: return `shared data ref parent ${r.parent}`;
+  }
+}
+
+function readExtentRefs(data: Uint8Array, isData: boolean, where: string): number {
   if (data.length < ExtentItem.size) throw new FsError('EUCLEAN', `${where}: extent item of ${data.length} bytes`);
   const dv = viewOf(data);
-  if ((readU64(dv, ExtentItem.off.flags) & EXTENT_FLAG_DATA) === 0) throw new FsError('EUCLEAN', `${where}: not a data extent`);
+  const flags = readU64(dv, ExtentItem.off.flags);
+  const want = isData ? EXTENT_FLAG_DATA : EXTENT_FLAG_TREE_BLOCK;
+  if ((flags & want) === 0) throw new FsError('EUCLEAN', `${where}: extent item flags 0x${flags.toString(16)} lack ${isData ? 'DATA' : 'TREE_BLOCK'}`);
   return readU64(dv, ExtentItem.off.refs);
 }
 
-/** __btrfs_inc_extent_ref for a data extent: inline while it fits, else keyed. */
-async function addDataRefToExtent(fs: FsInfo, bytenr: number, numBytes: number, ref: DataRef, count: number): Promise<void> {
-  const key = dataExtentKey(bytenr, numBytes);
-  const where = `data extent ${bytenr}`;
-  const { found, path } = await searchSlot(fs, fs.extentTree, key, { cow: true, insLen: INLINE_DATA_REF_SIZE });
-  if (!found) throw new FsError('EUCLEAN', `${where}: extent item is missing`);
+/** Writes an inline ref of `ref` with `count` at `ptr` of an extent item's bytes. */
+function writeInlineRef(data: Uint8Array, ptr: number, ref: BackRef, count: number): void {
+  const dv = viewOf(data);
+  data[ptr] = ref.type;
+  if (ref.type === ItemType.EXTENT_DATA_REF) {
+    ExtentDataRef.encode(dv, ptr + 1, { root: ref.root, objectid: ref.objectid, offset: ref.offset, count });
+  } else {
+    writeU64(dv, ptr + 1, refOffset(ref));
+    if (ref.type === ItemType.SHARED_DATA_REF) dv.setUint32(ptr + ExtentInlineRef.size, count, true);
+  }
+}
+
+/** Byte offset of the count of the inline ref at `ptr` (data refs only). */
+function inlineCountOff(type: number, ptr: number): number {
+  return type === ItemType.EXTENT_DATA_REF ? ptr + 1 + ExtentDataRef.off.count : ptr + ExtentInlineRef.size;
+}
+
+/** __btrfs_inc_extent_ref: adds `count` refs of `ref` to an existing extent, inline while it fits, else keyed. */
+async function addRefToExtent(fs: FsInfo, h: DelayedRefHead, ref: BackRef, count: number): Promise<void> {
+  const key = extentKey(h.bytenr, h.numBytes, h.isData, h.level);
+  const where = extentWhere(h.isData, h.bytenr);
+  const size = inlineRefSize(ref.type);
+  const { found, path } = await searchSlot(fs, fs.extentTree, key, { cow: true, insLen: size });
+  if (!found) throw new FsError('EUCLEAN', `${where}: extent item ${key} is missing`);
   const leaf = path.leaf;
   let data = path.itemData();
-  const refs = readRefs(data, where);
-  const pos = findInlineDataRef(data, ref, where);
-  const countOff = 1 + ExtentDataRef.off.count;
+  const refs = readExtentRefs(data, h.isData, where);
+  const pos = findInlineRef(data, ref, where);
   if (pos.found) {
+    if (!isDataType(ref.type)) throw new FsError('EUCLEAN', `${where}: adding ${describeRef(ref)}, which exists already`);
     const dv = viewOf(data);
-    dv.setUint32(pos.ptr + countOff, dv.getUint32(pos.ptr + countOff, true) + count, true);
+    const c = inlineCountOff(ref.type, pos.ptr);
+    dv.setUint32(c, dv.getUint32(c, true) + count, true);
     writeU64(dv, ExtentItem.off.refs, refs + count);
     fs.markDirty(leaf);
     return;
   }
   const oldSize = data.length;
-  if (oldSize + INLINE_DATA_REF_SIZE < maxExtentItemSize(fs.nodesize) && !nextIsBackrefOf(path, bytenr)) {
+  if (oldSize + size < maxExtentItemSize(fs.nodesize) && !nextIsBackrefOf(path, h.bytenr)) {
     // setup_inline_extent_backref: open a gap at the insertion point.
-    extendItem(fs, path, INLINE_DATA_REF_SIZE);
+    extendItem(fs, path, size);
     data = path.itemData();
-    data.copyWithin(pos.ptr + INLINE_DATA_REF_SIZE, pos.ptr, oldSize);
-    const dv = viewOf(data);
-    data[pos.ptr] = ItemType.EXTENT_DATA_REF;
-    ExtentDataRef.encode(dv, pos.ptr + 1, { ...ref, count });
-    writeU64(dv, ExtentItem.off.refs, refs + count);
+    data.copyWithin(pos.ptr + size, pos.ptr, oldSize);
+    writeInlineRef(data, pos.ptr, ref, count);
+    writeU64(viewOf(data), ExtentItem.off.refs, refs + count);
     fs.markDirty(leaf);
     return;
   }
   writeU64(viewOf(data), ExtentItem.off.refs, refs + count);
   fs.markDirty(leaf);
-  await addKeyedDataRef(fs, bytenr, ref, count);
+  await addKeyedRef(fs, h.bytenr, ref, count);
 }
 
-/** __btrfs_free_extent's ref half: takes `count` refs of `ref` off the extent; returns the refs left. */
-async function dropDataRefFromExtent(fs: FsInfo, bytenr: number, numBytes: number, ref: DataRef, count: number): Promise<number> {
-  const key = dataExtentKey(bytenr, numBytes);
-  const where = `data extent ${bytenr}`;
+/** __btrfs_free_extent's ref half: takes `count` refs of `ref` off the extent; returns the refs left (0: the item is gone). */
+async function dropRefFromExtent(fs: FsInfo, h: DelayedRefHead, ref: BackRef, count: number): Promise<number> {
+  const key = extentKey(h.bytenr, h.numBytes, h.isData, h.level);
+  const where = extentWhere(h.isData, h.bytenr);
   let { found, path } = await searchSlot(fs, fs.extentTree, key, { cow: true, insLen: -1 });
-  if (!found) throw new FsError('EUCLEAN', `${where}: extent item is missing`);
+  if (!found) throw new FsError('EUCLEAN', `${where}: extent item ${key} is missing`);
   let data = path.itemData();
-  const pos = findInlineDataRef(data, ref, where);
+  const pos = findInlineRef(data, ref, where);
   if (!pos.found) {
     // A keyed ref: change it first (its own search), then find the extent item again.
-    await dropKeyedDataRef(fs, bytenr, ref, count);
+    await dropKeyedRef(fs, h.bytenr, ref, count);
     ({ found, path } = await searchSlot(fs, fs.extentTree, key, { cow: true, insLen: -1 }));
-    if (!found) throw new FsError('EUCLEAN', `${where}: extent item is missing`);
+    if (!found) throw new FsError('EUCLEAN', `${where}: extent item ${key} is missing`);
     data = path.itemData();
   }
-  const refs = readRefs(data, where);
+  const refs = readExtentRefs(data, h.isData, where);
   if (refs < count) throw new FsError('EUCLEAN', `${where} has ${refs} refs, dropping ${count}`);
   if (pos.found) {
     // update_inline_extent_backref
-    const countOff = pos.ptr + 1 + ExtentDataRef.off.count;
+    const size = inlineRefSize(ref.type);
     const dv = viewOf(data);
-    const c = dv.getUint32(countOff, true);
-    if (c < count) throw new FsError('EUCLEAN', `${where}: inline ref counts ${c}, dropping ${count}`);
+    const c = isDataType(ref.type) ? dv.getUint32(inlineCountOff(ref.type, pos.ptr), true) : 1;
+    if (c < count) throw new FsError('EUCLEAN', `${where}: inline ${describeRef(ref)} counts ${c}, dropping ${count}`);
     if (c > count) {
-      dv.setUint32(countOff, c - count, true);
+      dv.setUint32(inlineCountOff(ref.type, pos.ptr), c - count, true);
     } else {
-      data.copyWithin(pos.ptr, pos.ptr + INLINE_DATA_REF_SIZE, data.length);
-      truncateItem(fs, path, data.length - INLINE_DATA_REF_SIZE, true);
+      data.copyWithin(pos.ptr, pos.ptr + size, data.length);
+      truncateItem(fs, path, data.length - size, true);
       data = path.itemData();
     }
   }
@@ -366,14 +536,15 @@ async function dropDataRefFromExtent(fs: FsInfo, bytenr: number, numBytes: numbe
   return left;
 }
 
-function metadataKey(fs: FsInfo, h: DelayedRefHead): Key {
-  return skinny(fs)
-    ? Key.of(h.bytenr, ItemType.METADATA_ITEM, h.level)
-    : Key.of(h.bytenr, ItemType.EXTENT_ITEM, h.numBytes);
-}
-
-function skinny(fs: FsInfo): boolean {
-  return (fs.sb.incompatFlags & IncompatFlags.SKINNY_METADATA) !== 0;
+/** run_delayed_extent_op: ORs `flags` into an existing extent item. */
+async function setFlagsOnExtent(fs: FsInfo, h: DelayedRefHead, flags: number): Promise<void> {
+  const key = extentKey(h.bytenr, h.numBytes, h.isData, h.level);
+  const { found, path } = await searchSlot(fs, fs.extentTree, key, { cow: true });
+  if (!found) throw new FsError('EUCLEAN', `${extentWhere(h.isData, h.bytenr)}: extent item ${key} is missing for a flags update`);
+  const data = path.itemData();
+  const dv = viewOf(data);
+  writeU64(dv, ExtentItem.off.flags, readU64(dv, ExtentItem.off.flags) | flags);
+  fs.markDirty(path.leaf);
 }
 
 function accountUsed(fs: FsInfo, bytenr: number, delta: number): void {
@@ -384,85 +555,143 @@ function accountUsed(fs: FsInfo, bytenr: number, delta: number): void {
   fs.sb.bytesUsed += delta;
 }
 
-async function runTreeHead(fs: FsInfo, h: DelayedRefHead): Promise<void> {
-  if (h.mustInsert) {
-    assert(h.refMod === 1, `new tree block ${h.bytenr} with ref change ${h.refMod}`);
-    if (!skinny(fs)) throw new FsError('EOPNOTSUPP', 'writing to filesystems without skinny-metadata is not supported');
-    const data = new Uint8Array(TREE_BLOCK_ITEM_SIZE);
-    const dv = viewOf(data);
-    ExtentItem.encode(dv, 0, { refs: 1, generation: fs.transid, flags: EXTENT_FLAG_TREE_BLOCK });
-    ExtentInlineRef.encode(dv, ExtentItem.size, { type: ItemType.TREE_BLOCK_REF, offset: h.owner });
-    await insertItem(fs, fs.extentTree, metadataKey(fs, h), data);
-    accountUsed(fs, h.bytenr, h.numBytes);
-    await removeFromFreeSpaceTree(fs, h.bytenr, h.numBytes);
-    return;
-  }
-  assert(h.refMod === -1, `tree block ${h.bytenr}: ref change ${h.refMod} on an existing extent`);
-  const key = metadataKey(fs, h);
-  const data = await lookup(fs, fs.extentTree, key);
-  if (!data) throw new FsError('EUCLEAN', `extent item for tree block ${h.bytenr} is missing`);
-  const refs = ExtentItem.decode(viewOf(data), 0).refs;
-  if (refs !== 1) throw new FsError('EOPNOTSUPP', `tree block ${h.bytenr} has ${refs} refs (shared blocks are not supported yet)`);
-  await deleteItem(fs, fs.extentTree, key);
-  accountUsed(fs, h.bytenr, -h.numBytes);
-  await addToFreeSpaceTree(fs, h.bytenr, h.numBytes);
+/** alloc_reserved_tree_block / alloc_reserved_file_extent: the item of a new extent, with its first ref. */
+async function insertNewExtent(fs: FsInfo, h: DelayedRefHead, first: BackRefMod): Promise<void> {
+  const data = new Uint8Array(ExtentItem.size + inlineRefSize(first.type));
+  const flags = (h.isData ? EXTENT_FLAG_DATA : EXTENT_FLAG_TREE_BLOCK) | h.flagsToSet;
+  ExtentItem.encode(viewOf(data), 0, { refs: first.count, generation: fs.transid, flags });
+  writeInlineRef(data, ExtentItem.size, first, first.count);
+  await insertItem(fs, fs.extentTree, extentKey(h.bytenr, h.numBytes, h.isData, h.level), data);
+  accountUsed(fs, h.bytenr, h.numBytes);
+  await removeFromFreeSpaceTree(fs, h.bytenr, h.numBytes);
 }
 
 /**
- * A data extent lost its last ref (or was allocated and dropped in one transaction, with
- * `inTrees` false): its checksums go, its range is free in the free space tree and the block
- * group, and the space stays pinned until this commit is on disk.
+ * An extent lost its last ref (do_free_extent_accounting, btrfs_update_block_group): data
+ * extents lose their checksums; the range is free in the free space tree and the block
+ * group; the space stays pinned until this commit is on disk. `inTrees` false: a data
+ * extent allocated and dropped in this transaction, never in the trees.
  */
-async function freeDataExtent(fs: FsInfo, bytenr: number, numBytes: number, inTrees: boolean): Promise<void> {
-  await deleteCsums(fs, bytenr, numBytes);
+async function freeExtent(fs: FsInfo, h: DelayedRefHead, inTrees: boolean): Promise<void> {
+  if (h.isData) await deleteCsums(fs, h.bytenr, h.numBytes);
+  else fs.cache.delete(h.bytenr);
   if (inTrees) {
-    await addToFreeSpaceTree(fs, bytenr, numBytes);
-    accountUsed(fs, bytenr, -numBytes);
+    await addToFreeSpaceTree(fs, h.bytenr, h.numBytes);
+    accountUsed(fs, h.bytenr, -h.numBytes);
   }
-  fs.blockGroupOf(bytenr).pinned.add(bytenr, numBytes);
+  fs.blockGroupOf(h.bytenr).pinned.add(h.bytenr, h.numBytes);
 }
 
 /**
- * Runs the queued ref changes of one data extent (run_delayed_data_ref): a new extent's item
- * is inserted with its first ref (alloc_reserved_file_extent) and the others added; on an
- * existing one adds run before drops (select_delayed_ref), so refs never pass through 0.
+ * Runs the queued changes of one extent (btrfs_run_delayed_refs_for_head): a new extent's
+ * item is inserted with its first ref and the others added; on an existing one the flags
+ * are set, then adds run before drops (select_delayed_ref), so refs never pass through 0.
  */
-async function runDataHead(fs: FsInfo, h: DelayedRefHead): Promise<void> {
-  const refs = [...h.dataRefs!.values()].filter((r) => r.count !== 0);
+async function runHead(fs: FsInfo, h: DelayedRefHead): Promise<void> {
+  const refs = [...h.refs.values()].filter((r) => r.count !== 0);
+  if (!h.isData) {
+    for (const r of refs) assert(r.count === 1 || r.count === -1, `tree block ${h.bytenr}: ${describeRef(r)} changed by ${r.count}`);
+  }
   if (h.mustInsert) {
-    for (const r of refs) assert(r.count > 0, `new data extent ${h.bytenr}: ref (${r.root}, ${r.objectid}, ${r.offset}) dropped below 0`);
+    for (const r of refs) assert(r.count > 0, `new extent ${h.bytenr}: ${describeRef(r)} dropped below 0`);
     if (refs.length === 0) {
-      await freeDataExtent(fs, h.bytenr, h.numBytes, false);
+      // Allocated and freed in this transaction. A tree block's space went back when it
+      // was freed (fs-info.ts); a data extent's bytes were written and csummed.
+      if (h.isData) await freeExtent(fs, h, false);
       return;
     }
+    if (!h.isData && !skinny(fs)) throw new FsError('EOPNOTSUPP', 'writing to filesystems without skinny-metadata is not supported');
     const [first, ...rest] = refs;
-    const data = new Uint8Array(ExtentItem.size + INLINE_DATA_REF_SIZE);
-    const dv = viewOf(data);
-    ExtentItem.encode(dv, 0, { refs: first.count, generation: fs.transid, flags: EXTENT_FLAG_DATA });
-    data[ExtentItem.size] = ItemType.EXTENT_DATA_REF;
-    ExtentDataRef.encode(dv, ExtentItem.size + 1, first);
-    await insertItem(fs, fs.extentTree, dataExtentKey(h.bytenr, h.numBytes), data);
-    accountUsed(fs, h.bytenr, h.numBytes);
-    await removeFromFreeSpaceTree(fs, h.bytenr, h.numBytes);
-    for (const r of rest) await addDataRefToExtent(fs, h.bytenr, h.numBytes, r, r.count);
+    await insertNewExtent(fs, h, first);
+    for (const r of rest) await addRefToExtent(fs, h, r, r.count);
     return;
   }
-  for (const r of refs) if (r.count > 0) await addDataRefToExtent(fs, h.bytenr, h.numBytes, r, r.count);
+  if (h.flagsToSet) await setFlagsOnExtent(fs, h, h.flagsToSet);
+  for (const r of refs) if (r.count > 0) await addRefToExtent(fs, h, r, r.count);
   for (const r of refs) {
     if (r.count >= 0) continue;
-    const left = await dropDataRefFromExtent(fs, h.bytenr, h.numBytes, r, -r.count);
-    if (left === 0) await freeDataExtent(fs, h.bytenr, h.numBytes, true);
+    const left = await dropRefFromExtent(fs, h, r, -r.count);
+    if (left === 0) await freeExtent(fs, h, true);
   }
 }
 
 /** Applies all queued refs. Returns how many heads ran. */
 export async function runDelayedRefs(fs: FsInfo): Promise<number> {
   const heads = fs.delayedRefs.take();
-  for (const h of heads) {
-    if (h.isData) await runDataHead(fs, h);
-    else await runTreeHead(fs, h);
-  }
+  for (const h of heads) await runHead(fs, h);
   return heads.length;
+}
+
+export interface ExtentInfo {
+  /** References: the extent item's plus the queued changes. */
+  refs: number;
+  /** Extent flags: the item's plus the queued flag updates. */
+  flags: number;
+}
+
+/**
+ * btrfs_lookup_extent_info for a tree block: its reference count and flags as they will
+ * be once the queued refs run. refs 0 when there is neither an item nor a queued ref.
+ */
+export async function lookupExtentInfo(fs: FsInfo, bytenr: number, level: number): Promise<ExtentInfo> {
+  const h = fs.delayedRefs.headOf(bytenr);
+  let refs = 0;
+  let flags = 0;
+  if (!h?.mustInsert) {
+    const data = await lookup(fs, fs.extentTree, Key.of(bytenr, ItemType.METADATA_ITEM, level));
+    if (data) {
+      if (data.length < ExtentItem.size) throw new FsError('EUCLEAN', `tree block ${bytenr}: extent item of ${data.length} bytes`);
+      const ei = ExtentItem.decode(viewOf(data), 0);
+      refs = ei.refs;
+      flags = ei.flags;
+    }
+  }
+  if (h) {
+    assert(!h.isData, `tree block ${bytenr} has a data extent head`);
+    refs += h.refMod;
+    flags |= h.flagsToSet;
+  }
+  return { refs, flags };
+}
+
+/** Trees whose blocks snapshots share (btrfs BTRFS_ROOT_SHAREABLE: subvolume trees). */
+export function isShareableRoot(id: number): boolean {
+  return id === FS_TREE_OBJECTID || id >= FIRST_FREE_OBJECTID;
+}
+
+/**
+ * __btrfs_mod_ref (btrfs_inc_ref / btrfs_dec_ref): adds (inc) or drops one reference for
+ * each child of `buf`: each block pointer of a node, each file extent item with disk bytes
+ * of a leaf (leaves only in shareable trees). With `fullBackref` the refs name `buf` as
+ * parent (SHARED_BLOCK_REF / SHARED_DATA_REF); else they are implicit refs of buf's owner
+ * (TREE_BLOCK_REF / EXTENT_DATA_REF(owner, inode, key offset - extent offset)).
+ */
+export function modRef(fs: FsInfo, rootId: number, buf: ExtentBuffer, fullBackref: boolean, inc: boolean): void {
+  const refRoot = buf.owner;
+  const nritems = buf.nritems;
+  const level = buf.level;
+  if (!isShareableRoot(rootId) && level === 0) return;
+  const parent = fullBackref ? buf.bytenr : 0;
+  const mod = inc ? 1 : -1;
+  const F = FileExtentItem.off;
+  for (let i = 0; i < nritems; i++) {
+    if (level > 0) {
+      fs.delayedRefs.addTreeRef(buf.blockptr(i), fs.nodesize, level - 1, blockRef(refRoot, parent), mod);
+      continue;
+    }
+    const key = buf.key(i);
+    if (key.type !== ItemType.EXTENT_DATA) continue;
+    const data = buf.itemData(i);
+    if (data.length <= F.type) throw new FsError('EUCLEAN', `leaf ${buf.bytenr} slot ${i}: file extent item of ${data.length} bytes`);
+    if (data[F.type] === FileExtentType.INLINE) continue;
+    if (data.length < FileExtentItem.size) throw new FsError('EUCLEAN', `leaf ${buf.bytenr} slot ${i}: file extent item of ${data.length} bytes`);
+    const dv = viewOf(data);
+    const diskBytenr = readU64(dv, F.diskBytenr);
+    if (diskBytenr === 0) continue;
+    const numBytes = readU64(dv, F.diskNumBytes);
+    const ref = parent !== 0 ? sharedDataRef(parent) : dataRef({ root: refRoot, objectid: key.objectid, offset: key.offset - readU64(dv, F.offset) });
+    fs.delayedRefs.addDataRef(diskBytenr, numBytes, ref, mod, false);
+  }
 }
 
 /** Writes BLOCK_GROUP_ITEMs whose used bytes changed. Returns how many were written. */

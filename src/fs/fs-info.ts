@@ -10,10 +10,10 @@ import type { BlockExpectation, TreeHost, TreeRoot } from '../tree/tree-host.js'
 import { BlockCache } from '../tree/block-cache.js';
 import { Volumes } from '../volume/volumes.js';
 import { BlockGroups, type BlockGroup } from './block-group.js';
-import { CHUNK_TREE_OBJECTID, BlockGroupFlags, EXTENT_TREE_OBJECTID, ROOT_TREE_OBJECTID, CSUM_TREE_OBJECTID, FREE_SPACE_TREE_OBJECTID, DEV_TREE_OBJECTID, UUID_TREE_OBJECTID, FS_TREE_OBJECTID } from '../format/constants.js';
+import { BLOCK_FLAG_FULL_BACKREF, CHUNK_TREE_OBJECTID, BlockGroupFlags, EXTENT_TREE_OBJECTID, ROOT_TREE_OBJECTID, CSUM_TREE_OBJECTID, FREE_SPACE_TREE_OBJECTID, DEV_TREE_OBJECTID, UUID_TREE_OBJECTID, FS_TREE_OBJECTID } from '../format/constants.js';
 import type { CsumName } from '../kernels/checksum.js';
 import { readTreeBlock } from './disk-io.js';
-import { DelayedRefs } from './extent-tree.js';
+import { DelayedRefs, isShareableRoot, lookupExtentInfo, modRef, blockRef } from './extent-tree.js';
 import { allocateSpace } from './space.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
@@ -78,10 +78,24 @@ export class FsInfo implements TreeHost {
   transid = 0;
   /** Next backup root slot to fill (super_roots[]). */
   backupSlot = 0;
+  /**
+   * Set by an operation that must be durable when it returns (chattr S / D, O_SYNC): the API
+   * layer commits at the end of that operation and clears it.
+   */
+  syncRequested = false;
   /** Mount options the engine acts on. */
   options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS };
   /** Counters for tests and stats. */
-  readonly stats = { treeBlockReads: 0, treeBlockRepairs: 0, csumErrors: 0 };
+  readonly stats = { treeBlockReads: 0, treeBlockRepairs: 0, csumErrors: 0, treeBlocksAllocated: 0 };
+  /**
+   * Blocks of this transaction that a snapshot made in this transaction shares: they must be
+   * COWed before any change, like written blocks (btrfs's BTRFS_ROOT_FORCE_COW, which covers
+   * a whole root until the commit; here only the blocks the snapshot saw, so that blocks
+   * COWed after it stay writable). Filled by src/subvol/snapshot.ts.
+   */
+  readonly frozen = new WeakSet<ExtentBuffer>();
+  /** update_ref_for_cow's last_ref for the block cowBlock is about to free (onCow -> freeBlock). */
+  private cowLastRef: { bytenr: number; lastRef: boolean } | undefined;
 
   constructor(init: FsInfoInit) {
     this.sb = init.sb;
@@ -130,7 +144,7 @@ export class FsInfo implements TreeHost {
     // A cached block was verified when read; the parent's expectations still must hold.
     // On a mismatch the block is read again through the choke point, which names the problem.
     if (eb.generation !== expect.generation || eb.level !== expect.level) return undefined;
-    if (expect.owner !== undefined && eb.owner !== expect.owner) return undefined;
+    if (expect.owner !== undefined && !ownerMatches(expect.owner, eb.owner)) return undefined;
     if (expect.firstKey && eb.nritems > 0 && eb.compareKey(0, expect.firstKey) !== 0) return undefined;
     return eb;
   }
@@ -153,6 +167,7 @@ export class FsInfo implements TreeHost {
     this.dirty.set(bytenr, eb);
     this.delayedRefs.addTreeBlock(bytenr, this.nodesize, level, owner, +1, true);
     this.accountRootBytes(owner, this.nodesize);
+    this.stats.treeBlocksAllocated++;
     return eb;
   }
 
@@ -167,21 +182,86 @@ export class FsInfo implements TreeHost {
     return this.chunkTreeUuidForNew();
   }
 
+  /**
+   * The tree `owner` no longer references `eb` (btrfs_free_tree_block with the owner's
+   * implicit ref). After a COW, whether this was the block's last reference is what
+   * update_ref_for_cow found (onCow); every other block a tree frees was COWed by it in this
+   * transaction and is referenced by it alone.
+   */
   freeBlock(eb: ExtentBuffer, owner: number): void {
-    assert(this.transid > 0, 'freeBlock outside a transaction');
-    const bg = this.blockGroups.get(eb.bytenr);
-    this.delayedRefs.addTreeBlock(eb.bytenr, this.nodesize, eb.level, owner, -1, false);
+    let lastRef = true;
+    if (this.cowLastRef !== undefined) {
+      assert(this.cowLastRef.bytenr === eb.bytenr, `freeBlock(${eb.bytenr}) after onCow of block ${this.cowLastRef.bytenr}`);
+      lastRef = this.cowLastRef.lastRef;
+      this.cowLastRef = undefined;
+    }
     this.accountRootBytes(owner, -this.nodesize);
+    this.freeTreeBlock(eb, owner, 0, lastRef);
+  }
+
+  /**
+   * btrfs_free_tree_block: drops the ref on `eb` held by tree `root` (implicit) or by block
+   * `parent` (FULL_BACKREF parent, when non-zero). On the last ref of a block of this
+   * transaction that was never written its space is reusable at once; otherwise the space
+   * is freed and pinned when the ref runs at commit (runHead).
+   */
+  freeTreeBlock(eb: ExtentBuffer, root: number, parent: number, lastRef: boolean): void {
+    assert(this.transid > 0, 'freeTreeBlock outside a transaction');
+    this.delayedRefs.addTreeRef(eb.bytenr, this.nodesize, eb.level, blockRef(root, parent), -1);
+    if (!lastRef) return;
     if (eb.generation === this.transid && !eb.written) {
-      // Never written: nothing on disk refers to it, so its space is reusable at once
-      // (btrfs_free_tree_block's fast path).
+      // Never written: nothing on disk refers to it (btrfs_free_tree_block's fast path). When
+      // its queued refs net to nothing its space is reusable at once; when its extent item
+      // went in during this commit already, the drop frees and pins it (check_ref_cleanup).
       assert(this.dirty.get(eb.bytenr) === eb, `freeing block ${eb.bytenr} that is not the live block at that address`);
       this.dirty.delete(eb.bytenr);
-      bg.free?.add(eb.bytenr, this.nodesize);
+      if (this.delayedRefs.headOf(eb.bytenr) === undefined) this.blockGroups.get(eb.bytenr).free?.add(eb.bytenr, this.nodesize);
     } else {
-      bg.pinned.add(eb.bytenr, this.nodesize);
       this.cache.delete(eb.bytenr);
     }
+  }
+
+  /**
+   * update_ref_for_cow (btrfs ctree.c), called by cowBlock before it frees `buf`: when buf
+   * may be shared (a subvolume block not newer than the tree's last snapshot) its refs and
+   * flags decide who holds buf's children from now on (extent-tree.c's four cases):
+   *  * shared, owned by this tree, not FULL_BACKREF: buf's children get full refs from buf
+   *    and buf becomes FULL_BACKREF; this tree's implicit refs pass to `cow`;
+   *  * shared otherwise: cow's children get this tree's implicit refs;
+   *  * not shared but FULL_BACKREF: the children's full refs from buf become implicit refs
+   *    from cow;
+   *  * not shared: nothing (implicit refs pass to cow); buf's ref is its last.
+   */
+  async onCow(buf: ExtentBuffer, cow: ExtentBuffer, owner: number): Promise<void> {
+    let refs = 1;
+    let flags = 0;
+    const root = this.roots.get(owner);
+    if (root && this.blockCanBeShared(root, buf)) {
+      ({ refs, flags } = await lookupExtentInfo(this, buf.bytenr, buf.level));
+      if (refs === 0) throw new FsError('EUCLEAN', `tree block ${buf.bytenr} of tree ${owner} has no references`);
+    }
+    let lastRef = false;
+    if (refs > 1) {
+      if (buf.owner === owner && (flags & BLOCK_FLAG_FULL_BACKREF) === 0) {
+        modRef(this, owner, buf, true, true);
+        this.delayedRefs.setExtentFlags(buf.bytenr, this.nodesize, buf.level, BLOCK_FLAG_FULL_BACKREF);
+      } else {
+        modRef(this, owner, cow, false, true);
+      }
+    } else {
+      if (flags & BLOCK_FLAG_FULL_BACKREF) {
+        modRef(this, owner, cow, false, true);
+        modRef(this, owner, buf, true, false);
+      }
+      lastRef = true;
+    }
+    this.cowLastRef = { bytenr: buf.bytenr, lastRef };
+  }
+
+  /** btrfs_block_can_be_shared: only subvolume blocks up to the last snapshot, never a root block. */
+  blockCanBeShared(root: Root, buf: ExtentBuffer): boolean {
+    if (!isShareableRoot(root.objectid) || buf.bytenr === root.node.bytenr) return false;
+    return buf.generation <= (root.item?.lastSnapshot ?? 0);
   }
 
   /** root_item.bytes_used: the bytes of the tree's own blocks (btrfs_set_root_used). */
@@ -197,10 +277,19 @@ export class FsInfo implements TreeHost {
   }
 
   shouldCow(eb: ExtentBuffer): boolean {
-    return !(eb.generation === this.transid && !eb.written && !eb.reloc);
+    return !(eb.generation === this.transid && !eb.written && !eb.reloc && !this.frozen.has(eb));
   }
 
   blockGroupOf(logical: number): BlockGroup {
     return this.blockGroups.get(logical);
   }
+}
+
+/**
+ * btrfs_check_eb_owner: blocks of subvolume trees may belong to any subvolume tree (a
+ * snapshot shares its source's blocks); blocks of other trees must carry the tree's id.
+ */
+export function ownerMatches(treeId: number, blockOwner: number): boolean {
+  if (treeId === blockOwner) return true;
+  return isShareableRoot(treeId) && isShareableRoot(blockOwner);
 }
