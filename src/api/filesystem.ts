@@ -13,6 +13,7 @@ import { dumpTree as dumpTreeEngine, type DumpTreeOptions } from '../fs/print-tr
 import { dumpSuper as dumpSuperEngine } from '../fs/print-super.js';
 import { parseMountOptions, type MountOptions } from './mount-options.js';
 import { FsPromises } from './promises.js';
+import { Attributes } from './attributes.js';
 import { createCallbackFs, type CallbackFs } from './callback-fs.js';
 import { cleanupOrphans } from '../inode/namei.js';
 
@@ -25,6 +26,8 @@ export class Filesystem {
    * that libraries which take a node-like `fs` (isomorphic-git: `{ fs }`) find it.
    */
   readonly promises: FsPromises;
+  /** chattr / lsattr (btrfs-man5 FILE ATTRIBUTES). */
+  readonly attributes: Attributes;
   private callbackFs: CallbackFs | undefined;
 
   constructor(
@@ -33,6 +36,7 @@ export class Filesystem {
     readonly options: MountOptions,
   ) {
     this.promises = new FsPromises(this);
+    this.attributes = new Attributes(this.promises);
     this.armCommitTimer();
   }
 
@@ -65,7 +69,13 @@ export class Filesystem {
       this.assertMounted();
       if (this.info.readonly) throw new FsError('EROFS', 'filesystem is mounted read-only');
       if (this.info.transid === 0) startTransaction(this.info);
-      return fn(this.info);
+      const result = await fn(this.info);
+      if (this.info.syncRequested) {
+        // chattr S / D: the change is durable before the call returns.
+        this.info.syncRequested = false;
+        await this.commitLocked();
+      }
+      return result;
     });
   }
 

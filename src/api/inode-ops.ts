@@ -187,7 +187,7 @@ export async function setTimes(fs: FsInfo, loc: Loc, atime: Timespec, mtime: Tim
 export async function touchAtime(filesystem: Filesystem, loc: Loc, item: InodeItem): Promise<void> {
   if (filesystem.info.readonly) return;
   const now = nowTimespec();
-  const update = shouldUpdateAtime(filesystem.options, isDir(item.mode), item.atime.sec, item.mtime.sec, item.ctime.sec, now.sec, (item.flags & InodeFlags.NOATIME) !== 0);
+  const update = shouldUpdateAtime(filesystem.options, isDir(item.mode), item.atime, item.mtime, item.ctime, now, (item.flags & InodeFlags.NOATIME) !== 0);
   if (!update) return;
   await filesystem.transaction(async (fs) => {
     const cur = await readInode(fs, loc.root, loc.ino).catch((e: unknown) => {

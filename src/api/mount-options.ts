@@ -183,11 +183,25 @@ export function parseMountOptions(input: string | undefined): MountOptions {
   return o;
 }
 
-/** btrfs's atime rules (touch_atime with relatime / strictatime / noatime, nodiratime). */
-export function shouldUpdateAtime(o: MountOptions, isDirectory: boolean, atimeSec: number, mtimeSec: number, ctimeSec: number, nowSec: number, inodeNoAtime: boolean): boolean {
+/** A point in time as btrfs keeps it. */
+export interface TimeSpec {
+  sec: number;
+  nsec: number;
+}
+
+function before(a: TimeSpec, b: TimeSpec): boolean {
+  return a.sec < b.sec || (a.sec === b.sec && a.nsec <= b.nsec);
+}
+
+/**
+ * btrfs's atime rules (touch_atime / relatime_need_update with relatime, strictatime,
+ * noatime, nodiratime, and the inode's A attribute). Full timestamps are compared, as Linux
+ * does: in the second of a write, a read after it does not update atime again.
+ */
+export function shouldUpdateAtime(o: MountOptions, isDirectory: boolean, atime: TimeSpec, mtime: TimeSpec, ctime: TimeSpec, now: TimeSpec, inodeNoAtime: boolean): boolean {
   if (o.readonly || o.atime === 'noatime' || inodeNoAtime) return false;
   if (isDirectory && !o.dirAtime) return false;
   if (o.atime === 'strictatime') return true;
-  // relatime: when atime is not newer than mtime or ctime, or older than a day.
-  return atimeSec <= mtimeSec || atimeSec <= ctimeSec || nowSec - atimeSec >= 24 * 3600;
+  // relatime: when atime is not newer than mtime or ctime, or a day old.
+  return before(atime, mtime) || before(atime, ctime) || now.sec - atime.sec >= 24 * 3600;
 }

@@ -12,7 +12,7 @@
 // Durability: changes join the running transaction and are durable at the next commit (sync(),
 // the commit= timer, unmount). FileHandle.sync() commits; there is no tree-log yet.
 import type { FsInfo } from '../fs/fs-info.js';
-import { FileType, FIRST_INODE_OBJECTID } from '../format/constants.js';
+import { FileType, FIRST_INODE_OBJECTID, InodeFlags } from '../format/constants.js';
 import { readInode, isDir, isReg, S_IFREG, type InodeItem } from '../inode/inode.js';
 import * as namei from '../inode/namei.js';
 import * as file from '../inode/file.js';
@@ -129,6 +129,16 @@ export class FsPromises {
     }
   }
 
+  /** @internal The inode `path` names (symlinks followed unless `followLast` is false), or ENOENT. */
+  async locate(fs: FsInfo, path: string, followLast = true): Promise<Loc> {
+    return this.existing(await this.walk(fs, path, followLast));
+  }
+
+  /** @internal Runs `fn` as one call with node's error fields (see run). */
+  call<T>(write: boolean, stage: { syscall: string; path?: string }, fn: (fs: FsInfo) => Promise<T>): Promise<T> {
+    return this.run(write, stage, fn);
+  }
+
   private walk(fs: FsInfo, path: string, followLast: boolean): Promise<Resolved> {
     return walk(fs, this.top(fs), path, { followLast });
   }
@@ -184,6 +194,12 @@ export class FsPromises {
       if (isDir(item.mode) && (canWrite(flags) || (flags & (O.CREAT | O.TRUNC)))) throw new FsError('EISDIR', 'is a directory');
       const mask = (canRead(flags) ? 4 : 0) | (canWrite(flags) || (flags & O.TRUNC) ? 2 : 0);
       if (!this.permits(item, mask)) throw new FsError('EACCES', 'permission denied');
+      // chattr +i / +a (Linux may_open): no writing an immutable file; an append-only file
+      // only with O_APPEND and never truncated.
+      if ((mask & 2) && (item.flags & InodeFlags.IMMUTABLE)) throw new FsError('EPERM', 'the file is immutable');
+      if ((mask & 2) && (item.flags & InodeFlags.APPEND) && (!(flags & O.APPEND) || (flags & O.TRUNC))) {
+        throw new FsError('EPERM', 'the file is append-only');
+      }
       if ((flags & O.TRUNC) && isReg(item.mode) && item.size > 0) {
         await file.truncateFile(fs, r.target.root, r.target.ino, 0);
         return { loc: r.target, item: await readInode(fs, r.target.root, r.target.ino) };
@@ -561,7 +577,7 @@ export class FsPromises {
         throw new FsError(last === '.' ? 'EINVAL' : last === '..' ? 'ENOTEMPTY' : 'EBUSY', 'cannot remove this directory');
       }
       if (!r.target) throw new FsError('ENOENT', 'no such file or directory');
-      await namei.rmdir(fs, r.parent.root, r.parent.ino, r.name);
+      await namei.rmdir(fs, r.parent.root, r.parent.ino, r.name, this.openFiles.hooks(r.parent.root));
     });
   }
 
@@ -619,7 +635,7 @@ export class FsPromises {
         break;
       }
       if (!child) {
-        await namei.rmdir(fs, top.parent.root, top.parent.ino, top.name);
+        await namei.rmdir(fs, top.parent.root, top.parent.ino, top.name, this.openFiles.hooks(top.parent.root));
         stack.pop();
       } else if (child.type === FileType.DIR && child.subvolume === undefined) {
         stack.push({ parent: top.loc, name: child.name, loc: { root: top.loc.root, ino: child.ino } });

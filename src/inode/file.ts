@@ -518,6 +518,17 @@ async function writeRange(st: FileState, start: number, buf: Uint8Array): Promis
 // ---------------------------------------------------------------- write
 
 /**
+ * chattr rules for data changes: immutable files take none, append-only files only writes at
+ * their end (and no truncate); a write to a file with S (synchronous updates) asks for a
+ * commit when the operation ends (FsInfo.syncRequested).
+ */
+function checkAttributes(fs: FsInfo, inode: { flags: number; size: number }, offset: number, what: 'write' | 'truncate'): void {
+  if (inode.flags & InodeFlags.IMMUTABLE) throw new FsError('EPERM', `${what} of an immutable file`);
+  if ((inode.flags & InodeFlags.APPEND) && (what === 'truncate' || offset < inode.size)) throw new FsError('EPERM', `${what} inside an append-only file`);
+  if (inode.flags & InodeFlags.SYNC) fs.syncRequested = true;
+}
+
+/**
  * Writes `data` at `offset` of a regular file; returns the bytes written (all of them, or
  * fewer when data space ran out part way; ENOSPC when none could be written). Extends the
  * size; updates nbytes, mtime, ctime, sequence and transid. The data is on the device when
@@ -529,6 +540,7 @@ export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: num
   const len = data.length;
   if (offset + len > MAX_FILE_SIZE) throw new FsError('EFBIG', `write of ${len} bytes at ${offset} passes the maximum file size`);
   const st = await loadFile(fs, root, ino);
+  checkAttributes(fs, st.inode, offset, 'write');
   if (len === 0) return 0;
   const ss = fs.sectorsize;
   const oldSize = st.inode.size;
@@ -589,6 +601,7 @@ export async function truncateFile(fs: FsInfo, root: Root, ino: number, newSize:
   checkOffset(newSize, 'size');
   if (newSize > MAX_FILE_SIZE) throw new FsError('EFBIG', `size ${newSize} passes the maximum file size`);
   const st = await loadFile(fs, root, ino);
+  checkAttributes(fs, st.inode, 0, 'truncate');
   const ss = fs.sectorsize;
   const oldSize = st.inode.size;
   if (newSize > oldSize) {

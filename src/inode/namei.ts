@@ -24,6 +24,7 @@ import {
 import { lookupHashed, insertHashed, deleteHashed, encodeDirItem, parseDirItems, checkName } from './dir-item.js';
 import { addRef, removeRef, listRefs } from './inode-ref.js';
 import { freeInodeData } from './file.js';
+import { inheritedFlags } from './attr.js';
 
 export interface Credentials {
   uid: number;
@@ -112,6 +113,8 @@ async function nextDirIndex(fs: FsInfo, root: Root, dir: number): Promise<number
 
 async function touchDir(fs: FsInfo, root: Root, dir: number, sizeDelta: number): Promise<void> {
   const item = await readInode(fs, root, dir);
+  // chattr +D (or +S) on the directory: its changes are committed when the operation ends.
+  if (item.flags & (InodeFlags.DIRSYNC | InodeFlags.SYNC)) fs.syncRequested = true;
   item.size += sizeDelta;
   assert(item.size >= 0, `directory ${dir} size below zero`);
   const now = nowTimespec();
@@ -165,7 +168,8 @@ export async function createNode(fs: FsInfo, root: Root, dir: number, name: Uint
   if (await lookupHashed(fs, root, dir, ItemType.DIR_ITEM, name)) throw new FsError('EEXIST', 'file exists');
   const type = fileTypeOfMode(o.mode);
   const ino = await allocIno(fs, root);
-  const item = newInodeItem(fs, o.mode, o.uid, o.gid, nowTimespec(), o.rdev ?? 0, o.flags ?? 0);
+  const flags = (o.flags ?? 0) | inheritedFlags(fs, parent, o.mode);
+  const item = newInodeItem(fs, o.mode, o.uid, o.gid, nowTimespec(), o.rdev ?? 0, flags);
   await insertInode(fs, root, ino, item);
   await addLink(fs, root, dir, name, ino, type);
   return ino;
@@ -255,7 +259,7 @@ export async function unlink(fs: FsInfo, root: Root, dir: number, name: Uint8Arr
   await dropLink(fs, root, e.ino, hooks);
 }
 
-export async function rmdir(fs: FsInfo, root: Root, dir: number, name: Uint8Array): Promise<void> {
+export async function rmdir(fs: FsInfo, root: Root, dir: number, name: Uint8Array, hooks: UnlinkHooks = {}): Promise<void> {
   await requireDir(fs, root, dir);
   const e = await lookupName(fs, root, dir, name);
   if (!e) throw new FsError('ENOENT', 'no such file or directory');
@@ -266,7 +270,21 @@ export async function rmdir(fs: FsInfo, root: Root, dir: number, name: Uint8Arra
   checkWritableInode(await readInode(fs, root, dir), `directory ${dir}`);
   checkWritableInode(child, `directory ${e.ino}`);
   await removeLink(fs, root, dir, name, e.ino);
-  await evictInode(fs, root, e.ino);
+  await dropDirectory(fs, root, e.ino, hooks);
+}
+
+/** A removed directory: freed now, or an orphan until its last close when it is open. */
+async function dropDirectory(fs: FsInfo, root: Root, ino: number, hooks: UnlinkHooks): Promise<void> {
+  if (hooks.isOpen?.(ino)) {
+    const item = await readInode(fs, root, ino);
+    item.nlink = 0;
+    item.ctime = nowTimespec();
+    item.sequence++;
+    await writeInode(fs, root, ino, item);
+    await addOrphan(fs, root, ino);
+  } else {
+    await evictInode(fs, root, ino);
+  }
 }
 
 export interface RenameFlags {
@@ -334,7 +352,7 @@ export async function rename(fs: FsInfo, root: Root, srcDir: number, srcName: Ui
     checkWritableInode(victim, `inode ${dst.ino}`);
     if (dstIsDir && victim.size !== 0) throw new FsError('ENOTEMPTY', 'directory not empty');
     await removeLink(fs, root, dstDir, dstName, dst.ino);
-    if (dstIsDir) await evictInode(fs, root, dst.ino);
+    if (dstIsDir) await dropDirectory(fs, root, dst.ino, hooks);
     else await dropLink(fs, root, dst.ino, hooks);
   }
   await removeLink(fs, root, srcDir, srcName, src.ino);

@@ -41,13 +41,17 @@ describe('mount options', () => {
 
   it('implements relatime, strictatime, noatime and nodiratime as btrfs does', () => {
     const day = 24 * 3600;
+    const t = (sec: number, nsec = 0) => ({ sec, nsec });
     const rel = defaultMountOptions();
-    expect(shouldUpdateAtime(rel, false, 100, 200, 200, 300, false)).toBe(true); // atime older than mtime
-    expect(shouldUpdateAtime(rel, false, 300, 200, 200, 400, false)).toBe(false); // newer, less than a day
-    expect(shouldUpdateAtime(rel, false, 300, 200, 200, 300 + day, false)).toBe(true); // a day old
-    expect(shouldUpdateAtime({ ...rel, atime: 'strictatime' }, false, 300, 200, 200, 301, false)).toBe(true);
-    expect(shouldUpdateAtime({ ...rel, atime: 'noatime' }, false, 0, 200, 200, 301, false)).toBe(false);
-    expect(shouldUpdateAtime({ ...rel, dirAtime: false }, true, 0, 200, 200, 301, false)).toBe(false);
-    expect(shouldUpdateAtime(rel, false, 0, 200, 200, 301, true)).toBe(false); // chattr +A
+    expect(shouldUpdateAtime(rel, false, t(100), t(200), t(200), t(300), false)).toBe(true); // atime older than mtime
+    expect(shouldUpdateAtime(rel, false, t(300), t(200), t(200), t(400), false)).toBe(false); // newer, less than a day
+    expect(shouldUpdateAtime(rel, false, t(300), t(200), t(200), t(300 + day), false)).toBe(true); // a day old
+    // Within one second: a read after the write updates atime once, then not again.
+    expect(shouldUpdateAtime(rel, false, t(500, 1), t(500, 2), t(500, 2), t(500, 3), false)).toBe(true);
+    expect(shouldUpdateAtime(rel, false, t(500, 3), t(500, 2), t(500, 2), t(500, 4), false)).toBe(false);
+    expect(shouldUpdateAtime({ ...rel, atime: 'strictatime' }, false, t(300), t(200), t(200), t(301), false)).toBe(true);
+    expect(shouldUpdateAtime({ ...rel, atime: 'noatime' }, false, t(0), t(200), t(200), t(301), false)).toBe(false);
+    expect(shouldUpdateAtime({ ...rel, dirAtime: false }, true, t(0), t(200), t(200), t(301), false)).toBe(false);
+    expect(shouldUpdateAtime(rel, false, t(0), t(200), t(200), t(301), true)).toBe(false); // chattr +A
   });
 });

@@ -7,6 +7,7 @@ import type { Filesystem } from '../../../src/api/filesystem.js';
 import type { CheckOptions, CheckResult } from '../../../src/fs/check.js';
 import type { Client, FilesystemApi, FilesystemClient, LocalOnly } from '../../../src/worker/types.js';
 import type { FsPromises } from '../../../src/api/promises.js';
+import type { Attributes } from '../../../src/api/attributes.js';
 import type { FileHandle } from '../../../src/api/file-handle.js';
 import type { BigIntStats, Dirent, Stats } from '../../../src/api/stats.js';
 import type { connect, ConnectionInfo, ConnectOptions } from '../../../src/worker/client.js';
@@ -20,7 +21,7 @@ type MethodKeys<T> = { [K in keyof T]: T[K] extends Fn ? K : never }[keyof T];
 
 describe('FilesystemClient', () => {
   /** Members of Filesystem reached through by path (namespaces with methods), not read as values. */
-  type Namespaces = 'promises';
+  type Namespaces = 'promises' | 'attributes';
   it('has every member of the in-process Filesystem but the in-process ones, promisified', () => {
     // The same keys, plus close().
     expectTypeOf<Exclude<keyof FilesystemClient, 'close'>>().toEqualTypeOf<Exclude<keyof Filesystem, LocalOnly>>();
@@ -29,6 +30,7 @@ describe('FilesystemClient', () => {
     expectTypeOf<Pick<FilesystemClient, Plain>>().toEqualTypeOf<Readonly<Promisified<Pick<FilesystemApi, Plain>>>>();
     // Namespaces are clients themselves.
     expectTypeOf<FilesystemClient['promises']>().toEqualTypeOf<Client<FsPromises>>();
+    expectTypeOf<FilesystemClient['attributes']>().toEqualTypeOf<Client<Attributes>>();
   });
 
   it('methods match comlink Remote<Filesystem> call for call', () => {
