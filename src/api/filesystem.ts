@@ -14,6 +14,7 @@ import { dumpSuper as dumpSuperEngine } from '../fs/print-super.js';
 import { parseMountOptions, type MountOptions } from './mount-options.js';
 import { FsPromises } from './promises.js';
 import { Attributes } from './attributes.js';
+import { FilesystemAdmin } from './filesystem-admin.js';
 import { createCallbackFs, type CallbackFs } from './callback-fs.js';
 import { cleanupOrphans } from '../inode/namei.js';
 
@@ -28,6 +29,8 @@ export class Filesystem {
   readonly promises: FsPromises;
   /** chattr / lsattr (btrfs-man5 FILE ATTRIBUTES). */
   readonly attributes: Attributes;
+  /** `btrfs filesystem`: df, usage, label, sync, the block group map. */
+  readonly filesystem: FilesystemAdmin;
   private callbackFs: CallbackFs | undefined;
 
   constructor(
@@ -37,6 +40,7 @@ export class Filesystem {
   ) {
     this.promises = new FsPromises(this);
     this.attributes = new Attributes(this.promises);
+    this.filesystem = new FilesystemAdmin(this);
     this.armCommitTimer();
   }
 

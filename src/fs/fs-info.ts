@@ -83,6 +83,8 @@ export class FsInfo implements TreeHost {
    * layer commits at the end of that operation and clears it.
    */
   syncRequested = false;
+  /** The superblock changed on its own (label): the next commit writes a generation even with no tree change. */
+  superDirty = false;
   /** Mount options the engine acts on. */
   options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS };
   /** Counters for tests and stats. */

@@ -11,7 +11,7 @@ import { Key } from '../format/key.js';
 import { ItemType, CHUNK_TREE_OBJECTID, DEV_ITEMS_OBJECTID, FIRST_CHUNK_TREE_OBJECTID, BlockGroupFlags, EXTENT_TREE_OBJECTID, FS_TREE_OBJECTID, DEV_TREE_OBJECTID, CSUM_TREE_OBJECTID, NUM_BACKUP_ROOTS } from '../format/constants.js';
 import { DevExtent, DevItem, RootItem } from '../format/structs.js';
 import { viewOf } from '../format/struct.js';
-import { insertItem } from '../tree/ctree.js';
+import { insertItem, searchSlot } from '../tree/ctree.js';
 import { encodeChunk, stripeSize } from '../volume/volumes.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
@@ -102,6 +102,12 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 export async function commitTransaction(fs: FsInfo): Promise<void> {
   assert(fs.transid > 0, 'commit without a transaction');
+  if (fs.superDirty) {
+    // A superblock-only change still needs a new root tree root to carry the new generation
+    // (mount reads the root tree expecting the superblock's generation): COW it.
+    fs.superDirty = false;
+    await searchSlot(fs, fs.rootTree, Key.MIN, { cow: true });
+  }
   let rounds = 0;
   for (;;) {
     if (++rounds > MAX_COMMIT_ROUNDS) throw new FsError('EIO', 'commit did not converge');

@@ -21,7 +21,7 @@ type MethodKeys<T> = { [K in keyof T]: T[K] extends Fn ? K : never }[keyof T];
 
 describe('FilesystemClient', () => {
   /** Members of Filesystem reached through by path (namespaces with methods), not read as values. */
-  type Namespaces = 'promises' | 'attributes';
+  type Namespaces = 'promises' | 'attributes' | 'filesystem';
   it('has every member of the in-process Filesystem but the in-process ones, promisified', () => {
     // The same keys, plus close().
     expectTypeOf<Exclude<keyof FilesystemClient, 'close'>>().toEqualTypeOf<Exclude<keyof Filesystem, LocalOnly>>();
