@@ -36,7 +36,7 @@ import {
   CSUM_TREE_OBJECTID, QUOTA_TREE_OBJECTID, UUID_TREE_OBJECTID, FREE_SPACE_TREE_OBJECTID, BLOCK_GROUP_TREE_OBJECTID,
   TREE_LOG_OBJECTID, TREE_RELOC_OBJECTID, DATA_RELOC_TREE_OBJECTID, EXTENT_CSUM_OBJECTID, ORPHAN_OBJECTID,
   FIRST_FREE_OBJECTID, LAST_FREE_OBJECTID, FIRST_CHUNK_TREE_OBJECTID, DEV_ITEMS_OBJECTID, MAX_LEVEL,
-  EXTENT_FLAG_DATA, EXTENT_FLAG_TREE_BLOCK, BLOCK_GROUP_TYPE_MASK, BlockGroupFlags, IncompatFlags, CompatRoFlags,
+  EXTENT_FLAG_DATA, EXTENT_FLAG_TREE_BLOCK, BLOCK_FLAG_FULL_BACKREF, BLOCK_GROUP_TYPE_MASK, BlockGroupFlags, IncompatFlags, CompatRoFlags,
   FileExtentType, FileType, CompressionType,
 } from '../format/constants.js';
 import { compareU64, u64ToString } from '../format/u64.js';
@@ -46,7 +46,7 @@ import { decodeChunk, stripeSize, type ChunkMapping } from '../volume/volumes.js
 import { RangeSet } from '../util/range-set.js';
 import { FsError } from '../util/errors.js';
 import { parseSysChunkArray } from './super.js';
-import type { FsInfo } from './fs-info.js';
+import { ownerMatches, type FsInfo } from './fs-info.js';
 
 export interface CheckProgress {
   phase: 'trees' | 'extents' | 'block groups' | 'devices' | 'free space' | 'csums' | 'fs trees';
@@ -99,9 +99,16 @@ interface TreeDesc {
   bytenr: number;
   generation: number;
   level: number;
-  /** Header owner the blocks must carry. */
+  /** Header owner the blocks must carry (subvolume trees: any subvolume tree). */
   owner: number;
   rootDirid: number;
+  /** ROOT_ITEM refs (0: a deleted subvolume being dropped); 1 for trees without a root item. */
+  refs: number;
+  /** ROOT_ITEM last_snapshot. */
+  lastSnapshot: number;
+  /** A tree being dropped: the pointers before (dropKey, dropLevel) are gone (btrfs-progs ri->drop_key). */
+  dropKey?: Key;
+  dropLevel: number;
 }
 
 interface BlockRef {
@@ -119,6 +126,8 @@ interface BlockRec {
   refs: BlockRef[];
   readable: boolean;
   log: boolean;
+  /** Header generation once read. */
+  generation?: number;
 }
 
 type Backref =
@@ -281,7 +290,9 @@ class Checker {
   readonly blocks = new Map<number, BlockRec>();
   readonly chunks = new Map<number, ChunkMapping>();
   readonly devItems = new Map<number, { devid: number; totalBytes: number; bytesUsed: number; uuid: Uint8Array }>();
-  readonly rootItems: { key: Key; id: number; offset: number; item: { generation: number; rootDirid: number; bytenr: number; level: number } }[] = [];
+  readonly rootItems: { key: Key; id: number; offset: number; item: { generation: number; rootDirid: number; bytenr: number; level: number; refs: number; lastSnapshot: number; dropProgress: Key; dropLevel: number } }[] = [];
+  /** ROOT_ITEM last_snapshot per tree id (the highest key offset's item). */
+  readonly lastSnapshots = new Map<number, number>();
   readonly rootRefs = new Map<string, string>();
   readonly rootBackrefs = new Map<string, string>();
   readonly extents = new Map<number, ExtentRec>();
@@ -342,8 +353,9 @@ class Checker {
     for (const bg of fs.blockGroups.all()) if (bg.flags & (BlockGroupFlags.METADATA | BlockGroupFlags.SYSTEM)) metaUsed += bg.used;
     this.blocksEstimate = Math.max(1, Math.ceil(metaUsed / fs.nodesize));
 
-    await this.walkTree({ id: CHUNK_TREE_OBJECTID, offset: 0, bytenr: sb.chunkRoot, generation: sb.chunkRootGeneration, level: sb.chunkRootLevel, owner: CHUNK_TREE_OBJECTID, rootDirid: 0 });
-    await this.walkTree({ id: ROOT_TREE_OBJECTID, offset: 0, bytenr: sb.root, generation: sb.generation, level: sb.rootLevel, owner: ROOT_TREE_OBJECTID, rootDirid: 0 });
+    const plain = { offset: 0, rootDirid: 0, refs: 1, lastSnapshot: 0, dropLevel: 0 };
+    await this.walkTree({ ...plain, id: CHUNK_TREE_OBJECTID, bytenr: sb.chunkRoot, generation: sb.chunkRootGeneration, level: sb.chunkRootLevel, owner: CHUNK_TREE_OBJECTID });
+    await this.walkTree({ ...plain, id: ROOT_TREE_OBJECTID, bytenr: sb.root, generation: sb.generation, level: sb.rootLevel, owner: ROOT_TREE_OBJECTID });
     for (const r of this.rootItems) {
       const it = r.item;
       const where = `root item ${r.key}`;
@@ -356,11 +368,19 @@ class Checker {
         this.error(`${where}: root block address is 0`);
         continue;
       }
-      await this.walkTree({ id: r.id, offset: r.offset, bytenr: it.bytenr, generation: it.generation, level: it.level, owner: r.id, rootDirid: it.rootDirid });
+      const dropping = it.dropProgress.objHi !== 0 || it.dropProgress.objLo !== 0;
+      if (dropping && (it.dropLevel === 0 || it.dropLevel > it.level)) {
+        this.error(`${where}: drop level ${it.dropLevel} with a root block at level ${it.level}`);
+        continue;
+      }
+      await this.walkTree({
+        id: r.id, offset: r.offset, bytenr: it.bytenr, generation: it.generation, level: it.level, owner: r.id, rootDirid: it.rootDirid,
+        refs: it.refs, lastSnapshot: it.lastSnapshot, dropKey: dropping ? it.dropProgress : undefined, dropLevel: dropping ? it.dropLevel : 0,
+      });
     }
     if (sb.logRoot !== 0) {
       // Log tree blocks have no extent items (btrfs allocates them outside the extent tree).
-      await this.walkTree({ id: TREE_LOG_OBJECTID, offset: 0, bytenr: sb.logRoot, generation: sb.generation + 1, level: sb.logRootLevel, owner: TREE_LOG_OBJECTID, rootDirid: 0 }, true);
+      await this.walkTree({ ...plain, id: TREE_LOG_OBJECTID, bytenr: sb.logRoot, generation: sb.generation + 1, level: sb.logRootLevel, owner: TREE_LOG_OBJECTID }, true);
     }
     this.checkRootRefs();
     this.checkExtents();
@@ -375,76 +395,103 @@ class Checker {
     const name = `${treeName(t.id)}${t.offset ? ` (root item offset ${t.offset})` : ''}`;
     this.stats.trees++;
     this.progress('trees', this.blocksRead, Math.max(this.blocksRead, this.blocksEstimate));
-    const fsTree = isFsTree(t.id) || t.id === TREE_RELOC_OBJECTID;
+    // Inode checks need every item of the tree, shared blocks included; a deleted subvolume
+    // (refs 0) is only walked for its references, as it is being dropped.
+    const fsTree = (isFsTree(t.id) || t.id === TREE_RELOC_OBJECTID) && t.refs !== 0;
     if (fsTree) this.fsTree = { inodes: new Map(), dirEnts: [], orphans: new Set() };
     const seen = new Set<number>();
-    interface Pending { bytenr: number; generation: number; level: number; parent: number; parentGen: number; slot: number; firstKey?: Key; upper?: Key }
-    const stack: Pending[] = [{ bytenr: t.bytenr, generation: t.generation, level: t.level, parent: 0, parentGen: Infinity, slot: -1 }];
-    // Bounded: every block is expanded at most once (the visited sets), and a block's
-    // children are at most nodePtrsPerBlock.
+    // shadow: a block first reached from another tree, walked again only for this tree's items.
+    interface Pending { bytenr: number; generation: number; level: number; parent: number; parentGen: number; slot: number; firstKey?: Key; upper?: Key; shadow: boolean }
+    const stack: Pending[] = [{ bytenr: t.bytenr, generation: t.generation, level: t.level, parent: 0, parentGen: Infinity, slot: -1, shadow: false }];
+    // Bounded: every block is expanded at most once per tree (the visited set), and a
+    // block's children are at most nodePtrsPerBlock.
     while (stack.length > 0) {
       const p = stack.pop()!;
       const from = p.parent === 0 ? 'its root item' : `slot ${p.slot} of node ${p.parent}`;
       const where = `tree block ${p.bytenr} (${name}, level ${p.level}, from ${from})`;
       let rec = this.blocks.get(p.bytenr);
-      if (rec) {
-        rec.refs.push({ tree: t.id, parent: p.parent });
-        if (seen.has(p.bytenr)) {
-          this.error(`${where} is reached twice in the ${name}: a loop or a block shared inside one tree`);
-          this.damagedTrees.add(t.id); // what the slot should have held is lost
-        }
-        else if (rec.level !== p.level) this.error(`${where} is also reached as a level ${rec.level} block of the ${treeName(rec.tree)}`);
-        else if (log || rec.log) this.error(`${where} is shared with the ${treeName(rec.tree)}`);
-        seen.add(p.bytenr);
-        continue; // A shared subtree is walked once: its children's references come from it alone.
+      let shadow = p.shadow;
+      if (seen.has(p.bytenr)) {
+        if (rec && !shadow) rec.refs.push({ tree: t.id, parent: p.parent });
+        this.error(`${where} is reached twice in the ${name}: a loop or a block shared inside one tree`);
+        this.damagedTrees.add(t.id); // what the slot should have held is lost
+        continue;
       }
-      rec = { level: p.level, owner: t.owner, tree: t.id, refs: [{ tree: t.id, parent: p.parent }], readable: false, log };
-      this.blocks.set(p.bytenr, rec);
       seen.add(p.bytenr);
-      if (++this.blocksRead % 64 === 0) this.progress('trees', this.blocksRead, Math.max(this.blocksRead, this.blocksEstimate));
-      else this.tick();
+      if (!shadow) {
+        if (rec) {
+          rec.refs.push({ tree: t.id, parent: p.parent });
+          if (rec.level !== p.level) {
+            this.error(`${where} is also reached as a level ${rec.level} block of the ${treeName(rec.tree)}`);
+            continue;
+          }
+          if (log || rec.log) {
+            this.error(`${where} is shared with the ${treeName(rec.tree)}`);
+            continue;
+          }
+          // A shared subtree's references are counted once: its children's come from it alone.
+          if (!fsTree || !rec.readable) continue;
+          shadow = true;
+        } else {
+          rec = { level: p.level, owner: t.owner, tree: t.id, refs: [{ tree: t.id, parent: p.parent }], readable: false, log };
+          this.blocks.set(p.bytenr, rec);
+          if (++this.blocksRead % 64 === 0) this.progress('trees', this.blocksRead, Math.max(this.blocksRead, this.blocksEstimate));
+          else this.tick();
+        }
+      } else {
+        this.tick();
+      }
 
       let eb: ExtentBuffer;
       try {
         eb = await fs.readBlock(p.bytenr, { generation: p.generation, level: p.level, owner: t.owner, firstKey: p.firstKey });
       } catch (e) {
         if (!(e instanceof FsError)) throw e;
-        this.error(`${where} cannot be read: ${e.message}`);
+        if (!shadow) this.error(`${where} cannot be read: ${e.message}`);
         this.damagedTrees.add(t.id);
         continue;
       }
-      rec.readable = true;
-      this.stats.treeBlocks++;
-      // A cached block skips the owner and first key checks of the read path: repeat them.
       const nr = eb.nritems;
-      this.guard(where, () => {
-        if (eb.owner !== t.owner) this.error(`${where}: header owner ${u64ToString(eb.owner)}, expected ${u64ToString(t.owner)}`);
-        rec.owner = eb.owner;
-        if (eb.generation > fs.sb.generation && !log) this.error(`${where}: generation ${eb.generation} is newer than the superblock's ${fs.sb.generation}`);
-        if (p.generation > p.parentGen) this.error(`${where}: generation ${p.generation} is newer than its parent's ${p.parentGen}`);
-      });
-      if (p.firstKey && nr > 0 && eb.compareKey(0, p.firstKey) !== 0) {
-        this.error(`${where}: first key ${eb.key(0)} differs from the parent's key ${p.firstKey}`);
-      }
-      if (p.upper && nr > 0 && eb.compareKey(nr - 1, p.upper) >= 0) {
-        this.error(`${where}: last key ${eb.key(nr - 1)} is not below the parent's next key ${p.upper}`);
+      if (!shadow) {
+        const r = rec!;
+        r.readable = true;
+        this.stats.treeBlocks++;
+        // A cached block skips the owner and first key checks of the read path: repeat them.
+        this.guard(where, () => {
+          if (!ownerMatches(t.owner, eb.owner)) this.error(`${where}: header owner ${u64ToString(eb.owner)}, expected ${u64ToString(t.owner)}`);
+          r.owner = eb.owner;
+          r.generation = eb.generation;
+          if (eb.generation > fs.sb.generation && !log) this.error(`${where}: generation ${eb.generation} is newer than the superblock's ${fs.sb.generation}`);
+          if (p.generation > p.parentGen) this.error(`${where}: generation ${p.generation} is newer than its parent's ${p.parentGen}`);
+        });
+        if (p.firstKey && nr > 0 && eb.compareKey(0, p.firstKey) !== 0) {
+          this.error(`${where}: first key ${eb.key(0)} differs from the parent's key ${p.firstKey}`);
+        }
+        if (p.upper && nr > 0 && eb.compareKey(nr - 1, p.upper) >= 0) {
+          this.error(`${where}: last key ${eb.key(nr - 1)} is not below the parent's next key ${p.upper}`);
+        }
       }
       if (eb.level === 0) {
-        if (nr === 0 && p.parent !== 0) this.error(`${where}: empty leaf below the root`);
-        this.processLeaf(t, eb, name);
+        if (nr === 0 && p.parent !== 0 && !shadow) this.error(`${where}: empty leaf below the root`);
+        this.processLeaf(t, eb, name, shadow);
         continue;
       }
+      // A tree being dropped: pointers before its drop progress are gone (btrfs-progs
+      // run_next_block with ri->drop_key).
+      let first = 0;
+      if (t.dropKey && eb.level > t.dropLevel) first = binSearchSlot(eb, t.dropKey);
       // Children pushed in reverse so that leaves are visited in key order.
       const children: Pending[] = [];
-      for (let slot = 0; slot < nr; slot++) {
+      for (let slot = first; slot < nr; slot++) {
         try {
+          if (t.dropKey && eb.level === t.dropLevel && eb.compareKey(slot, t.dropKey) < 0) continue;
           children.push({
             bytenr: eb.blockptr(slot), generation: eb.ptrGeneration(slot), level: eb.level - 1, parent: p.bytenr,
-            parentGen: eb.generation, slot, firstKey: eb.key(slot), upper: slot + 1 < nr ? eb.key(slot + 1) : p.upper,
+            parentGen: eb.generation, slot, firstKey: eb.key(slot), upper: slot + 1 < nr ? eb.key(slot + 1) : p.upper, shadow,
           });
         } catch (e) {
           if (!(e instanceof FsError)) throw e;
-          this.error(`${where}: key pointer ${slot}: ${e.message}`);
+          if (!shadow) this.error(`${where}: key pointer ${slot}: ${e.message}`);
           this.damagedTrees.add(t.id);
         }
       }
@@ -460,8 +507,17 @@ class Checker {
     }
   }
 
-  private processLeaf(t: TreeDesc, eb: ExtentBuffer, treeLabel: string): void {
+  private processLeaf(t: TreeDesc, eb: ExtentBuffer, treeLabel: string, shadow: boolean): void {
     const nr = eb.nritems;
+    if (shadow) {
+      // Only this tree's inode records: the block's own items were checked when first reached.
+      if (!this.fsTree) return;
+      for (let slot = 0; slot < nr; slot++) {
+        const key = eb.key(slot);
+        this.guard(`item ${key} in leaf ${eb.bytenr} slot ${slot} (${treeLabel})`, () => this.fsItem(eb, key, eb.itemData(slot), `item ${key} in leaf ${eb.bytenr} slot ${slot} (${treeLabel})`, true));
+      }
+      return;
+    }
     for (let slot = 0; slot < nr; slot++) {
       const key = eb.key(slot);
       const data = eb.itemData(slot);
@@ -476,7 +532,8 @@ class Checker {
           case FREE_SPACE_TREE_OBJECTID: return this.freeSpaceItem(key, data, where);
           case BLOCK_GROUP_TREE_OBJECTID: return this.extentItem(key, data, where);
           default:
-            if (this.fsTree) this.fsItem(eb, key, data, where);
+            if (this.fsTree) this.fsItem(eb, key, data, where, false);
+            else if (isFsTree(t.id) || t.id === TREE_RELOC_OBJECTID) this.fileExtentRef(eb, key, data, where);
         }
       });
     }
@@ -515,13 +572,17 @@ class Checker {
       // Only the fields the check needs: btrfs leaves other fields unset at times.
       const dv = viewOf(data);
       const R = RootItem.off;
-      const item = { generation: u64(dv, R.generation), rootDirid: u64(dv, R.rootDirid), bytenr: u64(dv, R.bytenr), level: data[R.level] };
+      const item = {
+        generation: u64(dv, R.generation), rootDirid: u64(dv, R.rootDirid), bytenr: u64(dv, R.bytenr), level: data[R.level],
+        refs: dv.getUint32(R.refs, true), lastSnapshot: u64(dv, R.lastSnapshot), dropProgress: readDiskKey(dv, R.dropProgress), dropLevel: data[R.dropLevel],
+      };
       const id = key.objectid;
       if (id === ROOT_TREE_OBJECTID || id === CHUNK_TREE_OBJECTID || id === TREE_LOG_OBJECTID) {
         this.error(`${where}: the ${treeName(id)} has no root item`);
         return;
       }
       this.rootItems.push({ key, id, offset: key.offset, item });
+      this.lastSnapshots.set(id, item.lastSnapshot);
     } else if (key.type === ItemType.ROOT_REF || key.type === ItemType.ROOT_BACKREF) {
       if (!this.needSize(data, RootRef.size, where, false)) return;
       const dv = viewOf(data);
@@ -688,7 +749,7 @@ class Checker {
     return r;
   }
 
-  private fsItem(eb: ExtentBuffer, key: Key, data: Uint8Array, where: string): void {
+  private fsItem(eb: ExtentBuffer, key: Key, data: Uint8Array, where: string, shadow: boolean): void {
     const st = this.fsTree!;
     const dv = viewOf(data);
     switch (key.type) {
@@ -786,13 +847,11 @@ class Checker {
         };
         if (fi.diskBytenr === 0) return; // a hole
         r.extentBytes += fi.numBytes;
+        if (shadow) return; // checked, and its reference counted, when the leaf was first reached
         if (fi.numBytes === 0 || fi.numBytes % this.fs.sectorsize !== 0) this.error(`${where}: num_bytes ${fi.numBytes} is not a positive multiple of the sector size`);
         const limit = fi.compression === CompressionType.NONE ? fi.diskNumBytes : fi.ramBytes;
         if (fi.offset + fi.numBytes > limit) this.error(`${where}: extent offset ${fi.offset} + num_bytes ${fi.numBytes} is past the extent's ${limit} bytes`);
-        let list = this.dataRefs.get(fi.diskBytenr);
-        if (!list) this.dataRefs.set(fi.diskBytenr, (list = []));
-        list.push({ root: eb.owner, ino: key.objectid, offset: key.offset - fi.offset, leaf: eb.bytenr, diskNumBytes: fi.diskNumBytes, where });
-        this.stats.fileExtentRefs++;
+        this.pushDataRef(eb, key, fi.diskBytenr, fi.diskNumBytes, fi.offset, where);
         return;
       }
       case ItemType.ORPHAN_ITEM:
@@ -801,6 +860,28 @@ class Checker {
       default:
         return;
     }
+  }
+
+  /** A file extent's reference to its disk extent, counted per leaf (see checkDataExtent). */
+  private pushDataRef(eb: ExtentBuffer, key: Key, diskBytenr: number, diskNumBytes: number, extentOffset: number, where: string): void {
+    let list = this.dataRefs.get(diskBytenr);
+    if (!list) this.dataRefs.set(diskBytenr, (list = []));
+    list.push({ root: eb.owner, ino: key.objectid, offset: key.offset - extentOffset, leaf: eb.bytenr, diskNumBytes, where });
+    this.stats.fileExtentRefs++;
+  }
+
+  /** The data reference of a file extent item in a tree whose inodes are not checked (a deleted subvolume being dropped). */
+  private fileExtentRef(eb: ExtentBuffer, key: Key, data: Uint8Array, where: string): void {
+    if (key.type !== ItemType.EXTENT_DATA) return;
+    if (!this.needSize(data, FileExtentHead.size, where, false)) return;
+    const F = FileExtentItem.off;
+    const type = data[F.type];
+    if (type === FileExtentType.INLINE) return;
+    if (!this.needSize(data, FileExtentItem.size, where)) return;
+    const dv = viewOf(data);
+    const diskBytenr = u64(dv, F.diskBytenr);
+    if (diskBytenr === 0) return;
+    this.pushDataRef(eb, key, diskBytenr, u64(dv, F.diskNumBytes), u64(dv, F.offset), where);
   }
 
   // ---------------------------------------------------------------- fs trees (check)
@@ -924,23 +1005,54 @@ class Checker {
       }
       if (e.numBytes !== nodesize) this.error(`${where}: its extent item ${e.key} covers ${e.numBytes} bytes, nodesize is ${nodesize}`);
       if (b.readable && e.level !== b.level) this.error(`${where}: its extent item ${e.key} says level ${e.level}`);
-      // Every reference found needs a backref: the tree's (or the block owner's) TREE_BLOCK_REF,
-      // or a SHARED_BLOCK_REF naming the parent.
-      const parents = new Set<number>();
+      // Every reference found needs exactly its backref (btrfs's back reference rules): from
+      // a ROOT_ITEM the tree's TREE_BLOCK_REF; from a parent whose extent is FULL_BACKREF a
+      // SHARED_BLOCK_REF naming it; from any other parent the TREE_BLOCK_REF of the
+      // parent's owner. refs counts them.
+      const want = new Map<string, { n: number; from: string }>();
       for (const r of b.refs) {
-        if (r.parent === 0) parents.add(-1 - parents.size); // each root item reference is distinct
-        else parents.add(r.parent);
-        const ok = e.backrefs.some((x) => (x.kind === 'tree' && (x.root === r.tree || x.root === b.owner)) || (x.kind === 'shared-block' && x.parent === r.parent && r.parent !== 0));
-        if (!ok) this.error(`${where}: reference from ${r.parent === 0 ? `the root item of the ${treeName(r.tree)}` : `node ${r.parent} of the ${treeName(r.tree)}`} has no backref in ${e.key}`);
+        let k: string;
+        if (r.parent === 0) k = `tree ${u64ToString(r.tree)}`;
+        else {
+          const pe = this.extents.get(r.parent);
+          const pb = this.blocks.get(r.parent);
+          if (pe && (pe.flags & BLOCK_FLAG_FULL_BACKREF)) k = `parent ${r.parent}`;
+          else k = `tree ${u64ToString(pb?.owner ?? r.tree)}`;
+        }
+        const from = r.parent === 0 ? `the root item of the ${treeName(r.tree)}` : `node ${r.parent} of the ${treeName(r.tree)}`;
+        const w = want.get(k);
+        if (w) {
+          w.n++;
+          this.error(`${where}: references from ${w.from} and ${from} both need backref ${k}`);
+        } else want.set(k, { n: 1, from });
       }
+      const have = new Map<string, number>();
       for (const x of e.backrefs) {
-        if (x.kind === 'tree' && !b.refs.some((r) => r.tree === x.root) && x.root !== b.owner) this.error(`${where}: backref names tree ${u64ToString(x.root)}, which does not reach the block`);
-        if (x.kind === 'shared-block' && !b.refs.some((r) => r.parent === x.parent)) this.error(`${where}: shared backref names parent ${x.parent}, which does not point at the block`);
-        if (x.kind === 'data' || x.kind === 'shared-data') this.error(`${where}: data backref in a tree block's extent item`);
+        if (x.kind === 'data' || x.kind === 'shared-data') {
+          this.error(`${where}: data backref in a tree block's extent item`);
+          continue;
+        }
+        if (x.kind !== 'tree' && x.kind !== 'shared-block') continue;
+        const k = x.kind === 'tree' ? `tree ${u64ToString(x.root)}` : `parent ${x.parent}`;
+        if (have.has(k)) this.error(`${where}: backref ${k} appears twice in ${e.key}`);
+        have.set(k, (have.get(k) ?? 0) + 1);
       }
-      const backrefs = e.backrefs.reduce((a, x) => a + x.count, 0);
+      for (const [k, w] of want) if (!have.has(k)) this.error(`${where}: reference from ${w.from} has no backref ${k} in ${e.key}`);
+      for (const k of have.keys()) if (!want.has(k)) this.error(`${where}: backref ${k} in ${e.key} matches no reference to the block`);
+      const full = (e.flags & BLOCK_FLAG_FULL_BACKREF) !== 0;
+      if (b.readable && !b.log && isFsTree(b.owner)) {
+        // progs check_owner_ref: a block with implicit refs to its children is referenced by its owner.
+        if (!full && !have.has(`tree ${u64ToString(b.owner)}`)) this.error(`${where}: not FULL_BACKREF but has no backref from its owner ${treeName(b.owner)}`);
+        // progs run_next_block: FULL_BACKREF only on blocks that may be shared (generation <= the owner's last snapshot).
+        const last = this.lastSnapshots.get(b.owner);
+        if (full && b.tree === b.owner && last !== undefined && (b.generation ?? 0) > last) {
+          this.error(`${where}: FULL_BACKREF on a block of generation ${b.generation}, newer than its owner's last snapshot ${last}`);
+        }
+      }
+      if (full && !isFsTree(b.owner) && b.owner !== TREE_RELOC_OBJECTID) this.error(`${where}: FULL_BACKREF on a block of the ${treeName(b.owner)}`);
+      const backrefs = e.backrefs.reduce((a, x) => a + (x.kind === 'tree' || x.kind === 'shared-block' ? x.count : 0), 0);
       if (e.refs !== backrefs) this.error(`${where}: extent item ${e.key} has refs ${e.refs} but ${backrefs} backref(s)`);
-      if (e.refs !== parents.size) this.error(`${where}: extent item ${e.key} has refs ${e.refs} but ${parents.size} reference(s) were found`);
+      if (e.refs !== b.refs.length) this.error(`${where}: extent item ${e.key} has refs ${e.refs} but ${b.refs.length} reference(s) were found`);
     }
     // Extent items against what refers to them.
     for (const e of this.extents.values()) {
@@ -972,36 +1084,35 @@ class Checker {
     for (const r of found) {
       if (r.diskNumBytes !== e.numBytes) this.error(`${r.where}: file extent says the extent at ${e.bytenr} has ${r.diskNumBytes} bytes, its extent item says ${e.numBytes}`);
     }
-    let backrefs = 0;
-    const consumed = new Set<DataRef>();
-    for (const x of e.backrefs) {
-      backrefs += x.count;
-      if (x.kind === 'shared-data') {
-        const inLeaf = found.filter((r) => r.leaf === x.parent);
-        inLeaf.forEach((r) => consumed.add(r));
-        if (inLeaf.length !== x.count) this.error(`${where}: shared data backref from leaf ${x.parent} counts ${x.count}, found ${inLeaf.length}`);
-      } else if (x.kind === 'tree' || x.kind === 'shared-block') {
-        this.error(`${where}: tree block backref in a data extent item`);
-      }
-    }
-    // The rest are counted per (root, inode, offset) against EXTENT_DATA_REFs.
-    const groups = new Map<string, number>();
+    // Expected backrefs: a file extent in a FULL_BACKREF leaf counts toward SHARED_DATA_REF
+    // (leaf); any other toward EXTENT_DATA_REF(leaf owner, inode, key offset - extent offset).
+    const want = new Map<string, number>();
     for (const r of found) {
-      if (consumed.has(r)) continue;
-      const k = `${r.root}/${r.ino}/${r.offset}`;
-      groups.set(k, (groups.get(k) ?? 0) + 1);
+      const leaf = this.extents.get(r.leaf);
+      const k = leaf && (leaf.flags & BLOCK_FLAG_FULL_BACKREF)
+        ? `shared data backref (parent ${r.leaf})`
+        : `backref (root ${u64ToString(r.root)}, inode ${r.ino}, offset ${u64ToString(r.offset)})`;
+      want.set(k, (want.get(k) ?? 0) + 1);
     }
+    const have = new Map<string, number>();
+    let backrefs = 0;
     for (const x of e.backrefs) {
-      if (x.kind !== 'data') continue;
-      const k = `${x.root}/${x.objectid}/${x.offset}`;
-      const n = groups.get(k) ?? 0;
-      if (n !== x.count) this.error(`${where}: backref (root ${u64ToString(x.root)}, inode ${x.objectid}, offset ${u64ToString(x.offset)}) counts ${x.count}, found ${n} file extent(s)`);
-      groups.delete(k);
+      let k: string;
+      if (x.kind === 'data') k = `backref (root ${u64ToString(x.root)}, inode ${x.objectid}, offset ${u64ToString(x.offset)})`;
+      else if (x.kind === 'shared-data') k = `shared data backref (parent ${x.parent})`;
+      else {
+        if (x.kind !== 'owner') this.error(`${where}: tree block backref in a data extent item`);
+        continue;
+      }
+      backrefs += x.count;
+      if (have.has(k)) this.error(`${where}: ${k} appears twice`);
+      have.set(k, (have.get(k) ?? 0) + x.count);
     }
-    for (const [k, n] of groups) {
-      const [root, ino, off] = k.split('/');
-      this.error(`${where}: ${n} file extent(s) of root ${u64ToString(Number(root))} inode ${ino} (offset ${u64ToString(Number(off))}) have no backref`);
+    for (const [k, n] of have) {
+      const w = want.get(k) ?? 0;
+      if (n !== w) this.error(`${where}: ${k} counts ${n}, found ${w} file extent(s)`);
     }
+    for (const [k, w] of want) if (!have.has(k)) this.error(`${where}: ${w} file extent(s) for ${k} have no backref`);
     if (e.refs !== backrefs) this.error(`${where} has refs ${e.refs} but ${backrefs} backref(s)`);
   }
 
@@ -1271,6 +1382,23 @@ class Checker {
       if (bad.count > 0) this.error(`${x.where}: csums cover ${rangesString(bad)}, which is in no data extent`);
     }
   }
+}
+
+/**
+ * btrfs_bin_search for a node, then one back unless exact: the slot whose subtree holds
+ * `key`.
+ */
+function binSearchSlot(eb: ExtentBuffer, key: Key): number {
+  let lo = 0;
+  let hi = eb.nritems;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = eb.compareKey(mid, key);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo > 0 ? lo - 1 : 0;
 }
 
 /** A u64 field in number form (throws FsError EOVERFLOW past 2^53, caught by guard()). */
