@@ -376,6 +376,9 @@ async function cowRange(st: FileState, start: number, buf: Uint8Array): Promise<
  */
 async function crossRefExists(st: FileState, fe: FileExtent): Promise<boolean> {
   const { fs } = st;
+  // can_nocow_file_extent: an item not newer than the subvolume's last snapshot may be in a
+  // leaf the snapshot shares, whose extent has no ref of the snapshot's own to show it.
+  if (fe.generation <= (st.root.item?.lastSnapshot ?? 0)) return true;
   const ours = dataRefOf(st, fe, fe.fileOffset);
   const same = (r: { root: number; objectid: number; offset: number }) => r.root === ours.root && r.objectid === ours.objectid && r.offset === ours.offset;
   const pending = fs.delayedRefs.pendingData(fe.diskBytenr);
