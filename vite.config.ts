@@ -36,7 +36,7 @@ export default defineConfig({
         },
       },
       {
-        optimizeDeps: { include: ['comlink', 'idb', 'hash-wasm', 'fflate', '@bokuweb/zstd-wasm'] },
+        optimizeDeps: { include: ['comlink', 'idb', 'hash-wasm', 'fflate', '@bokuweb/zstd-wasm', 'isomorphic-git', 'buffer'] },
         worker: { format: 'es' },
         test: {
           name: 'browser',

@@ -91,11 +91,8 @@ export function parsePosition(position: unknown, syscall: string): number | unde
 // ---------------------------------------------------------------- open flags
 
 /** Linux open(2) flags, node's fs.constants values. */
-export const O = {
-  RDONLY: 0, WRONLY: 1, RDWR: 2, ACCMODE: 3, CREAT: 0o100, EXCL: 0o200, NOCTTY: 0o400, TRUNC: 0o1000, APPEND: 0o2000,
-  NONBLOCK: 0o4000, DSYNC: 0o10000, DIRECT: 0o40000, DIRECTORY: 0o200000, NOFOLLOW: 0o400000, NOATIME: 0o1000000,
-  SYNC: 0o4010000,
-} as const;
+export { O } from './promises-surface.js';
+import { O } from './promises-surface.js';
 
 const STRING_FLAGS: Record<string, number> = {
   r: O.RDONLY,

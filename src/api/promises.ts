@@ -17,6 +17,7 @@ import { readInode, isDir, isReg, S_IFREG, type InodeItem } from '../inode/inode
 import * as namei from '../inode/namei.js';
 import * as file from '../inode/file.js';
 import { FsError } from '../util/errors.js';
+import { constants, O, PROMISES_METHODS } from './promises-surface.js';
 import type { Filesystem } from './filesystem.js';
 import { OpenFiles } from './open-files.js';
 import { FileHandle, collectData, STREAM_CHUNK_BYTES } from './file-handle.js';
@@ -24,23 +25,11 @@ import { walk, lookupLast, loadedSubvolume, pathString, nameBytes, nameString, j
 import { Stats, BigIntStats, Dirent, type StatFs } from './stats.js';
 import { asNodeBytes, decodeBytes, checkEncoding, toBytes } from './encoding.js';
 import {
-  withPath, fsError, parseMode, parseOpenFlags, toUnixSeconds, secondsToTimespec, O, canRead, canWrite, opensForChange,
+  withPath, fsError, parseMode, parseOpenFlags, toUnixSeconds, secondsToTimespec, canRead, canWrite, opensForChange,
   statsOf, setMode, setOwner, setTimes, touchAtime, checkAborted,
 } from './inode-ops.js';
 
-/** node's fs.constants (Linux values). */
-export const constants = Object.freeze({
-  UV_FS_SYMLINK_DIR: 1, UV_FS_SYMLINK_JUNCTION: 2,
-  O_RDONLY: O.RDONLY, O_WRONLY: O.WRONLY, O_RDWR: O.RDWR,
-  UV_DIRENT_UNKNOWN: 0, UV_DIRENT_FILE: 1, UV_DIRENT_DIR: 2, UV_DIRENT_LINK: 3, UV_DIRENT_FIFO: 4, UV_DIRENT_SOCKET: 5, UV_DIRENT_CHAR: 6, UV_DIRENT_BLOCK: 7,
-  S_IFMT: 0o170000, S_IFREG: 0o100000, S_IFDIR: 0o040000, S_IFCHR: 0o020000, S_IFBLK: 0o060000, S_IFIFO: 0o010000, S_IFLNK: 0o120000, S_IFSOCK: 0o140000,
-  O_CREAT: O.CREAT, O_EXCL: O.EXCL, UV_FS_O_FILEMAP: 0, O_NOCTTY: O.NOCTTY, O_TRUNC: O.TRUNC, O_APPEND: O.APPEND, O_DIRECTORY: O.DIRECTORY,
-  O_NOATIME: O.NOATIME, O_NOFOLLOW: O.NOFOLLOW, O_SYNC: O.SYNC, O_DSYNC: O.DSYNC, O_DIRECT: O.DIRECT, O_NONBLOCK: O.NONBLOCK,
-  S_IRWXU: 0o700, S_IRUSR: 0o400, S_IWUSR: 0o200, S_IXUSR: 0o100, S_IRWXG: 0o070, S_IRGRP: 0o040, S_IWGRP: 0o020, S_IXGRP: 0o010,
-  S_IRWXO: 0o007, S_IROTH: 0o004, S_IWOTH: 0o002, S_IXOTH: 0o001,
-  F_OK: 0, R_OK: 4, W_OK: 2, X_OK: 1,
-  UV_FS_COPYFILE_EXCL: 1, COPYFILE_EXCL: 1, UV_FS_COPYFILE_FICLONE: 2, COPYFILE_FICLONE: 2, UV_FS_COPYFILE_FICLONE_FORCE: 4, COPYFILE_FICLONE_FORCE: 4,
-});
+export { constants } from './promises-surface.js';
 
 /** btrfs's statfs f_type (BTRFS_SUPER_MAGIC). */
 const BTRFS_SUPER_MAGIC = 0x9123683e;
@@ -50,12 +39,9 @@ const MKDTEMP_TRIES = 100;
 /** Bound on the entries rm -r removes in one call (a corrupt directory loop must end). */
 const MAX_RM_ENTRIES = 1 << 30;
 
-/** The node:fs/promises functions this API has (plus the xattr helpers node lacks). */
-const PUBLIC_METHODS = [
-  'access', 'appendFile', 'chmod', 'chown', 'copyFile', 'getxattr', 'lchown', 'link', 'listxattr', 'lstat', 'lutimes',
-  'mkdir', 'mkdtemp', 'open', 'opendir', 'readdir', 'readFile', 'readlink', 'realpath', 'removexattr', 'rename', 'rm',
-  'rmdir', 'setxattr', 'stat', 'statfs', 'symlink', 'truncate', 'unlink', 'utimes', 'writeFile',
-] as const satisfies readonly (keyof FsPromises)[];
+/** Every name in the list is a method here (checked by the compiler). */
+const PUBLIC_METHODS: readonly (keyof FsPromises)[] = PROMISES_METHODS;
+
 
 export interface PromisesOptions {
   /** The file mode creation mask (process.umask() in node). Default 0o022. */

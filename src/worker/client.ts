@@ -24,6 +24,8 @@ import './value-classes.js';
 export type { Backend, ConnectionState, MountSummary, WhenBusy } from './protocol.js';
 export type { Client, ClientFunction, CrossesByReference, FilesystemApi, FilesystemClient, LocalOnly, Returned } from './types.js';
 export { FsError, isFsError } from '../util/errors.js';
+/** A node-like `fs` ({ promises, constants }) over a client, for libraries such as isomorphic-git. */
+export { nodeFs, type NodeFs, type NodeFsPromises } from './node-fs.js';
 
 /**
  * Move (not copy) a buffer you pass: `fs.promises.writeFile(p, transfer(data, [data.buffer]))`.

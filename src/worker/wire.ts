@@ -206,8 +206,12 @@ const argumentBytesHandler: Comlink.TransferHandler<Uint8Array, WireArgumentByte
     argumentsSent.set(id, new WeakRef(v));
     argumentsGone?.register(v, id);
     if (movedByPage.has(v)) return [{ id, bytes: v }, [v.buffer as ArrayBuffer]];
-    // One copy of exactly the view (structured clone would copy the whole underlying buffer).
-    const copy = v.slice();
+    // One copy of exactly the view (structured clone would copy the whole underlying buffer),
+    // into a fresh plain Uint8Array: not `v.slice()`, which a subclass may override to return a
+    // view (node's Buffer and the `buffer` package do), so that transferring the "copy" would
+    // detach the caller's own memory (a Buffer pool shared by unrelated buffers, even).
+    const copy = new Uint8Array(v.byteLength);
+    copy.set(v);
     return [{ id, bytes: copy }, [copy.buffer]];
   },
   deserialize: (w) => {
