@@ -107,7 +107,15 @@ export async function markRootDead(fs: FsInfo, root: Root): Promise<void> {
   if (fs.roots.get(root.objectid) === root) fs.roots.delete(root.objectid);
 }
 
+/** Writes `root`'s ROOT_ITEM now, with its current root block (what updateRootItems does at commit). */
 async function writeRootItem(fs: FsInfo, root: Root): Promise<void> {
+  const item = root.item!;
+  item.bytenr = root.node.bytenr;
+  item.level = root.node.level;
+  if (root.node.generation === fs.transid) {
+    item.generation = fs.transid;
+    item.generationV2 = fs.transid;
+  }
   const f = await findRootItem(fs, root.objectid);
   if (!f) throw new FsError('EUCLEAN', `tree ${root.objectid} has no root item`);
   const encoded = new Uint8Array(RootItem.size);
