@@ -4,6 +4,7 @@
 import type { FsPromises } from './promises.js';
 import { pathString, type PathLike } from './path.js';
 import { readInode } from '../inode/inode.js';
+import { checkMutable } from '../inode/namei.js';
 import { applyAttributeSpec, attributeLetters, setAttributes, ATTRIBUTES } from '../inode/attr.js';
 
 export class Attributes {
@@ -30,6 +31,7 @@ export class Attributes {
     const p = pathString(path, 'ioctl');
     return this.promises.call(true, { syscall: 'ioctl', path: p }, async (fs) => {
       const loc = await this.promises.locate(fs, p);
+      checkMutable(loc.root, loc.ino);
       const item = await readInode(fs, loc.root, loc.ino);
       const flags = await setAttributes(fs, loc.root, loc.ino, applyAttributeSpec(item.flags, spec));
       return attributeLetters(flags);

@@ -2,7 +2,7 @@
 // through a transaction mutex, the periodic commit (`commit=`), sync, unmount. The POSIX
 // surface (fs.promises) is built on this.
 import type { BlockDevice } from '../device/block-device.js';
-import type { FsInfo } from '../fs/fs-info.js';
+import type { FsInfo, Root } from '../fs/fs-info.js';
 import { openFs } from '../fs/open.js';
 import { startTransaction, commitTransaction } from '../fs/transaction.js';
 import { mkfs as mkfsEngine, type MkfsOptions, type MkfsResult } from '../fs/mkfs.js';
@@ -17,6 +17,15 @@ import { Attributes } from './attributes.js';
 import { FilesystemAdmin } from './filesystem-admin.js';
 import { createCallbackFs, type CallbackFs } from './callback-fs.js';
 import { cleanupOrphans } from '../inode/namei.js';
+import { FIRST_INODE_OBJECTID, FS_TREE_OBJECTID } from '../format/constants.js';
+import { resumeDeadRoots } from '../subvol/drop-tree.js';
+import { getDefaultSubvolume, hasDeadRoots, listSubvolumes, subvolumeRoot, subvolumeOfDir } from '../subvol/subvolume.js';
+import { SubvolumeApi } from './subvolume.js';
+import { PropertyApi } from './property.js';
+import { walk } from './path.js';
+
+/** Tree blocks the cleaner visits per transaction while dropping deleted subvolumes. */
+const CLEANER_BUDGET = 256;
 
 export class Filesystem {
   private readonly mutex = new Mutex();
@@ -31,17 +40,93 @@ export class Filesystem {
   readonly attributes: Attributes;
   /** `btrfs filesystem`: df, usage, label, sync, the block group map. */
   readonly filesystem: FilesystemAdmin;
+  /** Subvolumes and snapshots (`btrfs subvolume`). */
+  readonly subvolume: SubvolumeApi;
+  /** `btrfs property`: ro, compression, label. */
+  readonly property: PropertyApi;
+  /**
+   * @internal The mounted subvolume (subvol= / subvolid= / the default): the root whose
+   * directory 256 is the '/' of `promises`.
+   */
+  topRoot: Root;
   private callbackFs: CallbackFs | undefined;
+  /** The cleaner's run (dropping deleted subvolumes), while one is going. */
+  private cleanerRun: Promise<void> | undefined;
 
   constructor(
     /** The engine state. Internal: exposed for tests and tools. */
     readonly info: FsInfo,
     readonly options: MountOptions,
   ) {
+    this.topRoot = info.fsTree;
     this.promises = new FsPromises(this);
     this.attributes = new Attributes(this.promises);
     this.filesystem = new FilesystemAdmin(this);
+    this.subvolume = new SubvolumeApi(this);
+    this.property = new PropertyApi(this);
     this.armCommitTimer();
+  }
+
+  /** The id of the mounted subvolume (5 unless subvol= / subvolid= / a default said otherwise). */
+  get subvolumeId(): number {
+    return this.topRoot.objectid;
+  }
+
+  /**
+   * @internal Starts the cleaner unless it runs (btrfs's cleaner kthread): deleted
+   * subvolumes are dropped in the background, a few hundred tree blocks per transaction,
+   * each turn taking the writer mutex like any call, so other calls go on in between.
+   */
+  kickCleaner(): void {
+    if (this.cleanerRun || this.info.readonly || !this.mounted) return;
+    this.cleanerRun = this.runCleaner().finally(() => {
+      this.cleanerRun = undefined;
+    });
+  }
+
+  private async runCleaner(): Promise<void> {
+    // Bounded by the work: each turn drops at least one budget of blocks or ends.
+    for (;;) {
+      const more = await this.mutex.run(async () => {
+        if (!this.mounted || this.info.readonly) return false;
+        try {
+          if (this.info.transid === 0) startTransaction(this.info);
+          const turn = new AbortController();
+          await resumeDeadRoots(this.info, {
+            budget: CLEANER_BUDGET,
+            signal: turn.signal,
+            // Each chunk is committed (the drop position with it); the turn ends after the next.
+            endTransaction: async (fs) => {
+              await commitTransaction(fs);
+              startTransaction(fs);
+              turn.abort();
+            },
+          });
+          return await hasDeadRoots(this.info);
+        } catch (e) {
+          // As btrfs aborts the transaction: no more writes on this mount.
+          this.info.readonly = true;
+          this.lastError = e;
+          return false;
+        }
+      });
+      if (!more) return;
+    }
+  }
+
+  /**
+   * @internal Waits until the cleaner has dropped every deleted subvolume (`btrfs subvolume
+   * sync`), then commits. Rethrows the cleaner's failure.
+   */
+  async waitCleaner(): Promise<void> {
+    for (let guard = 0; guard < 1 << 20; guard++) {
+      this.kickCleaner();
+      if (this.cleanerRun) await this.cleanerRun;
+      if (this.lastError) throw this.lastError;
+      const pending = await this.read((fs) => hasDeadRoots(fs));
+      if (!pending || this.info.readonly) break;
+    }
+    if (!this.info.readonly) await this.sync();
   }
 
   /** node's callback-style `fs` (readFile(path, cb), open -> fd, ...) over `promises`. */
@@ -157,6 +242,8 @@ export class Filesystem {
       if (!this.mounted) return;
       if (this.commitTimer) clearTimeout(this.commitTimer);
       this.commitTimer = undefined;
+      // A cleaner turn queued behind this sees the filesystem unmounted and stops; its
+      // position so far is committed here and resumed at the next mount.
       if (!this.info.readonly) await this.commitLocked();
       this.mounted = false;
       this.info.cache.clear();
@@ -170,16 +257,46 @@ export async function mkfs(devices: BlockDevice[], options: MkfsOptions = {}): P
 
 export async function mount(devices: BlockDevice[], options?: string): Promise<Filesystem> {
   const o = parseMountOptions(options);
-  if (o.subvolId !== undefined && o.subvolId !== 5) throw new FsError('EINVAL', `subvolid=${o.subvolId}: subvolumes other than the top level (5) are not supported yet`);
-  if (o.subvolPath !== undefined && o.subvolPath !== '/' && o.subvolPath !== '') throw new FsError('EINVAL', `subvol=${o.subvolPath}: subvolumes other than the top level are not supported yet`);
   const info = await openFs(devices, { readonly: o.readonly, useBackupRoot: o.useBackupRoot, noLogReplay: o.noLogReplay });
   info.options = {
     barrier: o.barrier, maxInlineBytes: Math.min(o.maxInlineBytes, info.sectorsize), dataCow: o.dataCow, dataSum: o.dataSum,
     ignoreDataCsums: o.ignoreDataCsums, acl: o.acl,
   };
   const filesystem = new Filesystem(info, o);
-  // Inodes unlinked while open when the filesystem was last unmounted (or crashed) are freed now,
-  // as btrfs_orphan_cleanup does at mount. Only for writable mounts, as btrfs.
-  if (!info.readonly) await filesystem.transaction((fs) => cleanupOrphans(fs, fs.fsTree));
+  filesystem.topRoot = await mountedSubvolume(info, o.subvolId, o.subvolPath);
+  if (!info.readonly) {
+    // Inodes unlinked while open when the filesystem was last unmounted (or crashed) are freed
+    // now, as btrfs_orphan_cleanup does (at mount for the mounted subvolume, on first lookup
+    // for the others: here all at once). Only for writable mounts, as btrfs.
+    await filesystem.transaction(async (fs) => {
+      await cleanupOrphans(fs, fs.fsTree);
+      for (const s of await listSubvolumes(fs)) await cleanupOrphans(fs, await subvolumeRoot(fs, s.id));
+    });
+    // Subvolumes deleted before the last unmount (or crash) are dropped in the background.
+    if (await filesystem.read((fs) => hasDeadRoots(fs))) filesystem.kickCleaner();
+  }
   return filesystem;
+}
+
+/**
+ * The subvolume a mount shows (btrfs super.c mount_subvol): subvolid= names it by id,
+ * subvol= by its path from the top level (5), both must agree (EINVAL otherwise); neither:
+ * the default subvolume.
+ */
+async function mountedSubvolume(fs: FsInfo, subvolId: number | undefined, subvolPath: string | undefined): Promise<Root> {
+  let byPath: number | undefined;
+  if (subvolPath !== undefined && subvolPath.replace(/\/+/g, '') !== '') {
+    const top = { root: fs.fsTree, ino: FIRST_INODE_OBJECTID };
+    const r = await walk(fs, top, subvolPath, { followLast: true });
+    if (!r.target) throw new FsError('ENOENT', `subvol=${subvolPath}: no such file or directory`);
+    byPath = subvolumeOfDir(r.target.root, r.target.ino);
+    if (byPath === undefined) throw new FsError('EINVAL', `subvol=${subvolPath}: not a subvolume`);
+  } else if (subvolPath !== undefined) {
+    byPath = FS_TREE_OBJECTID;
+  }
+  if (byPath !== undefined && subvolId !== undefined && byPath !== subvolId) {
+    throw new FsError('EINVAL', `subvol=${subvolPath} is subvolume ${byPath}, not subvolid=${subvolId}`);
+  }
+  const id = byPath ?? subvolId ?? (await getDefaultSubvolume(fs));
+  return subvolumeRoot(fs, id);
 }

@@ -3,8 +3,9 @@
 // chown, utimes, atime) done the same way whether reached by path or by handle.
 import type { FsInfo } from '../fs/fs-info.js';
 import type { Timespec } from '../format/struct.js';
-import { InodeFlags } from '../format/constants.js';
+import { InodeFlags, EMPTY_SUBVOL_DIR_OBJECTID } from '../format/constants.js';
 import { readInode, writeInode, nowTimespec, isDir, S_IFMT, type InodeItem } from '../inode/inode.js';
+import { checkMutable, rootReadonly } from '../inode/namei.js';
 import { FsError, ERRNO, type ErrorCode } from '../util/errors.js';
 import type { Filesystem } from './filesystem.js';
 import { shouldUpdateAtime } from './mount-options.js';
@@ -142,6 +143,7 @@ function checkChangeable(item: InodeItem): void {
 
 /** chmod: the permission bits (07777) change, the type stays. */
 export async function setMode(fs: FsInfo, loc: Loc, mode: number): Promise<void> {
+  checkMutable(loc.root, loc.ino);
   const item = await readInode(fs, loc.root, loc.ino);
   checkChangeable(item);
   item.mode = (item.mode & S_IFMT) | (mode & 0o7777);
@@ -154,6 +156,7 @@ export async function setMode(fs: FsInfo, loc: Loc, mode: number): Promise<void>
  * root's chown of a non-directory clears set-user-ID, and set-group-ID when group-execute is set.
  */
 export async function setOwner(fs: FsInfo, loc: Loc, uid: number, gid: number): Promise<void> {
+  checkMutable(loc.root, loc.ino);
   const item = await readInode(fs, loc.root, loc.ino);
   checkChangeable(item);
   if (uid !== -1) item.uid = uid >>> 0;
@@ -168,6 +171,7 @@ export async function setOwner(fs: FsInfo, loc: Loc, uid: number, gid: number): 
 
 /** utimes: atime and mtime as given; ctime is now. */
 export async function setTimes(fs: FsInfo, loc: Loc, atime: Timespec, mtime: Timespec): Promise<void> {
+  checkMutable(loc.root, loc.ino);
   const item = await readInode(fs, loc.root, loc.ino);
   checkChangeable(item);
   item.atime = atime;
@@ -182,7 +186,9 @@ export async function setTimes(fs: FsInfo, loc: Loc, atime: Timespec, mtime: Tim
  * short transaction, taken only when an update is due; on a read-only filesystem never.
  */
 export async function touchAtime(filesystem: Filesystem, loc: Loc, item: InodeItem): Promise<void> {
-  if (filesystem.info.readonly) return;
+  // A read-only subvolume keeps its atimes (btrfs_update_time fails, touch_atime ignores it).
+  // Nor does the placeholder of a subvolume (inode 2): it is not on disk.
+  if (filesystem.info.readonly || rootReadonly(loc.root) || loc.ino === EMPTY_SUBVOL_DIR_OBJECTID) return;
   const now = nowTimespec();
   const update = shouldUpdateAtime(filesystem.options, isDir(item.mode), item.atime, item.mtime, item.ctime, now, (item.flags & InodeFlags.NOATIME) !== 0);
   if (!update) return;

@@ -32,6 +32,13 @@ export class OpenFiles {
     return (this.counts.get(OpenFiles.key(root, ino)) ?? 0) > 0;
   }
 
+  /** Whether any inode of subvolume `rootId` is open. */
+  hasOpenIn(rootId: number): boolean {
+    const prefix = `${rootId}:`;
+    for (const k of this.counts.keys()) if (k.startsWith(prefix)) return true;
+    return false;
+  }
+
   /** The hooks the namespace layer takes for one subvolume. */
   hooks(root: Root): UnlinkHooks {
     return { isOpen: (ino) => this.isOpen(root, ino) };

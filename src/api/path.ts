@@ -9,9 +9,10 @@
 // Paths are strings inside the API; a Uint8Array path is decoded as UTF-8 (a name that is not
 // valid UTF-8 cannot be reached through a Uint8Array path yet: a known difference from node,
 // which passes the bytes through). Names on disk are the UTF-8 bytes of each component.
-import { FileType, FIRST_INODE_OBJECTID, NAME_LEN } from '../format/constants.js';
+import { FileType, NAME_LEN } from '../format/constants.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { lookupName, readlink } from '../inode/namei.js';
+import { enterSubvolume } from '../subvol/subvolume.js';
 import { FsError } from '../util/errors.js';
 
 export type PathLike = string | Uint8Array | URL;
@@ -90,15 +91,15 @@ export interface WalkOptions {
   create?: boolean;
 }
 
-/** Roots of subvolumes reachable from the default one. */
-export type SubvolumeRoots = (fs: FsInfo, subvolume: number) => Root;
+/**
+ * Where the subvolume entry `name` of directory `parent` leads: the root directory (inode 256)
+ * of subvolume `subvolume`, loaded on first use, or the empty placeholder directory btrfs
+ * shows for a subvolume that a snapshot did not include.
+ */
+export type SubvolumeRoots = (fs: FsInfo, parent: Loc, name: Uint8Array, subvolume: number) => Promise<Loc>;
 
-/** The default subvolume loader: only trees already loaded are reachable for now. */
-export const loadedSubvolume: SubvolumeRoots = (fs, id) => {
-  const r = fs.roots.get(id);
-  if (!r) throw new FsError('EOPNOTSUPP', `subvolume ${id} is not loaded (entering subvolumes comes with src/subvol)`);
-  return r;
-};
+/** The subvolume loader (src/subvol/subvolume.ts enterSubvolume: btrfs's fixup_tree_root_location). */
+export const loadedSubvolume: SubvolumeRoots = (fs, parent, name, id) => enterSubvolume(fs, parent.root, parent.ino, name, id);
 
 interface Frame {
   loc: Loc;
@@ -165,7 +166,7 @@ export async function walk(fs: FsInfo, top: Loc, path: string, options: WalkOpti
       }
       continue;
     }
-    const loc: Loc = e.subvolume !== undefined ? { root: subvolumes(fs, e.subvolume), ino: FIRST_INODE_OBJECTID } : { root: dir.root, ino: e.ino };
+    const loc: Loc = e.subvolume !== undefined ? await subvolumes(fs, dir, name, e.subvolume) : { root: dir.root, ino: e.ino };
     if (isLast) {
       if (mustBeDir && e.type !== FileType.DIR) throw new FsError('ENOTDIR', `'${comp}' is not a directory`);
       return { parent: dir, name, target: { ...loc, type: e.type }, mustBeDir, canonical: canonicalOf(stack, comp) };
@@ -184,7 +185,7 @@ export async function lookupLast(fs: FsInfo, r: Resolved, subvolumes: SubvolumeR
   if (r.name.length > NAME_LEN) throw new FsError('ENAMETOOLONG', `component of ${r.name.length} bytes`);
   const e = await lookupName(fs, r.parent.root, r.parent.ino, r.name);
   if (!e) return r;
-  const loc: Loc = e.subvolume !== undefined ? { root: subvolumes(fs, e.subvolume), ino: FIRST_INODE_OBJECTID } : { root: r.parent.root, ino: e.ino };
+  const loc: Loc = e.subvolume !== undefined ? await subvolumes(fs, r.parent, r.name, e.subvolume) : { root: r.parent.root, ino: e.ino };
   return { ...r, target: { ...loc, type: e.type } };
 }
 

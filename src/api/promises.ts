@@ -12,7 +12,7 @@
 // Durability: changes join the running transaction and are durable at the next commit (sync(),
 // the commit= timer, unmount). FileHandle.sync() commits; there is no tree-log yet.
 import type { FsInfo } from '../fs/fs-info.js';
-import { FileType, FIRST_INODE_OBJECTID, InodeFlags } from '../format/constants.js';
+import { FileType, FIRST_INODE_OBJECTID, InodeFlags, EMPTY_SUBVOL_DIR_OBJECTID } from '../format/constants.js';
 import { readInode, isDir, isReg, S_IFREG, type InodeItem } from '../inode/inode.js';
 import * as namei from '../inode/namei.js';
 import * as file from '../inode/file.js';
@@ -21,6 +21,7 @@ import { constants, O, PROMISES_METHODS } from './promises-surface.js';
 import type { Filesystem } from './filesystem.js';
 import { OpenFiles } from './open-files.js';
 import { FileHandle, collectData, STREAM_CHUNK_BYTES } from './file-handle.js';
+import { deleteSubvolume, unlinkSubvolume, renameSubvolume } from '../subvol/subvolume.js';
 import { walk, lookupLast, loadedSubvolume, pathString, nameBytes, nameString, joinPath, type Loc, type Resolved, type PathLike } from './path.js';
 import { Stats, BigIntStats, Dirent, type StatFs } from './stats.js';
 import { asNodeBytes, decodeBytes, checkEncoding, toBytes } from './encoding.js';
@@ -98,8 +99,45 @@ export class FsPromises {
 
   // ---------------------------------------------------------------- plumbing
 
-  private top(fs: FsInfo): Loc {
-    return { root: fs.fsTree, ino: FIRST_INODE_OBJECTID };
+  /** @internal The '/' of this API: the root directory of the mounted subvolume. */
+  top(_fs: FsInfo): Loc {
+    return { root: this.filesystem.topRoot, ino: FIRST_INODE_OBJECTID };
+  }
+
+  /**
+   * @internal What a walked name is when it is a subvolume entry: a linked subvolume (the
+   * target is its root directory, in another tree) or the placeholder of one a snapshot did
+   * not include (inode 2 of the parent's tree); undefined for anything else.
+   */
+  async subvolumeEntry(fs: FsInfo, r: Resolved): Promise<{ kind: 'subvolume' | 'placeholder'; id: number } | undefined> {
+    if (!r.target || r.name === undefined || r.target.type !== FileType.DIR) return undefined;
+    if (r.target.root === r.parent.root && r.target.ino !== EMPTY_SUBVOL_DIR_OBJECTID) return undefined;
+    const e = await namei.lookupName(fs, r.parent.root, r.parent.ino, r.name);
+    if (e?.subvolume === undefined) return undefined;
+    return { kind: r.target.root === r.parent.root ? 'placeholder' : 'subvolume', id: e.subvolume };
+  }
+
+  /** @internal Whether subvolume `id` cannot be deleted now: it is mounted here or has open files. */
+  subvolumeBusy(id: number): boolean {
+    return id === this.filesystem.topRoot.objectid || this.openFiles.hasOpenIn(id);
+  }
+
+  /**
+   * Removes the directory entry `name` of `parent` whose inode is `loc` (a directory known to
+   * be empty or a subvolume to delete): rmdir(2) as btrfs does it, for a subvolume (deleted
+   * when empty: btrfs_rmdir -> btrfs_delete_subvolume), the placeholder of one (only the
+   * entry goes) and a plain directory.
+   */
+  private async removeDirectory(fs: FsInfo, parent: Loc, name: Uint8Array, loc: Loc): Promise<void> {
+    const sub = await this.subvolumeEntry(fs, { parent, name, target: { ...loc, type: FileType.DIR }, mustBeDir: true, canonical: '' });
+    if (sub?.kind === 'subvolume') {
+      await deleteSubvolume(fs, parent.root, parent.ino, name, { rmdir: true, busy: (id) => this.subvolumeBusy(id) });
+      this.filesystem.kickCleaner();
+    } else if (sub?.kind === 'placeholder') {
+      await unlinkSubvolume(fs, parent.root, parent.ino, name, sub.id);
+    } else {
+      await namei.rmdir(fs, parent.root, parent.ino, name, this.openFiles.hooks(parent.root));
+    }
   }
 
   /**
@@ -179,6 +217,8 @@ export class FsPromises {
       if ((flags & O.DIRECTORY) && !isDir(item.mode)) throw new FsError('ENOTDIR', 'not a directory');
       if (isDir(item.mode) && (canWrite(flags) || (flags & (O.CREAT | O.TRUNC)))) throw new FsError('EISDIR', 'is a directory');
       const mask = (canRead(flags) ? 4 : 0) | (canWrite(flags) || (flags & O.TRUNC) ? 2 : 0);
+      // btrfs_permission: no writing in a read-only subvolume (or its placeholder dirs).
+      if ((mask & 2) && namei.rootReadonly(r.target.root)) throw new FsError('EROFS', 'read-only file system');
       if (!this.permits(item, mask)) throw new FsError('EACCES', 'permission denied');
       // chattr +i / +a (Linux may_open): no writing an immutable file; an append-only file
       // only with O_APPEND and never truncated.
@@ -371,7 +411,7 @@ export class FsPromises {
     await this.run(false, { syscall: 'access', path: p }, async (fs) => {
       const t = this.existing(await this.walk(fs, p, true));
       const item = await readInode(fs, t.root, t.ino);
-      if ((mode & constants.W_OK) && fs.readonly) throw new FsError('EROFS', 'read-only file system');
+      if ((mode & constants.W_OK) && (fs.readonly || namei.rootReadonly(t.root))) throw new FsError('EROFS', 'read-only file system');
       if ((mode & constants.W_OK) && item.flags & 0xc0) throw new FsError('EPERM', 'immutable or append-only');
       if (!this.permits(item, mode)) throw new FsError('EACCES', 'permission denied');
     });
@@ -529,7 +569,7 @@ export class FsPromises {
           if (withTypes) out.push(new Dirent(outName(e.name, encoding), e.type, rel === '' ? p : joinPath(p, rel)));
           else out.push(rel === '' ? outName(e.name, encoding) : encoding === 'buffer' ? asNodeBytes(nameBytes(relName)) : relName);
           if (recursive && e.type === FileType.DIR) {
-            const child = e.subvolume !== undefined ? { root: loadedSubvolume(fs, e.subvolume), ino: FIRST_INODE_OBJECTID } : { root: loc.root, ino: e.ino };
+            const child = e.subvolume !== undefined ? await loadedSubvolume(fs, loc, e.name, e.subvolume) : { root: loc.root, ino: e.ino };
             queue.push({ loc: child, rel: relName });
           }
         }
@@ -563,7 +603,8 @@ export class FsPromises {
         throw new FsError(last === '.' ? 'EINVAL' : last === '..' ? 'ENOTEMPTY' : 'EBUSY', 'cannot remove this directory');
       }
       if (!r.target) throw new FsError('ENOENT', 'no such file or directory');
-      await namei.rmdir(fs, r.parent.root, r.parent.ino, r.name, this.openFiles.hooks(r.parent.root));
+      if (r.target.type !== FileType.DIR) throw new FsError('ENOTDIR', 'not a directory');
+      await this.removeDirectory(fs, r.parent, r.name, r.target);
     });
   }
 
@@ -621,12 +662,13 @@ export class FsPromises {
         break;
       }
       if (!child) {
-        await namei.rmdir(fs, top.parent.root, top.parent.ino, top.name, this.openFiles.hooks(top.parent.root));
+        await this.removeDirectory(fs, top.parent, top.name, top.loc);
         stack.pop();
       } else if (child.type === FileType.DIR && child.subvolume === undefined) {
         stack.push({ parent: top.loc, name: child.name, loc: { root: top.loc.root, ino: child.ino } });
       } else if (child.subvolume !== undefined) {
-        throw new FsError('EOPNOTSUPP', 'removing a subvolume with rm is not supported yet');
+        // rm -r goes into subvolumes and deletes them once emptied, as rm(1) does on btrfs.
+        stack.push({ parent: top.loc, name: child.name, loc: await loadedSubvolume(fs, top.loc, child.name, child.subvolume) });
       } else {
         await namei.unlink(fs, top.loc.root, top.loc.ino, child.name, this.openFiles.hooks(top.loc.root));
       }
@@ -650,7 +692,22 @@ export class FsPromises {
       if (src.canonical === dst.canonical) return;
       if (dst.canonical.startsWith(src.canonical + '/')) throw new FsError('EINVAL', 'cannot move a directory into itself');
       if (dst.target?.type === FileType.DIR && src.canonical.startsWith(dst.canonical + '/')) throw new FsError('ENOTEMPTY', 'directory not empty');
-      if (src.parent.root !== dst.parent.root) throw new FsError('EXDEV', 'rename across subvolumes');
+      // btrfs_rename's order: into a placeholder EPERM, across subvolumes EXDEV unless the
+      // source is a subvolume (a link, which may move to another subvolume), a placeholder
+      // source or a subvolume destination ENOTEMPTY.
+      if (dst.parent.ino === EMPTY_SUBVOL_DIR_OBJECTID) throw new FsError('EPERM', 'operation not permitted');
+      const srcSub = await this.subvolumeEntry(fs, src);
+      if (srcSub?.kind !== 'subvolume' && src.parent.root !== dst.parent.root) throw new FsError('EXDEV', 'rename across subvolumes');
+      const dstSub = await this.subvolumeEntry(fs, dst);
+      if (srcSub?.kind === 'placeholder' || dstSub?.kind === 'subvolume') throw new FsError('ENOTEMPTY', 'directory not empty');
+      if (srcSub?.kind === 'subvolume') {
+        await renameSubvolume(fs, src.parent.root, src.parent.ino, src.name!, dst.parent.root, dst.parent.ino, dst.name!, this.openFiles.hooks(dst.parent.root));
+        return;
+      }
+      if (dstSub?.kind === 'placeholder') {
+        if (!srcIsDir) throw new FsError('EISDIR', 'is a directory');
+        await unlinkSubvolume(fs, dst.parent.root, dst.parent.ino, dst.name!, dstSub.id);
+      }
       await namei.rename(fs, src.parent.root, src.parent.ino, src.name!, dst.parent.ino, dst.name!, {}, this.openFiles.hooks(src.parent.root));
     });
   }

@@ -7,7 +7,7 @@
 import { InodeItem, type InodeItem as InodeItemT } from '../format/structs.js';
 import { Key } from '../format/key.js';
 import { viewOf, type Timespec } from '../format/struct.js';
-import { ItemType, FIRST_FREE_OBJECTID, LAST_FREE_OBJECTID } from '../format/constants.js';
+import { ItemType, FIRST_FREE_OBJECTID, LAST_FREE_OBJECTID, EMPTY_SUBVOL_DIR_OBJECTID, FS_TREE_OBJECTID } from '../format/constants.js';
 import { insertItem, lookup, searchSlot, prevLeaf } from '../tree/ctree.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { updateItem } from '../fs/items.js';
@@ -50,8 +50,27 @@ export function encodeInode(item: InodeItemT): Uint8Array {
   return b;
 }
 
+/**
+ * The inode btrfs shows for a subvolume entry whose subvolume is not linked from this tree
+ * (a snapshot of a tree with nested subvolumes: the snapshot keeps the entries, not the
+ * subvolumes). The kernel makes it up on lookup (inode.c new_simple_dir): inode
+ * BTRFS_EMPTY_SUBVOL_DIR_OBJECTID (2), an empty directory 0755, read-only; nothing of it is
+ * on disk. Its times are the tree's creation time here.
+ */
+function emptySubvolDirItem(root: Root): InodeItemT {
+  const item = InodeItem.zero();
+  const t = root.item?.otime ?? { sec: 0, nsec: 0 };
+  Object.assign(item, { generation: 0, transid: 0, size: 0, nbytes: 0, nlink: 1, mode: 0o40755, atime: t, ctime: t, mtime: t, otime: t });
+  return item;
+}
+
+function isSubvolumeTree(root: Root): boolean {
+  return root.objectid === FS_TREE_OBJECTID || root.objectid >= FIRST_FREE_OBJECTID;
+}
+
 /** The inode's item, or ENOENT. */
 export async function readInode(fs: FsInfo, root: Root, ino: number): Promise<InodeItemT> {
+  if (ino === EMPTY_SUBVOL_DIR_OBJECTID && isSubvolumeTree(root)) return emptySubvolDirItem(root);
   const data = await lookup(fs, root, inodeKey(ino));
   if (!data) throw new FsError('ENOENT', `inode ${ino} of subvolume ${root.objectid} does not exist`);
   return decodeInode(data, ino);

@@ -9,7 +9,7 @@
 // Names here are bytes (UTF-8 from the API layer); every function runs inside a transaction
 // except lookup/readdir/readlink/getxattr/listxattr.
 import { Key } from '../format/key.js';
-import { ItemType, FileType, FileExtentType, LINK_MAX, ORPHAN_OBJECTID, FIRST_INODE_OBJECTID, InodeFlags } from '../format/constants.js';
+import { ItemType, FileType, FileExtentType, LINK_MAX, ORPHAN_OBJECTID, FIRST_INODE_OBJECTID, InodeFlags, EMPTY_SUBVOL_DIR_OBJECTID, ROOT_SUBVOL_RDONLY } from '../format/constants.js';
 import { FileExtentHead, FILE_EXTENT_INLINE_DATA_START, DirItem } from '../format/structs.js';
 import { viewOf } from '../format/struct.js';
 import { insertItem, deleteItem, iterItems, lookup, searchSlot, prevLeaf, deleteItems } from '../tree/ctree.js';
@@ -143,6 +143,55 @@ async function removeLink(fs: FsInfo, root: Root, dir: number, name: Uint8Array,
   await touchDir(fs, root, dir, -2 * name.length);
 }
 
+/**
+ * The directory half of linking subvolume `subvolume` as `name` in `dir` (btrfs_add_link for
+ * a subvolume root): DIR_ITEM and DIR_INDEX with location (subvolume, ROOT_ITEM, -1) and
+ * type DIR, the directory's size and times. The ROOT_REF / ROOT_BACKREF pair is the
+ * subvolume layer's. Returns the dir index.
+ */
+export async function addSubvolumeEntry(fs: FsInfo, root: Root, dir: number, name: Uint8Array, subvolume: number): Promise<number> {
+  checkName(name);
+  checkMutable(root, dir);
+  checkWritableInode(await requireDir(fs, root, dir), `directory ${dir}`);
+  if (await lookupHashed(fs, root, dir, ItemType.DIR_ITEM, name)) throw new FsError('EEXIST', 'file exists');
+  const index = await nextDirIndex(fs, root, dir);
+  const entry = encodeDirItem(Key.of(subvolume, ItemType.ROOT_ITEM, -1), fs.transid, FileType.DIR, name);
+  await insertHashed(fs, root, dir, ItemType.DIR_ITEM, entry, name);
+  await insertItem(fs, root, Key.of(dir, ItemType.DIR_INDEX, index), entry);
+  await touchDir(fs, root, dir, 2 * name.length);
+  return index;
+}
+
+/**
+ * The directory half of btrfs_unlink_subvol: removes the subvolume entry `name` of `dir`
+ * (DIR_ITEM, and the DIR_INDEX at `index`, or, when the caller has no index because there
+ * was no ROOT_REF, the DIR_INDEX found by name: btrfs_search_dir_index_item).
+ */
+export async function removeSubvolumeEntry(fs: FsInfo, root: Root, dir: number, name: Uint8Array, subvolume: number, index: number | undefined): Promise<void> {
+  checkMutable(root, dir);
+  const e = await lookupHashed(fs, root, dir, ItemType.DIR_ITEM, name);
+  if (!e || e.location.type !== ItemType.ROOT_ITEM || e.location.objectid !== subvolume) {
+    throw new FsError('ENOENT', `directory ${dir} has no entry for subvolume ${subvolume}`);
+  }
+  if (index === undefined) {
+    for await (const it of iterItems(fs, root, Key.of(dir, ItemType.DIR_INDEX, 0), Key.of(dir, ItemType.DIR_INDEX, -1))) {
+      const d = parseDirItems(it.data, `dir index ${it.key}`)[0];
+      if (d && d.location.type === ItemType.ROOT_ITEM && d.location.objectid === subvolume && equalName(d.name, name)) {
+        index = it.key.offset;
+        break;
+      }
+    }
+    if (index === undefined) throw new FsError('EUCLEAN', `directory ${dir}: subvolume entry without a dir index`);
+  }
+  await deleteHashed(fs, root, dir, ItemType.DIR_ITEM, name);
+  await deleteItem(fs, root, Key.of(dir, ItemType.DIR_INDEX, index));
+  await touchDir(fs, root, dir, -2 * name.length);
+}
+
+function equalName(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 async function requireDir(fs: FsInfo, root: Root, dir: number): Promise<InodeItem> {
   const d = await readInode(fs, root, dir);
   if (!isDir(d.mode)) throw new FsError('ENOTDIR', `inode ${dir} is not a directory`);
@@ -151,6 +200,22 @@ async function requireDir(fs: FsInfo, root: Root, dir: number): Promise<InodeIte
 
 function checkWritableInode(item: InodeItem, what: string): void {
   if (item.flags & (InodeFlags.IMMUTABLE | InodeFlags.APPEND)) throw new FsError('EPERM', `${what} is immutable or append-only`);
+}
+
+/** Whether subvolume `root` is read-only (ROOT_ITEM flags BTRFS_ROOT_SUBVOL_RDONLY: btrfs_root_readonly). */
+export function rootReadonly(root: Root): boolean {
+  return root.item !== undefined && (root.item.flags & ROOT_SUBVOL_RDONLY) !== 0;
+}
+
+/**
+ * Every change inside a subvolume checks this first, before anything is modified: a
+ * read-only subvolume refuses with EROFS (btrfs_permission / btrfs_setattr), and the empty
+ * directory that stands for a subvolume a snapshot did not include (inode 2, see inode.ts)
+ * takes no names (its simple_dir_inode_operations have no create: EPERM).
+ */
+export function checkMutable(root: Root, dir?: number): void {
+  if (rootReadonly(root)) throw new FsError('EROFS', `subvolume ${root.objectid} is read-only`);
+  if (dir === EMPTY_SUBVOL_DIR_OBJECTID) throw new FsError('EPERM', 'the placeholder of a subvolume not in this snapshot cannot change');
 }
 
 export interface CreateOptions extends Credentials {
@@ -163,6 +228,7 @@ export interface CreateOptions extends Credentials {
 /** Creates a new inode named `name` in `dir` (files, directories, devices, fifos, sockets). */
 export async function createNode(fs: FsInfo, root: Root, dir: number, name: Uint8Array, o: CreateOptions): Promise<number> {
   checkName(name);
+  checkMutable(root, dir);
   const parent = await requireDir(fs, root, dir);
   checkWritableInode(parent, `directory ${dir}`);
   if (await lookupHashed(fs, root, dir, ItemType.DIR_ITEM, name)) throw new FsError('EEXIST', 'file exists');
@@ -214,6 +280,7 @@ export async function readlink(fs: FsInfo, root: Root, ino: number): Promise<Uin
 /** A new name for an existing non-directory inode (hard link). */
 export async function link(fs: FsInfo, root: Root, ino: number, dir: number, name: Uint8Array): Promise<void> {
   checkName(name);
+  checkMutable(root, dir);
   const item = await readInode(fs, root, ino);
   if (isDir(item.mode)) throw new FsError('EPERM', 'hard links to directories are not allowed');
   checkWritableInode(item, `inode ${ino}`);
@@ -248,6 +315,7 @@ async function dropLink(fs: FsInfo, root: Root, ino: number, hooks: UnlinkHooks)
 }
 
 export async function unlink(fs: FsInfo, root: Root, dir: number, name: Uint8Array, hooks: UnlinkHooks = {}): Promise<void> {
+  checkMutable(root, dir);
   await requireDir(fs, root, dir);
   const e = await lookupName(fs, root, dir, name);
   if (!e) throw new FsError('ENOENT', 'no such file or directory');
@@ -260,10 +328,13 @@ export async function unlink(fs: FsInfo, root: Root, dir: number, name: Uint8Arr
 }
 
 export async function rmdir(fs: FsInfo, root: Root, dir: number, name: Uint8Array, hooks: UnlinkHooks = {}): Promise<void> {
+  checkMutable(root, dir);
   await requireDir(fs, root, dir);
   const e = await lookupName(fs, root, dir, name);
   if (!e) throw new FsError('ENOENT', 'no such file or directory');
-  if (e.subvolume !== undefined) throw new FsError('EOPNOTSUPP', 'removing a subvolume with rmdir is not supported yet');
+  // A subvolume entry is removed by the subvolume layer (src/subvol/subvolume.ts
+  // deleteSubvolume / unlinkSubvolumeEntry), which the API calls for it.
+  if (e.subvolume !== undefined) throw new FsError('EINVAL', `'${new TextDecoder().decode(name)}' is a subvolume: remove it with the subvolume layer`);
   const child = await readInode(fs, root, e.ino);
   if (!isDir(child.mode)) throw new FsError('ENOTDIR', 'not a directory');
   if (child.size !== 0) throw new FsError('ENOTEMPTY', 'directory not empty');
@@ -308,16 +379,21 @@ async function isAncestor(fs: FsInfo, root: Root, ancestor: number, dir: number)
 
 export async function rename(fs: FsInfo, root: Root, srcDir: number, srcName: Uint8Array, dstDir: number, dstName: Uint8Array, flags: RenameFlags = {}, hooks: UnlinkHooks = {}): Promise<void> {
   checkName(dstName);
+  checkMutable(root, srcDir);
+  checkMutable(root, dstDir);
   if (flags.noReplace && flags.exchange) throw new FsError('EINVAL', 'RENAME_NOREPLACE and RENAME_EXCHANGE together');
   await requireDir(fs, root, srcDir);
   await requireDir(fs, root, dstDir);
   const src = await lookupName(fs, root, srcDir, srcName);
   if (!src) throw new FsError('ENOENT', 'no such file or directory');
-  if (src.subvolume !== undefined) throw new FsError('EOPNOTSUPP', 'renaming a subvolume is not supported yet');
+  // Subvolume entries are renamed by the subvolume layer (renameSubvolumeEntry).
+  if (src.subvolume !== undefined) throw new FsError('EINVAL', 'the source is a subvolume: rename it with the subvolume layer');
   const dst = await lookupName(fs, root, dstDir, dstName);
   if (flags.exchange && !dst) throw new FsError('ENOENT', 'no such file or directory');
   if (dst && flags.noReplace) throw new FsError('EEXIST', 'file exists');
-  if (dst && dst.subvolume !== undefined) throw new FsError('EOPNOTSUPP', 'replacing a subvolume is not supported yet');
+  // btrfs_rename: a subvolume is never replaced (ENOTEMPTY); the placeholder of one is
+  // (subvolume layer).
+  if (dst && dst.subvolume !== undefined) throw new FsError('ENOTEMPTY', 'the destination is a subvolume');
   const srcIsDir = src.type === FileType.DIR;
   if (srcIsDir && srcDir !== dstDir && (await isAncestor(fs, root, src.ino, dstDir))) {
     throw new FsError('EINVAL', 'cannot move a directory into itself');
@@ -451,6 +527,7 @@ export interface SetXattrFlags {
 
 export async function setXattr(fs: FsInfo, root: Root, ino: number, name: Uint8Array, value: Uint8Array, flags: SetXattrFlags = {}): Promise<void> {
   checkXattrName(name);
+  checkMutable(root, ino);
   const item = await readInode(fs, root, ino);
   checkWritableInode(item, `inode ${ino}`);
   const max = maxItemSize(fs.nodesize) - DirItem.size - name.length;
@@ -469,6 +546,7 @@ export async function setXattr(fs: FsInfo, root: Root, ino: number, name: Uint8A
 
 export async function removeXattr(fs: FsInfo, root: Root, ino: number, name: Uint8Array): Promise<void> {
   checkXattrName(name);
+  checkMutable(root, ino);
   const item = await readInode(fs, root, ino);
   checkWritableInode(item, `inode ${ino}`);
   if (!(await deleteHashed(fs, root, ino, ItemType.XATTR_ITEM, name))) throw new FsError('ENODATA', 'no such attribute');

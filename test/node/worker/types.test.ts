@@ -8,6 +8,8 @@ import type { CheckOptions, CheckResult } from '../../../src/fs/check.js';
 import type { Client, FilesystemApi, FilesystemClient, LocalOnly } from '../../../src/worker/types.js';
 import type { FsPromises } from '../../../src/api/promises.js';
 import type { Attributes } from '../../../src/api/attributes.js';
+import type { SubvolumeApi } from '../../../src/api/subvolume.js';
+import type { PropertyApi } from '../../../src/api/property.js';
 import type { FileHandle } from '../../../src/api/file-handle.js';
 import type { BigIntStats, Dirent, Stats } from '../../../src/api/stats.js';
 import type { connect, ConnectionInfo, ConnectOptions } from '../../../src/worker/client.js';
@@ -21,7 +23,7 @@ type MethodKeys<T> = { [K in keyof T]: T[K] extends Fn ? K : never }[keyof T];
 
 describe('FilesystemClient', () => {
   /** Members of Filesystem reached through by path (namespaces with methods), not read as values. */
-  type Namespaces = 'promises' | 'attributes' | 'filesystem';
+  type Namespaces = 'promises' | 'attributes' | 'filesystem' | 'subvolume' | 'property';
   it('has every member of the in-process Filesystem but the in-process ones, promisified', () => {
     // The same keys, plus close().
     expectTypeOf<Exclude<keyof FilesystemClient, 'close'>>().toEqualTypeOf<Exclude<keyof Filesystem, LocalOnly>>();
@@ -31,6 +33,8 @@ describe('FilesystemClient', () => {
     // Namespaces are clients themselves.
     expectTypeOf<FilesystemClient['promises']>().toEqualTypeOf<Client<FsPromises>>();
     expectTypeOf<FilesystemClient['attributes']>().toEqualTypeOf<Client<Attributes>>();
+    expectTypeOf<FilesystemClient['subvolume']>().toEqualTypeOf<Client<SubvolumeApi>>();
+    expectTypeOf<FilesystemClient['property']>().toEqualTypeOf<Client<PropertyApi>>();
   });
 
   it('methods match comlink Remote<Filesystem> call for call', () => {
