@@ -52,6 +52,8 @@ export class Filesystem {
   private callbackFs: CallbackFs | undefined;
   /** The cleaner's run (dropping deleted subvolumes), while one is going. */
   private cleanerRun: Promise<void> | undefined;
+  /** @internal Tree blocks the cleaner visits per chunk (a transaction each; tests make it small). */
+  cleanerBudget = CLEANER_BUDGET;
 
   constructor(
     /** The engine state. Internal: exposed for tests and tools. */
@@ -93,7 +95,7 @@ export class Filesystem {
           if (this.info.transid === 0) startTransaction(this.info);
           const turn = new AbortController();
           await resumeDeadRoots(this.info, {
-            budget: CLEANER_BUDGET,
+            budget: this.cleanerBudget,
             signal: turn.signal,
             // Each chunk is committed (the drop position with it); the turn ends after the next.
             endTransaction: async (fs) => {

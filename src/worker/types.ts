@@ -75,8 +75,8 @@ export type Client<T> = (T extends AnyFunction ? ClientFunction<T> : unknown) & 
  *  * fsCallback: node's callback-style fs is typed as a string-keyed record, which the client
  *    type cannot map; over a worker, use `promises` (a callback fs can be built over it).
  */
-export type LocalOnly = 'transaction' | 'read' | 'info' | 'fsCallback' | 'topRoot' | 'kickCleaner' | 'waitCleaner';
-export const LOCAL_ONLY: readonly LocalOnly[] = ['transaction', 'read', 'info', 'fsCallback', 'topRoot', 'kickCleaner', 'waitCleaner'];
+export type LocalOnly = 'transaction' | 'read' | 'info' | 'fsCallback' | 'topRoot' | 'kickCleaner' | 'waitCleaner' | 'cleanerBudget';
+export const LOCAL_ONLY: readonly LocalOnly[] = ['transaction', 'read', 'info', 'fsCallback', 'topRoot', 'kickCleaner', 'waitCleaner', 'cleanerBudget'];
 
 /** The part of Filesystem a page reaches through the worker. */
 export type FilesystemApi = Omit<Filesystem, LocalOnly>;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { MemoryDevice } from '../../../src/device/memory.js';
 import { mkfs, mount, type Filesystem } from '../../../src/api/filesystem.js';
 import { constants } from '../../../src/api/promises.js';
-import { btrfsProg, saveImage, tempDir } from '../../shared/btrfs-progs.js';
+import { btrfsCheck, btrfsProg, saveImage, tempDir } from '../../shared/btrfs-progs.js';
 import { SubvolModel, judgeSubvolumes } from '../../shared/subvol-oracle.js';
 
 async function fresh(): Promise<{ dev: MemoryDevice; fs: Filesystem }> {
@@ -271,8 +271,21 @@ describe('fs.subvolume', () => {
     await fs.subvolume.create('/big');
     for (let i = 0; i < 300; i++) await p.writeFile(`/big/f${i}`, `file ${i} `.repeat(50 + (i % 7) * 100));
     await fs.sync();
+    // Small chunks: the first cleaner turn (queued before the unmount) leaves the drop half done.
+    fs.cleanerBudget = 4;
     await fs.subvolume.delete('/big');
-    await fs.unmount(); // the cleaner may or may not have started: the orphan item is committed
+    await fs.unmount();
+    const { dir, cleanup } = await tempDir('butterfs-subvol-drop-');
+    try {
+      const img = join(dir, 'fs.img');
+      await saveImage(dev, img);
+      const dump = (await btrfsProg(['inspect-internal', 'dump-tree', '-t', '1', img])).output;
+      expect(dump, 'a half-dropped tree with its drop progress').toMatch(/drop_progress key \(\d+ [A-Z_]+ \d+\) drop_level [1-9]/);
+      const c = await btrfsCheck(img, { dataCsum: true });
+      expect(c.ok, c.output).toBe(true);
+    } finally {
+      await cleanup();
+    }
     const again = await mount([dev]);
     await again.subvolume.sync();
     expect(await again.subvolume.list()).toEqual([]);
