@@ -19,7 +19,15 @@ const BENCH = process.env.BUTTERFS_BENCH === '1';
 export default defineConfig({
   root: process.env.VITEST ? undefined : 'demo',
   publicDir: process.env.VITEST ? false : '../public',
-  build: { outDir: '../dist-demo', emptyOutDir: true, target: 'es2022' },
+  // Relative asset URLs: the built demo (dist-demo/) works from any static host and any path.
+  base: process.env.VITEST ? undefined : './',
+  build: {
+    outDir: '../dist-demo',
+    emptyOutDir: true,
+    target: 'es2022',
+    // The demo and its self-test page (demo/selftest.html).
+    rollupOptions: { input: { main: 'index.html', selftest: 'selftest.html' } },
+  },
   worker: { format: 'es' },
   server: { headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } },
   test: {

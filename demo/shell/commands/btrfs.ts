@@ -370,13 +370,9 @@ const SUBS: Sub[] = [
       parseOptions('check', args, { long: { readonly: 'readonly', 'check-data-csum': 'csum', force: 'force', progress: 'progress' } });
       const phases = ['trees', 'extents', 'block groups', 'devices', 'free space', 'csums', 'fs trees'];
       io.out(`Opening filesystem to check...\nChecking filesystem on ${deviceName(ctx)}\nUUID: ${ctx.session.fsid}\n`);
-      const seen = new Set<string>();
+      // Progress shows in the bar as it comes; the phase lines are printed in order at the end
+      // (progress messages and the result travel on different ports: their order is not kept).
       const onProgress = (p: { phase: string; done: number; total: number }) => {
-        // The checker comes back to a phase (trees, then fs trees, per tree): name each once.
-        if (!seen.has(p.phase)) {
-          seen.add(p.phase);
-          io.out(`[${phases.indexOf(p.phase) + 1}/${phases.length}] checking ${p.phase}\n`);
-        }
         ctx.progress.update(p.total ? p.done / p.total : undefined, `checking ${p.phase}`);
       };
       const options = ctx.session.isHolder ? { onProgress, signal: ctx.signal } : {};
@@ -390,6 +386,7 @@ const SUBS: Sub[] = [
         }
         throw e;
       }
+      phases.forEach((phase, i) => io.out(`[${i + 1}/${phases.length}] checking ${phase}\n`));
       for (const e of result.errors) io.err(`ERROR: ${e}`);
       const s = result.stats;
       if (result.ok) io.out(`found ${s.bytesUsed} bytes used, no error found\n`, 'c-ok');

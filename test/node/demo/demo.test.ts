@@ -4,7 +4,9 @@
 // (check --check-data-csum, restore: the files made in the shell come back), and an image made by
 // mkfs.btrfs --rootdir imported and read in the shell. Screenshots go to test-results/demo/.
 import { execFile } from 'node:child_process';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { extname, normalize } from 'node:path';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -230,4 +232,59 @@ describe('the demo in a real browser', () => {
     await page.click('.tour-skip');
     expect(await page.locator('#tour').isVisible()).toBe(false);
   }, 120_000);
+
+  it('the self-test page runs the core scenarios in the browser and reports them', async () => {
+    const selftest = await context.newPage();
+    selftest.on('pageerror', (e) => console.error('self-test page error:', e.message));
+    await selftest.goto(url.replace('/?notour', '/selftest.html?run&ops=300'));
+    await selftest.waitForFunction(() => document.body.dataset.done, undefined, { timeout: 60_000 });
+    const report = await selftest.locator('#report').innerText();
+    expect(report, report).toMatch(/6 passed, 0 failed, 0 skipped/);
+    expect(report).toMatch(/\[PASSED\] Power cut at any write/);
+    await selftest.screenshot({ path: join(SHOTS, 'selftest.png'), fullPage: true });
+    await selftest.close();
+  }, 90_000);
+
+  it('the static site that `vite build` makes (dist-demo/) works from a plain static server under a sub-path', async () => {
+    // The real config (as `npm run build` runs it), into a temporary directory.
+    const out = join(work.dir, 'site');
+    const env = { ...process.env };
+    delete env.VITEST;
+    delete env.VITEST_MODE;
+    await run(join(root, 'node_modules', '.bin', 'vite'), ['build', '--outDir', out, '--emptyOutDir', '--logLevel', 'error'], { cwd: root, env });
+    const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml', '.wasm': 'application/wasm' };
+    const server: Server = createHttpServer((req, res) => {
+      const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+      if (!path.startsWith('/some/where/')) {
+        res.writeHead(404).end();
+        return;
+      }
+      readFile(join(out, path.slice('/some/where/'.length) || 'index.html')).then(
+        (body) => res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' }).end(body),
+        () => res.writeHead(404).end(),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const site = await browser.newContext();
+    try {
+      const p = await site.newPage();
+      const errors: string[] = [];
+      p.on('pageerror', (e) => errors.push(e.message));
+      await p.goto(`http://127.0.0.1:${port}/some/where/index.html?notour`);
+      await p.waitForFunction(() => document.body.classList.contains('ready'), undefined, { timeout: 30_000 });
+      await p.evaluate(async () => {
+        const demo = (window as unknown as { demo: Demo }).demo;
+        await demo.run('echo "from the static site" > /s.txt && cat /s.txt && btrfs check');
+        await demo.settled();
+      });
+      const text = await p.locator('.term-out').innerText();
+      expect(text).toMatch(/^from the static site$/m);
+      expect(text).toMatch(/no error found/);
+      expect(errors).toEqual([]);
+    } finally {
+      await site.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }, 60_000);
 });
