@@ -59,6 +59,8 @@ export class StatusStrip {
       this.pending.textContent = 'everything committed';
       this.pending.classList.remove('dirty');
     }
-    this.mount.textContent = `${s.state === 'sharer' ? 'shared from another tab · ' : ''}${s.mountOptions || 'default options'} · commit=${interval}s`;
+    const options = s.mountOptions.split(',').filter((o) => o && !/^(commit=|rw$|ro$)/.test(o));
+    const ro = /(^|,)ro(,|$)/.test(s.mountOptions);
+    this.mount.textContent = [s.state === 'sharer' ? 'shared from another tab' : '', ro ? 'read-only' : 'rw', `commit=${interval}s`, ...options].filter(Boolean).join(' · ');
   }
 }

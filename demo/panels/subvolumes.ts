@@ -29,7 +29,10 @@ export class SubvolumePanel implements Panel {
     this.lastKey = key;
     const lanes = [...subs].sort((a, b) => (a.id === 5 ? -1 : b.id === 5 ? 1 : a.otransid - b.otransid || a.id - b.id));
     const maxGen = Math.max(generation, ...lanes.map((s) => s.generation), 1);
-    const pct = (g: number) => (g / maxGen) * 100;
+    // The axis starts just before the oldest subvolume (the top level's lane runs in from the left).
+    const made = lanes.filter((s) => s.id !== 5).map((s) => s.otransid);
+    const minGen = Math.max(0, Math.min(maxGen - 1, (made.length ? Math.min(...made) : 1) - 1));
+    const pct = (g: number) => Math.max(0, ((g - minGen) / (maxGen - minGen)) * 100);
     const byUuid = new Map(lanes.map((s) => [s.uuid, s]));
     const rows = lanes.map((s) => {
       const start = s.id === 5 ? 0 : s.otransid;
@@ -45,7 +48,7 @@ export class SubvolumePanel implements Panel {
           el('div', { class: 'tl-bar', style: `left:min(${pct(start)}%, calc(100% - 8px));width:max(8px, ${pct(end) - pct(start)}%)` }),
           ...(isSnapshot ? [el('div', { class: 'tl-origin', style: `left:min(${pct(start)}%, calc(100% - 8px))` })] : [])));
     });
-    const axis = el('div', { class: 'tl-row tl-axisrow' }, el('div', {}), el('div', { class: 'tl-axis' }, el('span', { text: 'generation 0' }), el('span', { text: `${maxGen}` })));
+    const axis = el('div', { class: 'tl-row tl-axisrow' }, el('div', {}), el('div', { class: 'tl-axis' }, el('span', { text: `generation ${minGen}` }), el('span', { text: `${maxGen}` })));
     const parts: Node[] = [el('div', { class: 'tl' }, ...rows, axis)];
     if (lanes.length <= 1) {
       parts.push(el('p', { class: 'panel-note', text: available

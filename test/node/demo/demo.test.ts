@@ -164,6 +164,19 @@ describe('the demo in a real browser', () => {
     await page.screenshot({ path: join(SHOTS, 'demo-dark.png'), fullPage: true });
     await page.emulateMedia({ colorScheme: 'light' });
 
+    // Files in from the desktop (the Upload button; a drop takes the same path), into the cwd.
+    await page.setInputFiles('.files-picker', [{ name: 'dropped.txt', mimeType: 'text/plain', buffer: Buffer.from('from the desktop\n') }]);
+    await expect.poll(() => page.locator('.term-out').innerText()).toMatch(/copied 1 file\(s\), 17B, into \/docs/);
+    expect(await ok('cat /docs/dropped.txt')).toBe('from the desktop');
+
+    // Remount read-only and back (mount -o remount: the connection is reopened with the options).
+    await ok('mount -o remount,ro,noatime');
+    expect(await ok('mount')).toMatch(/ on \/ type btrfs \(ro,noatime,/);
+    expect((await sh('touch /docs/x')).out).toBe("touch: cannot touch '/docs/x': Read-only file system (filesystem is mounted read-only)");
+    expect((await sh('mount -o remount,bogus')).out).toMatch(/unknown mount option 'bogus'/);
+    await ok('mount -o remount,rw');
+    await ok('sync');
+
     // The bytes the shell wrote, to compare with what btrfs restore gives back.
     const blob = Buffer.from(await page.evaluate(async () => {
       const fs = (window as unknown as { demo: { session: { fs: { promises: { readFile(p: string): Promise<Uint8Array> } } } } }).demo.session.fs;
@@ -193,6 +206,7 @@ describe('the demo in a real browser', () => {
     expect(await readFile(join(restored, 'docs', 'hello.txt'), 'utf8')).toBe('hello btrfs\nsecond line\n');
     expect(await readFile(join(restored, 'docs', 'blob.bin'))).toEqual(blob);
     expect(await readFile(join(restored, 'docs', 'blob-copy.bin'))).toEqual(blob);
+    expect(await readFile(join(restored, 'docs', 'dropped.txt'), 'utf8')).toBe('from the desktop\n');
     // The subvolumes restore from their own trees (-r ID).
     const vol = join(work.dir, 'vol');
     await mkdir(vol);
