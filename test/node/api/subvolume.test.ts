@@ -9,6 +9,9 @@ import { mkfs, mount, type Filesystem } from '../../../src/api/filesystem.js';
 import { constants } from '../../../src/api/promises.js';
 import { btrfsCheck, btrfsProg, saveImage, tempDir } from '../../shared/btrfs-progs.js';
 import { SubvolModel, judgeSubvolumes } from '../../shared/subvol-oracle.js';
+import { updateRootItem } from '../../../src/subvol/subvolume.js';
+import { uuidTreeAdd, uuidTreeLookup } from '../../../src/subvol/uuid-tree.js';
+import { ItemType } from '../../../src/format/constants.js';
 
 async function fresh(): Promise<{ dev: MemoryDevice; fs: Filesystem }> {
   const dev = new MemoryDevice(256 * 1024 * 1024);
@@ -168,6 +171,41 @@ describe('fs.subvolume', () => {
     const third = await mount([dev]);
     await expect(third.promises.writeFile('/snap/f', 'no')).rejects.toMatchObject({ code: 'EROFS' });
     await third.unmount();
+  });
+
+  it('property ro on a received subvolume: EPERM unless forced, which clears received_uuid', async () => {
+    const { dev, fs } = await fresh();
+    const sv = await fs.subvolume.create('/recv');
+    // What btrfs receive leaves: a read-only subvolume with a received uuid listed in the uuid tree.
+    const received = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
+    await fs.transaction(async (info) => {
+      const root = info.root(sv.id);
+      root.item!.receivedUuid = received.slice();
+      root.item!.stransid = 7;
+      await updateRootItem(info, root);
+      await uuidTreeAdd(info, received, ItemType.UUID_KEY_RECEIVED_SUBVOL, sv.id);
+    });
+    await fs.property.set('/recv', 'ro', 'true');
+    // A read-only snapshot keeps the received uuid: the uuid tree item lists both subvolumes.
+    const snap = await fs.subvolume.snapshot('/recv', '/snap', { readonly: true });
+    expect(snap.receivedUuid).toBe((await fs.subvolume.show('/recv')).receivedUuid);
+    expect(await fs.read((info) => uuidTreeLookup(info, received, ItemType.UUID_KEY_RECEIVED_SUBVOL))).toEqual([sv.id, snap.id]);
+    const m0 = new SubvolModel();
+    m0.sub(5, 'recv', sv.id);
+    m0.sub(5, 'snap', snap.id);
+    await judgeSubvolumes(dev, fs, m0, 'received and its snapshot');
+    await fs.subvolume.delete('/snap');
+    expect(await fs.read((info) => uuidTreeLookup(info, received, ItemType.UUID_KEY_RECEIVED_SUBVOL))).toEqual([sv.id]);
+    await expect(fs.property.set('/recv', 'ro', 'false')).rejects.toMatchObject({ code: 'EPERM' });
+    expect((await fs.subvolume.show('/recv')).receivedUuid).not.toBe('-');
+    await fs.property.set('/recv', 'ro', 'false', { force: true });
+    const after = await fs.subvolume.show('/recv');
+    expect([after.readonly, after.receivedUuid, after.stransid]).toEqual([false, '-', 0]);
+    expect(await fs.read((info) => uuidTreeLookup(info, received, ItemType.UUID_KEY_RECEIVED_SUBVOL))).toEqual([]);
+    const m = new SubvolModel();
+    m.sub(5, 'recv', sv.id);
+    await judgeSubvolumes(dev, fs, m, 'received flag cleared');
+    await fs.unmount();
   });
 
   it('properties: compression (the btrfs.compression xattr), label, list', async () => {
