@@ -134,9 +134,24 @@ export async function readFile(fs: FsInfo, root: Root, ino: number, offset: numb
 async function readRange(st: FileState, start: number, len: number): Promise<Uint8Array> {
   const { fs } = st;
   const ss = fs.sectorsize;
-  const out = new Uint8Array(len);
   const end = start + len;
-  for (const fe of await findFileExtents(fs, st.root, st.ino, start, end)) {
+  const extents = await findFileExtents(fs, st.root, st.ino, start, end);
+  // One uncompressed regular extent covering exactly whole sectors of the range (sequential
+  // reads of aligned chunks): the buffer read from the device is the result. It is a fresh
+  // buffer nobody else holds (BlockDevice.read and readLogical return new arrays), so this
+  // saves an allocation and a copy of the whole range (a 1 MiB allocation costs about as much
+  // as its checksum here).
+  if (extents.length === 1 && start % ss === 0 && end % ss === 0) {
+    const fe = extents[0];
+    if (fe.type === FileExtentType.REG && !isHole(fe) && fe.compression === CompressionType.NONE && fe.encryption === 0
+      && fe.otherEncoding === 0 && fe.fileOffset <= start && fileExtentEnd(fe) >= end) {
+      const data = await readData(st, fe.diskBytenr + fe.offset + (start - fe.fileOffset), len, start);
+      assert(data.length === len, 'readData returned a short buffer');
+      return data;
+    }
+  }
+  const out = new Uint8Array(len);
+  for (const fe of extents) {
     const ks = fe.fileOffset;
     const a = Math.max(ks, start);
     const b = Math.min(fileExtentEnd(fe), end);

@@ -1,0 +1,142 @@
+// Files through butterfs in Chromium, against raw OPFS doing the same work in the same run:
+//   BUTTERFS_BENCH=1 npx vitest bench --run --project browser test/bench/browser/files.bench.ts
+// BUTTERFS_BENCH=1 makes vite.config.ts use an on-disk Chromium profile (the default context keeps
+// OPFS in RAM and is ~100x slower) and no file parallelism: run it alone.
+//
+// Two places are measured, and every figure says which:
+//  * "engine": butterfs in-process inside a dedicated worker (test/bench/browser/files.worker.ts)
+//    on OpfsDevice, timed there: the filesystem's own cost;
+//  * "client": a page calling connect() (src/worker/client.ts), one comlink round trip per fs call
+//    to the butterfs worker, timed in the page: what a web page sees.
+// Raw OPFS runs in the bench worker: one OPFS file (and one sync access handle, each open bounded
+// by a timeout) per small file; one sync access handle for a big file.
+// vitest 4.1's bench() collects no samples in browser mode, so this file times itself and prints
+// markdown tables; docs/benchmarks.md ("Files") has the figures. VITE_FILES_BENCH_QUICK=1 shrinks
+// every size by 10x (a smoke run, not for the doc).
+import * as Comlink from 'comlink';
+import { bench, describe } from 'vitest';
+import { connect, type FilesystemClient } from '../../../src/worker/client.js';
+import type { FilesBenchWorkerApi } from './files.worker.js';
+import {
+  contentOf, MiB, randomReadWrite, readSmallFiles, sequentialRead, sequentialWrite, smallFiles, type Target, type TreeShape,
+} from './files-workloads.js';
+
+const QUICK = (import.meta as unknown as { env: Record<string, string | undefined> }).env.VITE_FILES_BENCH_QUICK === '1';
+const SCALE = QUICK ? 0.1 : 1;
+const FILES = Math.round(10_000 * SCALE);
+const RAW_FILES = Math.round(1_000 * SCALE);
+const SEQ_BYTES = (QUICK ? 32 : 256) * MiB;
+const RAND_FILE_BYTES = 64 * MiB;
+const RAND_OPS = Math.round(20_000 * SCALE);
+const COLD_FILES = [10, Math.round(100_000 * SCALE)];
+const COLD_ROUNDS = 3;
+const DEVICE_BYTES = 2048 * MiB;
+const prefix = `butterfs-files-bench-${Date.now()}`;
+
+const fmt = (x: number, digits = 0) => x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const newWorker = () => new Worker(new URL('./files.worker.ts', import.meta.url), { type: 'module' });
+const worker = newWorker();
+const engine = Comlink.wrap<FilesBenchWorkerApi>(worker);
+
+function clientTarget(c: FilesystemClient): Target {
+  return { promises: c.promises as unknown as Target['promises'], sync: () => c.sync() };
+}
+let clientSeq = 0;
+/** A fresh client filesystem under the bench prefix. */
+async function freshClient(): Promise<{ name: string; client: FilesystemClient }> {
+  const name = `${prefix}/c${clientSeq++}`;
+  return { name, client: await connect({ name, backend: 'opfs', deviceSizeBytes: DEVICE_BYTES, mkfs: true }) };
+}
+
+// 1. Small files.
+const shapes: TreeShape[] = [{ files: FILES, perDir: 100 }, { files: FILES, perDir: 10 }];
+const smallRows: string[] = [];
+for (const shape of shapes) {
+  const e = await engine.engineSmall(prefix, shape);
+  const raw = await engine.rawSmall(prefix, { files: RAW_FILES, perDir: shape.perDir });
+  const contents = Array.from({ length: shape.files }, (_, i) => contentOf(i));
+  const { name, client } = await freshClient();
+  const c = await smallFiles(clientTarget(client), shape, contents, 11);
+  await client.close();
+  const again = await connect({ name, backend: 'opfs' });
+  const cc = await readSmallFiles(clientTarget(again), shape, 12);
+  await again.close();
+  const dirs = `${shape.files / shape.perDir} dirs x ${shape.perDir}`;
+  smallRows.push(`| ${dirs} | create + commit, files/s | ${fmt(e.warm.createFilesPerSec)} (commit ${fmt(e.warm.commitMs)} ms) | ${fmt(c.createFilesPerSec)} | ${fmt(raw.createFilesPerSec)} |`);
+  smallRows.push(`| ${dirs} | stat/s, warm / cold | ${fmt(e.warm.statsPerSec)} / ${fmt(e.cold.statsPerSec)} | ${fmt(c.statsPerSec)} / ${fmt(cc.statsPerSec)} | ${fmt(raw.statsPerSec)} |`);
+  smallRows.push(`| ${dirs} | readdir dirs/s, warm / cold | ${fmt(e.warm.readdirsPerSec)} / ${fmt(e.cold.readdirsPerSec)} | ${fmt(c.readdirsPerSec)} / ${fmt(cc.readdirsPerSec)} | ${fmt(raw.readdirsPerSec)} |`);
+  smallRows.push(`| ${dirs} | read files/s, warm / cold | ${fmt(e.warm.readFilesPerSec)} / ${fmt(e.cold.readFilesPerSec)} | ${fmt(c.readFilesPerSec)} / ${fmt(cc.readFilesPerSec)} | ${fmt(raw.readFilesPerSec)} |`);
+  console.log(`small files ${dirs}: engine ${JSON.stringify(e)}\nclient ${JSON.stringify(c)} cold ${JSON.stringify(cc)}\nraw ${JSON.stringify(raw)}`);
+}
+
+// 2. Sequential 256 MiB and random 4 KiB.
+const bigRows: string[] = [];
+{
+  const e = await engine.engineSequential(prefix, SEQ_BYTES, MiB);
+  const raw = await engine.rawSequential(prefix, SEQ_BYTES, MiB);
+  const { name, client } = await freshClient();
+  const cw = await sequentialWrite(clientTarget(client), '/big', SEQ_BYTES, MiB);
+  await client.close();
+  const again = await connect({ name, backend: 'opfs' });
+  const cr = await sequentialRead(clientTarget(again), '/big', SEQ_BYTES, MiB);
+  const crWarm = await sequentialRead(clientTarget(again), '/big', SEQ_BYTES, MiB);
+  await again.close();
+  bigRows.push(`| sequential write ${SEQ_BYTES / MiB} MiB (1 MiB writes) + commit, MB/s | ${fmt(e.write.MBps)} (commit ${fmt(e.write.commitMs)} ms) | ${fmt(cw.MBps)} | ${fmt(raw.writeMBps)} (+ flush) | ${(e.write.MBps / raw.writeMBps).toFixed(2)}x / ${(cw.MBps / raw.writeMBps).toFixed(2)}x |`);
+  bigRows.push(`| sequential read (1 MiB reads, checksums verified), MB/s, cold / again | ${fmt(e.coldRead.MBps)} / ${fmt(e.warmRead.MBps)} | ${fmt(cr.MBps)} / ${fmt(crWarm.MBps)} | ${fmt(raw.readMBps)} | ${(e.coldRead.MBps / raw.readMBps).toFixed(2)}x / ${(cr.MBps / raw.readMBps).toFixed(2)}x |`);
+  console.log(`sequential: engine ${JSON.stringify(e)} client ${JSON.stringify({ cw, cr, crWarm })} raw ${JSON.stringify(raw)}`);
+}
+{
+  const e = await engine.engineRandom(prefix, RAND_FILE_BYTES, RAND_OPS);
+  const raw = await engine.rawRandom(prefix, RAND_FILE_BYTES, RAND_OPS);
+  const { client } = await freshClient();
+  await sequentialWrite(clientTarget(client), '/rand', RAND_FILE_BYTES, MiB);
+  const c = await randomReadWrite(clientTarget(client), '/rand', RAND_FILE_BYTES, RAND_OPS, 5);
+  await client.close();
+  bigRows.push(`| random 4 KiB, 75% reads / 25% overwrites, ${RAND_FILE_BYTES / MiB} MiB file, ${fmt(RAND_OPS)} ops + commit, ops/s | ${fmt(e.opsPerSec)} (commit ${fmt(e.commitMs)} ms) | ${fmt(c.opsPerSec)} | ${fmt(raw.opsPerSec)} (+ flush) | ${(e.opsPerSec / raw.opsPerSec).toFixed(2)}x / ${(c.opsPerSec / raw.opsPerSec).toFixed(2)}x |`);
+  console.log(`random: engine ${JSON.stringify(e)} client ${JSON.stringify(c)} raw ${JSON.stringify(raw)}`);
+}
+
+// 3. Cold open: a new worker to the first stat.
+const coldRows: string[] = [];
+for (const files of COLD_FILES) {
+  const name = `${prefix}/cold${files}`;
+  const shape = { files, perDir: 100 };
+  const { buildMs } = await engine.buildFs(name, shape, 3000);
+  console.log(`built ${files} files in ${fmt(buildMs)} ms`);
+  const viaClient: number[] = [];
+  const inWorker: { spawnMs: number; openMs: number; mountMs: number; statMs: number }[] = [];
+  for (let round = 0; round < COLD_ROUNDS; round++) {
+    const t0 = performance.now();
+    const c = await connect({ name, backend: 'opfs' });
+    await c.promises.stat('/d0/f0');
+    viaClient.push(performance.now() - t0);
+    await c.close();
+    const s0 = performance.now();
+    const w = newWorker();
+    const fresh = Comlink.wrap<FilesBenchWorkerApi>(w);
+    await fresh.ping();
+    const spawnMs = performance.now() - s0;
+    inWorker.push({ spawnMs, ...(await fresh.coldMount(name, '/d0/f0')) });
+    w.terminate();
+  }
+  const m = (k: 'spawnMs' | 'openMs' | 'mountMs' | 'statMs') => median(inWorker.map((x) => x[k]));
+  coldRows.push(`| ${fmt(files)} files | ${fmt(median(viaClient), 1)} | ${fmt(m('spawnMs'), 1)} | ${fmt(m('openMs'), 1)} | ${fmt(m('mountMs'), 1)} | ${fmt(m('statMs'), 1)} | ${fmt(m('openMs') + m('mountMs') + m('statMs'), 1)} |`);
+  console.log(`cold ${files}: client ${JSON.stringify(viaClient)} worker ${JSON.stringify(inWorker)}`);
+}
+
+await engine.cleanup(prefix);
+worker.terminate();
+
+console.log(`\n## Files in Chromium (${navigator.userAgent})\n`);
+console.log(`### Small files: ${fmt(FILES)} files of 1-4 KiB (raw OPFS: ${fmt(RAW_FILES)} files, one OPFS file each)\n`);
+console.log(['| tree | workload | engine (in worker) | client (page, one call at a time) | raw OPFS |', '|---|---|---|---|---|', ...smallRows].join('\n'));
+console.log(`\n### Big files\n`);
+console.log(['| workload | engine (in worker) | client (page) | raw OPFS | engine / raw, client / raw |', '|---|---|---|---|---|', ...bigRows].join('\n'));
+console.log(`\n### Cold open: new worker to first stat, ms (median of ${COLD_ROUNDS})\n`);
+console.log(['| filesystem | client: connect() + stat | bench worker spawn (module load) | device open | mount | first stat | open + mount + stat |', '|---|---|---|---|---|---|---|', ...coldRows].join('\n'));
+
+describe('files on OPFS (timed above, see the printed tables)', () => {
+  bench('placeholder', () => undefined, { iterations: 1, time: 0 });
+});
