@@ -22,6 +22,8 @@ import { resumeDeadRoots } from '../subvol/drop-tree.js';
 import { getDefaultSubvolume, hasDeadRoots, listSubvolumes, subvolumeRoot, subvolumeOfDir } from '../subvol/subvolume.js';
 import { SubvolumeApi } from './subvolume.js';
 import { PropertyApi } from './property.js';
+import { QgroupApi } from './qgroup.js';
+import { loadQgroups, qgroupRescan, qgroupState, QGROUP_STATUS_FLAG_RESCAN } from '../subvol/qgroup.js';
 import { walk } from './path.js';
 
 /** Tree blocks the cleaner visits per transaction while dropping deleted subvolumes. */
@@ -44,6 +46,8 @@ export class Filesystem {
   readonly subvolume: SubvolumeApi;
   /** `btrfs property`: ro, compression, label. */
   readonly property: PropertyApi;
+  /** Quotas: `btrfs quota` and `btrfs qgroup` (enable, rescan, show, limit, ...). */
+  readonly qgroup: QgroupApi;
   /**
    * @internal The mounted subvolume (subvol= / subvolid= / the default): the root whose
    * directory 256 is the '/' of `promises`.
@@ -66,6 +70,7 @@ export class Filesystem {
     this.filesystem = new FilesystemAdmin(this);
     this.subvolume = new SubvolumeApi(this);
     this.property = new PropertyApi(this);
+    this.qgroup = new QgroupApi(this);
     this.armCommitTimer();
   }
 
@@ -264,8 +269,14 @@ export async function mount(devices: BlockDevice[], options?: string): Promise<F
     barrier: o.barrier, maxInlineBytes: Math.min(o.maxInlineBytes, info.sectorsize), dataCow: o.dataCow, dataSum: o.dataSum,
     ignoreDataCsums: o.ignoreDataCsums, acl: o.acl,
   };
+  // Quotas: the qgroup configuration from the quota tree (btrfs_read_qgroup_config).
+  await loadQgroups(info);
   const filesystem = new Filesystem(info, o);
   filesystem.topRoot = await mountedSubvolume(info, o.subvolId, o.subvolPath);
+  if (!info.readonly && ((qgroupState(info)?.flags ?? 0) & QGROUP_STATUS_FLAG_RESCAN) !== 0) {
+    // A rescan that was running when the filesystem was last unmounted finishes now.
+    await filesystem.transaction((fs) => qgroupRescan(fs));
+  }
   if (!info.readonly) {
     // Inodes unlinked while open when the filesystem was last unmounted (or crashed) are freed
     // now, as btrfs_orphan_cleanup does (at mount for the mounted subvolume, on first lookup

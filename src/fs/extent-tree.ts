@@ -111,6 +111,11 @@ export interface DelayedRefHead {
 
 export class DelayedRefs {
   private heads = new Map<number, DelayedRefHead>();
+  /**
+   * qgroups (src/subvol/qgroup.ts, while enabled): told of every extent whose refs a
+   * subvolume tree changes (btrfs_qgroup_trace_extent from add_delayed_ref_head).
+   */
+  trace: ((bytenr: number, numBytes: number) => void) | undefined;
 
   get size(): number {
     return this.heads.size;
@@ -129,6 +134,8 @@ export class DelayedRefs {
   }
 
   private mod(h: DelayedRefHead, ref: BackRef, count: number): void {
+    // ---- qgroups: data refs and refs of subvolume tree blocks (shared refs only exist there).
+    if (this.trace && (h.isData || ref.type === ItemType.SHARED_BLOCK_REF || isShareableRoot(ref.root))) this.trace(h.bytenr, h.numBytes);
     const id = refId(ref);
     const m = h.refs.get(id);
     if (m) m.count += count;

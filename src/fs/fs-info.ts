@@ -34,6 +34,25 @@ export class Root implements TreeRoot {
   dirIndexNext: Map<number, number> | undefined;
 }
 
+/**
+ * Quota accounting as the engine layers below src/subvol reach it (src/subvol/qgroup.ts
+ * installs it while quotas are enabled; undefined otherwise).
+ */
+export interface QgroupHooks {
+  /**
+   * Before a write adds up to `bytes` to subvolume `rootId` (btrfs_qgroup_reserve_data):
+   * throws EDQUOT, having changed nothing, when a limit of its qgroups would be passed.
+   */
+  reserve(rootId: number, bytes: number): void;
+  /** Whether the commit has qgroup work even when no tree changed (counters from a rescan). */
+  pending(): boolean;
+  /**
+   * At commit, once delayed refs ran (btrfs_qgroup_account_extents + btrfs_run_qgroups):
+   * accounts the extents whose refs changed and writes the changed qgroup items.
+   */
+  commit(fs: FsInfo): Promise<void>;
+}
+
 /** The mount options the engine layers act on (parsed in api/mount-options.ts). */
 export interface EngineOptions {
   /** Flush devices around the superblock write (nobarrier turns it off: unsafe). */
@@ -85,6 +104,8 @@ export class FsInfo implements TreeHost {
   syncRequested = false;
   /** The superblock changed on its own (label): the next commit writes a generation even with no tree change. */
   superDirty = false;
+  /** Quotas (qgroups) while enabled: src/subvol/qgroup.ts. */
+  qgroup: QgroupHooks | undefined = undefined;
   /** Mount options the engine acts on. */
   options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS };
   /** Counters for tests and stats. */

@@ -100,6 +100,21 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * Runs delayed refs, chunk items, block group items and root items until none of them
+ * produces more work (the first half of a commit; qgroup.ts also runs it inside a
+ * transaction to account a snapshot, as btrfs's qgroup_account_snapshot).
+ */
+export async function convergeTransaction(fs: FsInfo): Promise<void> {
+  assert(fs.transid > 0, 'converge without a transaction');
+  let rounds = 0;
+  for (;;) {
+    if (++rounds > MAX_COMMIT_ROUNDS) throw new FsError('EIO', 'commit did not converge');
+    const work = (await createPendingBlockGroups(fs)) + (await runDelayedRefs(fs)) + (await writeDirtyBlockGroups(fs)) + (await updateRootItems(fs));
+    if (work === 0 && fs.delayedRefs.size === 0) break;
+  }
+}
+
 export async function commitTransaction(fs: FsInfo): Promise<void> {
   assert(fs.transid > 0, 'commit without a transaction');
   if (fs.superDirty) {
@@ -108,11 +123,13 @@ export async function commitTransaction(fs: FsInfo): Promise<void> {
     fs.superDirty = false;
     await searchSlot(fs, fs.rootTree, Key.MIN, { cow: true });
   }
-  let rounds = 0;
-  for (;;) {
-    if (++rounds > MAX_COMMIT_ROUNDS) throw new FsError('EIO', 'commit did not converge');
-    const work = (await createPendingBlockGroups(fs)) + (await runDelayedRefs(fs)) + (await writeDirtyBlockGroups(fs)) + (await updateRootItems(fs));
-    if (work === 0 && fs.delayedRefs.size === 0) break;
+  await convergeTransaction(fs);
+  // ---- qgroups (btrfs_qgroup_account_extents, btrfs_run_qgroups): once the refs ran, the
+  // changed extents are accounted and the qgroup items written, which changes the quota
+  // tree: converge again. Only when something changed (no generation for nothing).
+  if (fs.qgroup && (fs.dirty.size > 0 || fs.qgroup.pending())) {
+    await fs.qgroup.commit(fs);
+    await convergeTransaction(fs);
   }
   if (fs.dirty.size === 0) {
     // Nothing changed: no new generation (btrfs skips the commit of an empty transaction).

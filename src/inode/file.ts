@@ -561,6 +561,8 @@ export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: num
   checkAttributes(fs, st.inode, offset, 'write');
   if (len === 0) return 0;
   const ss = fs.sectorsize;
+  // ---- qgroups: EDQUOT before anything changes (btrfs_qgroup_reserve_data of the write's sectors).
+  fs.qgroup?.reserve(root.objectid, alignUp(offset + len, ss) - alignDown(offset, ss));
   const oldSize = st.inode.size;
   const end = offset + len;
   let written = len;
@@ -698,6 +700,8 @@ export async function fallocateFile(fs: FsInfo, root: Root, ino: number, offset:
   const end = offset + length;
   const allocStart = alignDown(offset, ss);
   const allocEnd = alignUp(end, ss);
+  // ---- qgroups: EDQUOT before anything changes (btrfs_qgroup_reserve_data of the range).
+  fs.qgroup?.reserve(root.objectid, allocEnd - allocStart);
   if (end > oldSize) {
     // btrfs_truncate_block(i_size) dirties the inline extent's page; writeback with the
     // PREALLOC flag set makes it a regular extent.

@@ -28,6 +28,7 @@ import { deleteItem, insertItem, iterItems, lookup, readNodeSlot } from '../tree
 import type { ExtentBuffer } from '../tree/extent-buffer.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { lookupExtentInfo, modRef, blockRef, isShareableRoot } from '../fs/extent-tree.js';
+import { qgroupTraceSubtree } from './qgroup.js';
 import { startTransaction, commitTransaction } from '../fs/transaction.js';
 import { updateItem } from '../fs/items.js';
 import { FsError } from '../util/errors.js';
@@ -342,6 +343,8 @@ async function doWalkDown(fs: FsInfo, root: Root, wc: WalkControl): Promise<bool
     wc.dropLevel = level;
     const next = findNextKey(wc, level);
     if (next) wc.dropProgress = next;
+    // ---- qgroups: the extents below a shared block released unentered change roots (btrfs_qgroup_trace_subtree).
+    await qgroupTraceSubtree(fs, bytenr, level - 1, generation);
     fs.delayedRefs.addTreeRef(bytenr, fs.nodesize, level - 1, blockRef(root.objectid, parentRef), -1);
   }
   return true;

@@ -37,6 +37,7 @@ import { snapshotRoot, readFsRoot, findRootItem, randomUuid } from './snapshot.j
 import { markRootDead } from './drop-tree.js';
 import { addRootRef, delRootRef, findRootRef, findRootBackref, hasChildSubvolumes, type RootRefInfo } from './root-ref.js';
 import { uuidTreeAdd, uuidTreeRemove, isEmptyUuid } from './uuid-tree.js';
+import { qgroupOnSubvolumeCreate, qgroupOnSnapshot } from './qgroup.js';
 
 /** BTRFS_INODE_ROOT_ITEM_INIT: set in the inode of every root item btrfs creates. */
 const INODE_ROOT_ITEM_INIT = 2 ** 31;
@@ -135,6 +136,8 @@ export async function createSubvolume(fs: FsInfo, parent: Root, dir: number, nam
   const root = new Root(id, leaf, item);
   root.itemOnDisk = encoded;
   fs.roots.set(id, root);
+  // ---- qgroups: the new subvolume's qgroup 0/id (btrfs_qgroup_inherit in create_subvol).
+  await qgroupOnSubvolumeCreate(fs, id);
 
   // The root directory. A subvolume inherits the attributes and properties of its parent
   // subvolume's root, not of the directory it is made in (btrfs_create_new_inode).
@@ -168,6 +171,8 @@ export async function snapshotSubvolume(fs: FsInfo, src: Root, parent: Root, dir
   await checkNewEntry(fs, parent, dir, name);
   const id = await newSubvolumeId(fs);
   const snap = await snapshotRoot(fs, src, id, { readonly: o.readonly === true });
+  // ---- qgroups: account the snapshot before anything else changes (qgroup_account_snapshot).
+  await qgroupOnSnapshot(fs, src.objectid, id);
   await uuidTreeAdd(fs, snap.item!.uuid, ItemType.UUID_KEY_SUBVOL, id);
   if (!isEmptyUuid(snap.item!.receivedUuid)) await uuidTreeAdd(fs, snap.item!.receivedUuid, ItemType.UUID_KEY_RECEIVED_SUBVOL, id);
   await linkSubvolume(fs, parent, dir, name, id);

@@ -37,6 +37,7 @@ export const ERRNO = {
   ENODATA: [61, 'no data available'],
   EOVERFLOW: [75, 'value too large for defined data type'],
   EOPNOTSUPP: [95, 'operation not supported on socket'],
+  ENOTCONN: [107, 'socket is not connected'],
   ETIMEDOUT: [110, 'connection timed out'],
   ECANCELED: [125, 'operation canceled'],
   EDQUOT: [122, 'disk quota exceeded'],

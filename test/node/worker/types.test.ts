@@ -10,6 +10,7 @@ import type { FsPromises } from '../../../src/api/promises.js';
 import type { Attributes } from '../../../src/api/attributes.js';
 import type { SubvolumeApi } from '../../../src/api/subvolume.js';
 import type { PropertyApi } from '../../../src/api/property.js';
+import type { QgroupApi } from '../../../src/api/qgroup.js';
 import type { FileHandle } from '../../../src/api/file-handle.js';
 import type { BigIntStats, Dirent, Stats } from '../../../src/api/stats.js';
 import type { connect, ConnectionInfo, ConnectOptions } from '../../../src/worker/client.js';
@@ -23,7 +24,7 @@ type MethodKeys<T> = { [K in keyof T]: T[K] extends Fn ? K : never }[keyof T];
 
 describe('FilesystemClient', () => {
   /** Members of Filesystem reached through by path (namespaces with methods), not read as values. */
-  type Namespaces = 'promises' | 'attributes' | 'filesystem' | 'subvolume' | 'property';
+  type Namespaces = 'promises' | 'attributes' | 'filesystem' | 'subvolume' | 'property' | 'qgroup';
   it('has every member of the in-process Filesystem but the in-process ones, promisified', () => {
     // The same keys, plus close().
     expectTypeOf<Exclude<keyof FilesystemClient, 'close'>>().toEqualTypeOf<Exclude<keyof Filesystem, LocalOnly>>();
@@ -35,6 +36,7 @@ describe('FilesystemClient', () => {
     expectTypeOf<FilesystemClient['attributes']>().toEqualTypeOf<Client<Attributes>>();
     expectTypeOf<FilesystemClient['subvolume']>().toEqualTypeOf<Client<SubvolumeApi>>();
     expectTypeOf<FilesystemClient['property']>().toEqualTypeOf<Client<PropertyApi>>();
+    expectTypeOf<FilesystemClient['qgroup']>().toEqualTypeOf<Client<QgroupApi>>();
   });
 
   it('methods match comlink Remote<Filesystem> call for call', () => {
