@@ -109,6 +109,7 @@ const STRERROR: Record<string, string> = {
   EOVERFLOW: 'Value too large for defined data type',
   ERANGE: 'Numerical result out of range',
   EUCLEAN: 'Structure needs cleaning',
+  ENOTCONN: 'Transport endpoint is not connected',
 };
 
 export function errorCode(e: unknown): string | undefined {

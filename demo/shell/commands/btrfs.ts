@@ -3,7 +3,7 @@
 // (`btrfs fi df`, `btrfs sub snap`). A subcommand whose engine API has not landed yet is still a
 // row: it says so plainly, and starts working the day the API appears on the client (the call
 // is made; a missing namespace is caught and reported).
-import { progsSize, statDate } from '../../app/format.js';
+import { parseSize, progsSize, statDate } from '../../app/format.js';
 import { loadSpace, kindTitle, copiesOf, type SpaceReport } from '../../app/space.js';
 import type { SubvolumeInfo } from '../../app/btrfs-dump.js';
 import { loadSubvolumes } from '../../panels/panel.js';
@@ -423,6 +423,57 @@ const SUBS: Sub[] = [
       return 0;
     },
   },
+  // ---------------------------------------------------------------- quotas
+  ...(['enable', 'disable'] as const).map((name): Sub => ({
+    group: 'quota', name, summary: `${name} quota groups`, usage: `btrfs quota ${name} <path>`,
+    async run(ctx, _args, io) {
+      const r = await tryApi(io, `quota ${name}`, 'fs.qgroup', () => loose(ctx).qgroup[name]());
+      if (!r.ok) return r.status;
+      ctx.changed();
+      return 0;
+    },
+  })),
+  {
+    group: 'quota', name: 'rescan', summary: 'recount every qgroup (progress; Ctrl+C cancels)', usage: 'btrfs quota rescan <path>',
+    async run(ctx, _args, io) {
+      const onProgress = (p: { extents: number }) => ctx.progress.update(undefined, `rescanning: ${p.extents} extents`);
+      const r = await tryApi(io, 'quota rescan', 'fs.qgroup', () => loose(ctx).qgroup.rescan(ctx.session.isHolder ? { onProgress, signal: ctx.signal } : {}));
+      if (!r.ok) return r.status;
+      io.out('quota rescan started\n');
+      return 0;
+    },
+  },
+  {
+    group: 'qgroup', name: 'show', summary: 'quota groups: referenced and exclusive bytes, limits', usage: 'btrfs qgroup show [-r] [-e] <path>',
+    async run(ctx, args, io) {
+      const o = parseOptions('show', args, { short: 'reFfcpP', long: { raw: 'raw', sync: 'sync' } });
+      const r = await tryApi(io, 'qgroup show', 'fs.qgroup', () => loose(ctx).qgroup.show({ sync: true }));
+      if (!r.ok) return r.status;
+      const rows = r.value as { qgroupid: string; referenced: number; exclusive: number; maxReferenced: number | null; maxExclusive: number | null }[];
+      const size = (n: number | null) => (n === null ? 'none' : o.flags.has('raw') ? String(n) : progsSize(n));
+      const cols = [['Qgroupid', 'Referenced', 'Exclusive', ...(o.flags.has('r') ? ['Max referenced'] : []), ...(o.flags.has('e') ? ['Max exclusive'] : [])]];
+      for (const q of rows) cols.push([q.qgroupid, size(q.referenced), size(q.exclusive), ...(o.flags.has('r') ? [size(q.maxReferenced)] : []), ...(o.flags.has('e') ? [size(q.maxExclusive)] : [])]);
+      const widths = cols[0].map((_, i) => Math.max(...cols.map((c) => c[i].length)));
+      cols.splice(1, 0, widths.map((w) => '-'.repeat(w)));
+      for (const c of cols) io.out(c.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join(' ') + '\n');
+      return 0;
+    },
+  },
+  {
+    group: 'qgroup', name: 'limit', summary: 'limit the referenced (or -e exclusive) bytes of a qgroup or a path', usage: 'btrfs qgroup limit [-e] <size>|none [<qgroupid>] <path>',
+    async run(ctx, args, io) {
+      const o = parseOptions('limit', args, { short: 'ec' });
+      if (o.operands.length < 2) throw new UsageError(`btrfs qgroup limit: not enough arguments: ${o.operands.length} but at least 2 expected`);
+      const [sizeText, target] = o.operands.length >= 3 ? [o.operands[0], o.operands[1]] : [o.operands[0], ctx.resolve(o.operands[1])];
+      const bytes = sizeText === 'none' ? null : parseSize(sizeText);
+      if (bytes === undefined) throw new UsageError(`invalid size argument: ${sizeText}`);
+      const limits = o.flags.has('e') ? { maxExclusive: bytes } : { maxReferenced: bytes };
+      const r = await tryApi(io, 'qgroup limit', 'fs.qgroup', () => loose(ctx).qgroup.limit(target, limits));
+      if (!r.ok) return r.status;
+      ctx.changed();
+      return 0;
+    },
+  },
   // ---------------------------------------------------------------- later features: rows that say so
   ...([
     ['scrub', 'start', 'read and verify every copy of every block, repair from good copies', 'btrfs scrub start <path>', 'fs.scrub'],
@@ -431,8 +482,6 @@ const SUBS: Sub[] = [
     ['device', 'add', 'add a device', 'btrfs device add <device> <path>', 'fs.device'],
     ['device', 'remove', 'remove a device', 'btrfs device remove <device> <path>', 'fs.device'],
     ['device', 'stats', 'per-device error counters', 'btrfs device stats <path>', 'fs.device'],
-    ['qgroup', 'show', 'quota groups and their usage', 'btrfs qgroup show <path>', 'fs.qgroup'],
-    ['qgroup', 'limit', 'limit a quota group', 'btrfs qgroup limit <size> <path>', 'fs.qgroup'],
     ['', 'send', 'a send stream of a read-only snapshot', 'btrfs send [-p <parent>] <subvol> > file', 'fs.send'],
     ['', 'receive', 'apply a send stream', 'btrfs receive <path> < file', 'fs.receive'],
   ] as const).map(([group, name, summary, usage, api]): Sub => ({
@@ -454,7 +503,7 @@ const SUBS: Sub[] = [
   })),
 ];
 
-const GROUPS = ['subvolume', 'filesystem', 'property', 'inspect-internal', 'scrub', 'balance', 'device', 'qgroup'];
+const GROUPS = ['subvolume', 'filesystem', 'property', 'quota', 'qgroup', 'inspect-internal', 'scrub', 'balance', 'device'];
 
 /** btrfs-progs' prefix matching: an exact name, or the one name that starts with the prefix. */
 function matchPrefix(word: string, names: string[]): string | undefined | 'ambiguous' {
