@@ -415,6 +415,9 @@ async function walkUpProc(fs: FsInfo, root: Root, wc: WalkControl): Promise<bool
     if (wc.flags[level + 1] & BLOCK_FLAG_FULL_BACKREF) parent = up.bytenr;
     else if (up.owner !== root.objectid) throw new FsError('EUCLEAN', `block ${up.bytenr} of dead tree ${root.objectid} is owned by tree ${up.owner}`);
   }
+  // ---- qgroups: a shared block this tree lets go of after updating its backrefs: the extents
+  // below change roots (the skip in doWalkDown traces the same way).
+  if (!lastRef) await qgroupTraceSubtree(fs, eb.bytenr, level, eb.generation);
   fs.freeTreeBlock(eb, root.objectid, parent, lastRef);
   wc.visited++;
   if (lastRef) wc.freed++;
