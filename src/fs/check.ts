@@ -45,6 +45,7 @@ import { btrfsNameHash, btrfsExtrefHash, crc32c, csumSizeBytes } from '../kernel
 import { decodeChunk, stripeSize, type ChunkMapping } from '../volume/volumes.js';
 import { RangeSet } from '../util/range-set.js';
 import { FsError } from '../util/errors.js';
+import { verifyQgroups } from './qgroup-verify.js';
 import { parseSysChunkArray } from './super.js';
 import { ownerMatches, type FsInfo } from './fs-info.js';
 
@@ -388,6 +389,15 @@ class Checker {
     this.checkDevices();
     this.checkFreeSpace();
     this.checkCsums();
+    // ---- qgroups (btrfs check --qgroup-report): recomputed from the extent tree.
+    if (this.damagedTrees.size === 0) {
+      try {
+        for (const e of (await verifyQgroups(fs, { tick: () => this.tick() })).errors) this.error(e);
+      } catch (e) {
+        if (!(e instanceof FsError) || e.code === 'ECANCELED') throw e;
+        this.error(`qgroups: ${e.message}`);
+      }
+    }
   }
 
   private async walkTree(t: TreeDesc, log = false): Promise<void> {

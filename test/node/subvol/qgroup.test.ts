@@ -12,6 +12,7 @@ import { MemoryDevice } from '../../../src/device/memory.js';
 import { mkfs, mount, type Filesystem } from '../../../src/api/filesystem.js';
 import { FsError } from '../../../src/util/errors.js';
 import { judgeQgroups, progsQgroupReport } from '../../shared/qgroup-oracle.js';
+import { qgroupState } from '../../../src/subvol/qgroup.js';
 import { tempDir } from '../../shared/btrfs-progs.js';
 
 const run = promisify(execFile);
@@ -276,5 +277,24 @@ describe('qgroups', () => {
     } finally {
       await t.cleanup();
     }
+  });
+
+  it('a wrong number is caught by our check and by btrfs check alike', async () => {
+    const { dev, fs } = await fresh();
+    await fs.qgroup.enable();
+    await fs.promises.writeFile('/a', bytes(70, 50_000));
+    await judgeQgroups(dev, fs, 'clean');
+    await fs.transaction(async (info) => {
+      const st = qgroupState(info)!;
+      st.get(5)!.excl -= 4096;
+      st.markDirty(5);
+    });
+    await fs.sync();
+    const ours = await fs.check();
+    expect(ours.errors.join('\n')).toMatch(/qgroup 0\/5: .*exclusive/);
+    expect((await progsQgroupReport(dev)).different).toEqual(['0/5']);
+    await fs.qgroup.rescan();
+    await judgeQgroups(dev, fs, 'rescanned');
+    await fs.unmount();
   });
 });
