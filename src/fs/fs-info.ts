@@ -28,6 +28,11 @@ export class Root implements TreeRoot {
 
   /** The ROOT_ITEM bytes last written in this transaction (commit rewrites only changes). */
   itemOnDisk: Uint8Array | undefined;
+  /**
+   * Offset of the tree's ROOT_ITEM key: 0, or for a snapshot the transid that made it (btrfs
+   * create_pending_snapshot); the drop compares block generations with it.
+   */
+  itemKeyOffset = 0;
   /** Next free inode number (subvolumes), found on first use: src/inode/inode.ts allocIno. */
   nextIno: number | undefined;
   /** Next DIR_INDEX per directory, found on first use (btrfs's index_cnt): src/inode/namei.ts. */
@@ -66,10 +71,17 @@ export interface EngineOptions {
   ignoreDataCsums: boolean;
   /** acl: POSIX ACL xattrs accepted. */
   acl: boolean;
+  /** compress=: the codec new writes try (undefined: none, unless an inode asks: chattr +c, property). */
+  compress: 'zlib' | 'lzo' | 'zstd' | undefined;
+  /** The codec's level (already mapped from 0 to the default). */
+  compressLevel: number;
+  /** compress-force: no heuristic, and an incompressible chunk does not set NOCOMPRESS. */
+  compressForce: boolean;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: Readonly<EngineOptions> = Object.freeze({
   barrier: true, maxInlineBytes: 2048, dataCow: true, dataSum: true, ignoreDataCsums: false, acl: true,
+  compress: undefined, compressLevel: 0, compressForce: false,
 });
 
 export interface FsInfoInit {

@@ -84,7 +84,7 @@ async function updateRootItems(fs: FsInfo): Promise<number> {
     const encoded = new Uint8Array(RootItem.size);
     RootItem.encode(viewOf(encoded), 0, r.item);
     if (r.itemOnDisk && equalBytes(r.itemOnDisk, encoded)) continue;
-    await updateItem(fs, fs.rootTree, Key.of(r.objectid, ItemType.ROOT_ITEM, 0), (_dv, data) => {
+    await updateItem(fs, fs.rootTree, Key.of(r.objectid, ItemType.ROOT_ITEM, r.itemKeyOffset), (_dv, data) => {
       if (data.length !== RootItem.size) throw new FsError('EUCLEAN', `root item of tree ${r.objectid} is ${data.length} bytes`);
       data.set(encoded);
     });

@@ -303,8 +303,8 @@ async function doWalkDown(fs: FsInfo, root: Root, wc: WalkControl): Promise<bool
   const slot = wc.slots[level];
   const generation = parent.ptrGeneration(slot);
   // Blocks made before the snapshot need no backref update: btrfs compares with the ROOT_ITEM
-  // key offset (the snapshot's transid); butterfs writes offset 0, so every one is checked.
-  const rootKeyOffset = 0;
+  // key offset (the snapshot's transid; 0 for a subvolume, which then checks every block).
+  const rootKeyOffset = root.itemKeyOffset;
   if (wc.stage === UPDATE_BACKREF && generation <= rootKeyOffset) return true;
   const bytenr = parent.blockptr(slot);
   const info = await lookupExtentInfo(fs, bytenr, level - 1);

@@ -49,9 +49,12 @@ export function randomUuid(): Uint8Array {
   return u;
 }
 
-/** The key of a tree's ROOT_ITEM that butterfs writes: (id, ROOT_ITEM, 0). */
-export function rootItemKey(id: number): Key {
-  return Key.of(id, ItemType.ROOT_ITEM, 0);
+/**
+ * The key of a tree's ROOT_ITEM: (id, ROOT_ITEM, 0) for subvolumes, (id, ROOT_ITEM, transid)
+ * for snapshots, as btrfs writes them.
+ */
+export function rootItemKey(id: number, offset = 0): Key {
+  return Key.of(id, ItemType.ROOT_ITEM, offset);
 }
 
 /**
@@ -59,7 +62,7 @@ export function rootItemKey(id: number): Key {
  * transaction (create_pending_snapshot): COWs the source's root block if it is older than
  * this transaction, copies it into a block owned by the new tree (btrfs_copy_root) whose
  * children get references from the new tree, inserts the new ROOT_ITEM
- * (newObjectid, ROOT_ITEM, 0) — a copy of the source's with the new root block, refs 1, a
+ * (newObjectid, ROOT_ITEM, transid) — a copy of the source's with the new root block, refs 1, a
  * new uuid, parent_uuid = the source's uuid, ctransid = otransid = last_snapshot = transid,
  * ctime = otime = now, flags 0 or RDONLY, received uuid and send/receive times cleared
  * unless read-only, no drop progress — sets the source's last_snapshot, and registers the
@@ -131,8 +134,10 @@ export async function snapshotRoot(fs: FsInfo, src: Root, newObjectid: number, o
   assert(item.uuid.length === 16, 'snapshot uuid must be 16 bytes');
   const encoded = new Uint8Array(RootItem.size);
   RootItem.encode(viewOf(encoded), 0, item);
-  await insertItem(fs, fs.rootTree, rootItemKey(newObjectid), encoded);
+  // btrfs keys a snapshot's root item with the transid that made it (create_pending_snapshot).
+  await insertItem(fs, fs.rootTree, rootItemKey(newObjectid, fs.transid), encoded);
   const root = new Root(newObjectid, copy, item);
+  root.itemKeyOffset = fs.transid;
   root.itemOnDisk = encoded;
   fs.roots.set(newObjectid, root);
   return root;
@@ -170,9 +175,9 @@ export async function readFsRoot(fs: FsInfo, id: number): Promise<Root> {
 export async function loadRoot(fs: FsInfo, id: number): Promise<Root | undefined> {
   const f = await findRootItem(fs, id);
   if (!f) return undefined;
-  if (f.key.offset !== 0) throw new FsError('EOPNOTSUPP', `root item ${f.key}: root items with a key offset are not supported yet`);
   const node = await fs.readBlock(f.item.bytenr, { generation: f.item.generation, level: f.item.level, owner: id });
   const r = new Root(id, node, f.item);
+  r.itemKeyOffset = f.key.offset;
   const encoded = new Uint8Array(RootItem.size);
   RootItem.encode(viewOf(encoded), 0, f.item);
   r.itemOnDisk = encoded;

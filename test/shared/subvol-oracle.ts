@@ -154,7 +154,8 @@ export async function judgeSubvolumes(dev: MemoryDevice, fs: Filesystem, model: 
     for (const id of model.subs.keys()) {
       const out = join(dir, `r${id}`);
       await mkdir(out);
-      const r = await btrfsProg(['restore', '-r', String(id), img, out]);
+      // -s: restore descends into snapshots too (btrfs keys them with their transid and skips them otherwise).
+      const r = await btrfsProg(['restore', '-s', '-r', String(id), img, out]);
       expect(r.ok, `${what}: btrfs restore -r ${id}\n${r.output}`).toBe(true);
       expectSameTree(await hostTree(out), model.restoreView(id), `${what}: btrfs restore -r ${id}`);
     }

@@ -220,8 +220,11 @@ describe('fs.subvolume', () => {
     await fs.property.set('/f', 'compression', '');
     expect(await fs.property.get('/f', 'compression')).toBe('');
     expect(await fs.attributes.get('/f')).not.toContain('m');
-    // Codecs wait for compressed writes (src/kernels/compression.ts is not wired into file writes).
-    await expect(fs.property.set('/f', 'compression', 'zstd')).rejects.toMatchObject({ code: 'EOPNOTSUPP' });
+    // A codec sets the xattr and the COMPRESS flag (chattr c), as prop_compression_apply.
+    await fs.property.set('/f', 'compression', 'zstd');
+    expect(await fs.property.get('/f', 'compression')).toBe('zstd');
+    expect(await fs.attributes.get('/f')).toContain('c');
+    await fs.property.set('/f', 'compression', '');
     await expect(fs.property.set('/f', 'compression', 'bogus')).rejects.toMatchObject({ code: 'EINVAL' });
     // A new subvolume inherits its parent subvolume's compression property.
     await fs.property.set('/', 'compression', 'no');
@@ -286,7 +289,7 @@ describe('fs.subvolume', () => {
       await saveImage(dev, img);
       const dump = (await btrfsProg(['inspect-internal', 'dump-tree', '-t', '1', img])).output;
       for (const l of list) {
-        const block = new RegExp(`key \\(${l.id} ROOT_ITEM 0\\)[^\\n]*\\n\\s*generation (\\d+)[^\\n]*\\n\\s*last_snapshot \\d+ flags (0x[0-9a-f]+)[^\\n]*\\n[^\\n]*\\n[^\\n]*\\n\\s*uuid (\\S+)\\n\\s*parent_uuid (\\S+)\\n\\s*received_uuid (\\S+)\\n\\s*ctransid (\\d+) otransid (\\d+)`).exec(dump);
+        const block = new RegExp(`key \\(${l.id} ROOT_ITEM \\d+\\)[^\\n]*\\n\\s*generation (\\d+)[^\\n]*\\n\\s*last_snapshot \\d+ flags (0x[0-9a-f]+)[^\\n]*\\n[^\\n]*\\n[^\\n]*\\n\\s*uuid (\\S+)\\n\\s*parent_uuid (\\S+)\\n\\s*received_uuid (\\S+)\\n\\s*ctransid (\\d+) otransid (\\d+)`).exec(dump);
         expect(block, `root item ${l.id} in dump-tree`).not.toBeNull();
         const [, gen, flags, uuid, parentUuid, , ctransid, otransid] = block!;
         const none = (u: string) => (/^0{8}-/.test(u) ? '-' : u);
