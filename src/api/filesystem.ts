@@ -267,7 +267,7 @@ export async function mount(devices: BlockDevice[], options?: string): Promise<F
   const info = await openFs(devices, { readonly: o.readonly, useBackupRoot: o.useBackupRoot, noLogReplay: o.noLogReplay });
   info.options = {
     barrier: o.barrier, maxInlineBytes: Math.min(o.maxInlineBytes, info.sectorsize), dataCow: o.dataCow, dataSum: o.dataSum,
-    ignoreDataCsums: o.ignoreDataCsums, acl: o.acl,
+    ignoreDataCsums: o.ignoreDataCsums, acl: o.acl, compress: o.compress, compressLevel: o.compressLevel, compressForce: o.compressForce,
   };
   // Quotas: the qgroup configuration from the quota tree (btrfs_read_qgroup_config).
   await loadQgroups(info);

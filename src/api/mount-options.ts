@@ -3,6 +3,7 @@
 // refused by name with EINVAL and the reason it has no meaning here (yet). Parsing follows
 // mount: comma separated, processed in order, the last occurrence wins, `no` prefixes.
 import { FsError } from '../util/errors.js';
+import { compressionTypeByName, effectiveLevel, type CompressionName } from '../kernels/compression.js';
 
 export type AtimePolicy = 'relatime' | 'noatime' | 'strictatime';
 
@@ -32,6 +33,12 @@ export interface MountOptions {
   /** subvolid=, subvol=: the subvolume to mount (undefined: the default subvolume). */
   subvolId: number | undefined;
   subvolPath: string | undefined;
+  /** compress / compress-force: the codec new writes try (undefined: no compression). */
+  compress: CompressionName | undefined;
+  /** The codec's level (effectiveLevel: 0 already mapped to the codec's default). */
+  compressLevel: number;
+  /** compress-force: every write is compressed, no heuristic, no sticky NOCOMPRESS. */
+  compressForce: boolean;
 }
 
 export const DEFAULT_COMMIT_INTERVAL_MS = 30_000;
@@ -44,6 +51,7 @@ export function defaultMountOptions(): MountOptions {
     readonly: false, commitIntervalMs: DEFAULT_COMMIT_INTERVAL_MS, barrier: true, dataCow: true, dataSum: true,
     maxInlineBytes: DEFAULT_MAX_INLINE_BYTES, atime: 'relatime', dirAtime: true, acl: true, useBackupRoot: false,
     noLogReplay: false, ignoreDataCsums: false, degraded: false, subvolId: undefined, subvolPath: undefined,
+    compress: undefined, compressLevel: 0, compressForce: false,
   };
 }
 
@@ -87,6 +95,34 @@ function applyRescue(o: MountOptions, value: string | undefined): void {
   }
 }
 
+/**
+ * compress[=type[:level]] and compress-force[=type[:level]] as btrfs_parse_options reads
+ * them: no value means zlib; zlib and zstd take a level (0 or none: the default; above the
+ * maximum: clamped, as btrfs_compress_set_level does); lzo has none; 'no' / 'none' turn
+ * compression (and forcing) off. A codec turns datacow and datasum back on, since
+ * compression needs both. The last compress option decides whether it is forced.
+ */
+function applyCompress(o: MountOptions, value: string | undefined, name: string): void {
+  const v = value ?? '';
+  if (v === 'no' || v === 'none') {
+    o.compress = undefined;
+    o.compressLevel = 0;
+    o.compressForce = false;
+    return;
+  }
+  const m = /^(zlib|lzo|zstd)?(?::(\d+))?$/.exec(v);
+  if (!m || (m[1] === undefined && v !== '')) throw new FsError('EINVAL', `${name}=${v}: expected zlib, lzo or zstd, optionally with :level, or no`);
+  const codec = (m[1] ?? 'zlib') as CompressionName;
+  const t = compressionTypeByName(codec);
+  const level = m[2] === undefined ? 0 : Number(m[2]);
+  if (codec === 'lzo' && m[2] !== undefined && level !== 0 && level !== 1) throw new FsError('EINVAL', `${name}=${v}: lzo has no levels`);
+  o.compress = codec;
+  o.compressLevel = codec === 'lzo' ? t.defaultLevel : effectiveLevel(codec, Math.min(level, t.maxLevel));
+  o.compressForce = name === 'compress-force';
+  o.dataCow = true;
+  o.dataSum = true;
+}
+
 /** The table. Order follows btrfs-man5; generic mount(8) options last. */
 export const MOUNT_OPTIONS: readonly OptionRow[] = [
   { names: ['acl'], kind: 'flag', btrfsDefault: 'on', apply: (o) => { o.acl = true; } },
@@ -102,12 +138,10 @@ export const MOUNT_OPTIONS: readonly OptionRow[] = [
     if (!Number.isInteger(s) || s < 0 || s > MAX_COMMIT_SECONDS) throw new FsError('EINVAL', `commit=${v}: expected whole seconds from 0 to ${MAX_COMMIT_SECONDS}`);
     o.commitIntervalMs = s === 0 ? DEFAULT_COMMIT_INTERVAL_MS : s * 1000;
   } },
-  { names: ['compress', 'compress-force'], kind: 'optional', btrfsDefault: 'off', apply: (_o, v, name) => {
-    if (name === 'compress' && (v === 'no' || v === 'none')) return;
-    throw new FsError('EINVAL', `${name}${v ? `=${v}` : ''}: compression is not implemented yet`);
-  } },
+  { names: ['compress', 'compress-force'], kind: 'optional', btrfsDefault: 'off', apply: applyCompress },
   { names: ['datacow'], kind: 'flag', btrfsDefault: 'on', apply: (o) => { o.dataCow = true; } },
-  { names: ['nodatacow'], kind: 'flag', btrfsDefault: 'on', apply: (o) => { o.dataCow = false; o.dataSum = false; } },
+  // nodatacow switches compression off (btrfs_parse_options: clears COMPRESS and FORCE_COMPRESS).
+  { names: ['nodatacow'], kind: 'flag', btrfsDefault: 'on', apply: (o) => { o.dataCow = false; o.dataSum = false; o.compress = undefined; o.compressForce = false; } },
   { names: ['datasum'], kind: 'flag', btrfsDefault: 'on', apply: (o) => { o.dataSum = true; o.dataCow = true; } },
   { names: ['nodatasum'], kind: 'flag', btrfsDefault: 'on', apply: (o) => { o.dataSum = false; } },
   { names: ['degraded'], kind: 'flag', btrfsDefault: 'off', apply: (o) => { o.degraded = true; } },

@@ -5,14 +5,16 @@
 //                (BTRFS_IOC_SUBVOL_SETFLAGS; a received subvolume becomes writable only
 //                with { force: true }, and loses its received_uuid)
 //   compression  files and directories: the btrfs.compression xattr, 'zlib' | 'lzo' | 'zstd'
-//                | 'no' | 'none' | '' (unset). Setting a codec is EOPNOTSUPP until compressed
-//                writes exist (src/kernels/compression.ts is not wired into file writes);
-//                'no' / 'none' set NOCOMPRESS and '' clears both flags, as the kernel does.
+//                | 'no' | 'none' | '' (unset). A codec sets COMPRESS (and the incompat bit
+//                lzo / zstd need); 'no' / 'none' set NOCOMPRESS and '' clears both flags,
+//                as the kernel's prop_compression_apply does.
 //   label        the filesystem (the path '/'): the superblock label, committed at once
 //                (fs.filesystem.setLabel: BTRFS_IOC_SET_FSLABEL commits).
 import type { FsInfo } from '../fs/fs-info.js';
 import { FIRST_INODE_OBJECTID, InodeFlags } from '../format/constants.js';
 import { readInode, writeInode } from '../inode/inode.js';
+import { setCompressIncompat } from '../inode/file.js';
+import type { CompressionName } from '../kernels/compression.js';
 import { getXattr, setXattr, removeXattr, checkMutable } from '../inode/namei.js';
 import { setSubvolumeReadonly, isReadonlySubvolume, subvolumeOfDir } from '../subvol/subvolume.js';
 import { FsError } from '../util/errors.js';
@@ -137,7 +139,6 @@ export class PropertyApi {
     const codec = value.split(':')[0];
     const none = value === 'no' || value === 'none';
     if (value !== '' && !none && !CODECS.includes(codec)) throw new FsError('EINVAL', `invalid compression '${value}' (zlib, lzo, zstd, no, none or '')`);
-    if (!none && value !== '') throw new FsError('EOPNOTSUPP', `compression '${value}': compressed writes are not implemented yet`);
     if (value === '') {
       try {
         await removeXattr(fs, loc.root, loc.ino, COMPRESSION_XATTR);
@@ -150,6 +151,11 @@ export class PropertyApi {
     const item = await readInode(fs, loc.root, loc.ino);
     item.flags -= item.flags & (InodeFlags.COMPRESS | InodeFlags.NOCOMPRESS);
     if (none) item.flags |= InodeFlags.NOCOMPRESS;
+    else if (value !== '') {
+      // prop_compression_apply: the codec compresses the inode's writes from now on.
+      item.flags |= InodeFlags.COMPRESS;
+      setCompressIncompat(fs, codec as CompressionName);
+    }
     await writeInode(fs, loc.root, loc.ino, item);
   }
 }

@@ -6,6 +6,9 @@ import { InodeFlags } from '../format/constants.js';
 import { FsError } from '../util/errors.js';
 import { readInode, writeInode, nowTimespec, isReg, type InodeItem } from './inode.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
+import { setXattr, removeXattr } from './namei.js';
+
+const COMPRESSION_XATTR = new TextEncoder().encode('btrfs.compression');
 
 /** chattr letter -> btrfs inode flag, in lsattr's print order for the ones btrfs supports. */
 export const ATTRIBUTES: readonly { letter: string; flag: number; meaning: string }[] = [
@@ -51,14 +54,15 @@ export function applyAttributeSpec(current: number, spec: string): number {
 /**
  * Sets the attribute flags of an inode as the kernel's btrfs_fileattr_set does: c and m
  * together are EINVAL; C on a regular file changes only while it is empty (silently kept
- * otherwise, as btrfs does) and brings NODATASUM along; c is refused while compression is
- * not implemented. Returns the inode's new flags.
+ * otherwise, as btrfs does) and brings NODATASUM along; c sets COMPRESS (clearing
+ * NOCOMPRESS) and the btrfs.compression property to the mount's codec (zlib without one),
+ * m sets NOCOMPRESS (clearing COMPRESS), neither clears both and the property; the
+ * property changes only when c or m changes. Returns the inode's new flags.
  */
 export async function setAttributes(fs: FsInfo, root: Root, ino: number, wanted: number): Promise<number> {
   const item = await readInode(fs, root, ino);
   const old = item.flags;
   if ((wanted & InodeFlags.COMPRESS) && (wanted & InodeFlags.NOCOMPRESS)) throw new FsError('EINVAL', "attributes 'c' and 'm' are mutually exclusive");
-  if ((wanted & InodeFlags.COMPRESS) && !(old & InodeFlags.COMPRESS)) throw new FsError('EOPNOTSUPP', "attribute 'c': compression is not implemented yet");
   // The immutable and append-only flags block every other change while set (the kernel
   // allows clearing them, and changing them, only with CAP_LINUX_IMMUTABLE: we run as root).
   let flags = (old & ~ALL_ATTR_FLAGS) | (wanted & ALL_ATTR_FLAGS & ~InodeFlags.NODATACOW);
@@ -72,6 +76,23 @@ export async function setAttributes(fs: FsInfo, root: Root, ino: number, wanted:
   } else if (isReg(item.mode)) {
     if (item.size === 0) flags &= ~(InodeFlags.NODATACOW | InodeFlags.NODATASUM);
     else flags |= old & InodeFlags.NODATACOW;
+  }
+  const compressBits = InodeFlags.COMPRESS | InodeFlags.NOCOMPRESS;
+  if ((flags & compressBits) !== (old & compressBits)) {
+    // btrfs_fileattr_set: chattr +c stores the codec as the property; -c / +m remove it.
+    if (flags & InodeFlags.COMPRESS) {
+      await setXattr(fs, root, ino, COMPRESSION_XATTR, new TextEncoder().encode(fs.options.compress ?? 'zlib'));
+    } else {
+      try {
+        await removeXattr(fs, root, ino, COMPRESSION_XATTR);
+      } catch (e) {
+        if (!(e instanceof FsError && e.code === 'ENODATA')) throw e;
+      }
+    }
+    // The xattr calls wrote the inode (ctime): work on the item as it is now.
+    const now = await readInode(fs, root, ino);
+    item.ctime = now.ctime;
+    item.sequence = now.sequence;
   }
   if (flags === old) return old;
   item.flags = flags;

@@ -29,8 +29,23 @@
 //  * reads verify every sector against the csum tree (NODATASUM inodes have none): a bad
 //    copy is retried from the other mirrors and repaired from a good one, else EIO; a read
 //    never returns bytes that failed their checksum.
-// Compressed extents are refused with EOPNOTSUPP (compression is a later issue). Encrypted
-// or otherwise encoded extents likewise.
+//  * compression (compress_file_range, btrfs_submit_compressed_read): for inodes that may
+//    compress (not NODATACOW / NODATASUM) and want to (compress-force; else not NOCOMPRESS
+//    and one of compress=, chattr +c, the compression property), COW writes go in chunks
+//    of at most 128 KiB of input; each chunk passes the heuristic (unless forced), is
+//    compressed, and is kept only when it saves at least a sector (kernels/compression.ts);
+//    otherwise it is written uncompressed and the inode gets the sticky NOCOMPRESS flag
+//    (unless forced or the property is set), so later writes do not try again. A kept
+//    chunk is one disk extent of round_up(compressed, sectorsize) bytes, zero padded, its
+//    checksums over those on-disk bytes, ram_bytes = num_bytes = the chunk. A whole small
+//    file (at most a sector) may be a compressed inline extent (compressRaw, at most
+//    max_inline bytes compressed). Compressed extents are never written in place: an
+//    overwrite is COW, and items trimmed by it keep naming the whole compressed extent
+//    with their offset into the decompressed bytes. Reads of a compressed extent read all
+//    of it, verify its checksums (read repair as for any data), decompress to ram_bytes
+//    (corrupt data: EIO, never wrong bytes) and take the item's part. The first LZO / ZSTD
+//    extent sets the superblock's COMPRESS_LZO / COMPRESS_ZSTD incompat bit.
+// Encrypted or otherwise encoded extents are refused with EOPNOTSUPP.
 //
 // Durability: data is written to the device (awaited) before the items naming it are
 // inserted; the commit flushes every device after writing the tree blocks and before the
@@ -55,6 +70,11 @@ import { insertCsums, lookupCsums, csumsExist } from '../fs/csum-tree.js';
 import { FsError, isFsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
 import { readInode, findInode, writeInode, nowTimespec, isDir, isReg, type InodeItem } from './inode.js';
+import { getXattr } from './namei.js';
+import {
+  compress, compressRaw, decompress, decompressInline, heuristic, loadCompressionKernels, compressionTypeById,
+  compressionTypeByName, effectiveLevel, BTRFS_MAX_UNCOMPRESSED, BTRFS_MAX_COMPRESSED, type CompressionName,
+} from '../kernels/compression.js';
 import {
   type FileExtent, fileExtentKey, findFileExtents, fileExtentEnd, encodeFileExtent, insertFileExtent, newFileExtent,
   holeFileExtent, isHole,
@@ -156,20 +176,75 @@ async function readRange(st: FileState, start: number, len: number): Promise<Uin
     const a = Math.max(ks, start);
     const b = Math.min(fileExtentEnd(fe), end);
     if (a >= b) continue;
-    if (fe.compression !== CompressionType.NONE || fe.encryption !== 0 || fe.otherEncoding !== 0) {
-      throw new FsError('EOPNOTSUPP', `inode ${st.ino}: the extent at file offset ${ks} is compressed or encoded (not supported yet)`);
+    if (fe.encryption !== 0 || fe.otherEncoding !== 0) {
+      throw new FsError('EOPNOTSUPP', `inode ${st.ino}: the extent at file offset ${ks} is encrypted or encoded (not supported)`);
     }
     if (fe.type === FileExtentType.INLINE) {
-      out.set(fe.inline!.subarray(a - ks, b - ks), a - start);
+      out.set((await inlineData(st, fe)).subarray(a - ks, b - ks), a - start);
       continue;
     }
     if (isHole(fe) || fe.type === FileExtentType.PREALLOC) continue;
+    if (fe.compression !== CompressionType.NONE) {
+      const ram = await readCompressed(st, fe);
+      out.set(ram.subarray(fe.offset + (a - ks), fe.offset + (b - ks)), a - start);
+      continue;
+    }
     const sa = alignDown(a, ss);
     const sb = Math.min(alignUp(b, ss), fileExtentEnd(fe));
     const data = await readData(st, fe.diskBytenr + fe.offset + (sa - ks), sb - sa, sa);
     out.set(data.subarray(a - sa, b - sa), a - start);
   }
   return out;
+}
+
+/** The codec of a compressed extent; EIO for an id btrfs does not define (the item is corrupt). */
+function codecOf(st: FileState, fe: FileExtent): CompressionName {
+  try {
+    return compressionTypeById(fe.compression).name;
+  } catch (e) {
+    if (isFsError(e, 'EIO')) throw new FsError('EIO', `inode ${st.ino}, file offset ${fe.fileOffset}: unknown compression type ${fe.compression}`);
+    throw e;
+  }
+}
+
+/** Runs a decompression kernel; a corrupt stream is EIO naming the extent. */
+function decompressed(st: FileState, fe: FileExtent, run: () => Uint8Array): Uint8Array {
+  try {
+    return run();
+  } catch (e) {
+    if (isFsError(e, 'EIO')) throw new FsError('EIO', `inode ${st.ino} of subvolume ${st.root.objectid}, file offset ${fe.fileOffset}: ${(e as Error).message}`);
+    throw e;
+  }
+}
+
+/** An inline extent's file bytes (ram_bytes of them), decompressed when it is compressed. */
+async function inlineData(st: FileState, fe: FileExtent): Promise<Uint8Array> {
+  assert(fe.type === FileExtentType.INLINE, 'inlineData of a non-inline extent');
+  if (fe.compression === CompressionType.NONE) return fe.inline!;
+  const codec = codecOf(st, fe);
+  if (fe.ramBytes > st.fs.sectorsize) throw new FsError('EIO', `inode ${st.ino}: compressed inline extent of ${fe.ramBytes} bytes`);
+  await loadCompressionKernels();
+  return decompressed(st, fe, () => decompressInline(codec, fe.inline!, fe.ramBytes, st.fs.sectorsize));
+}
+
+/**
+ * btrfs_submit_compressed_read: the whole compressed extent of `fe` read and verified
+ * against its checksums (which cover the on-disk bytes), then decompressed to ram_bytes.
+ * Sizes come from disk: anything btrfs would not write is EIO before any work.
+ */
+async function readCompressed(st: FileState, fe: FileExtent): Promise<Uint8Array> {
+  const ss = st.fs.sectorsize;
+  const codec = codecOf(st, fe);
+  const where = `inode ${st.ino}, file offset ${fe.fileOffset}`;
+  if (fe.diskNumBytes <= 0 || fe.diskNumBytes % ss !== 0 || fe.diskNumBytes > BTRFS_MAX_COMPRESSED) {
+    throw new FsError('EIO', `${where}: compressed extent of ${fe.diskNumBytes} bytes on disk`);
+  }
+  if (fe.ramBytes <= 0 || fe.ramBytes > BTRFS_MAX_UNCOMPRESSED || fe.offset + fe.numBytes > fe.ramBytes) {
+    throw new FsError('EIO', `${where}: compressed extent of ram_bytes ${fe.ramBytes} read at ${fe.offset} + ${fe.numBytes}`);
+  }
+  const raw = await readData(st, fe.diskBytenr, fe.diskNumBytes, fe.fileOffset - fe.offset);
+  await loadCompressionKernels();
+  return decompressed(st, fe, () => decompress(codec, raw, fe.ramBytes, ss));
 }
 
 /**
@@ -313,11 +388,40 @@ function maxInlineData(fs: FsInfo): number {
   return maxItemSize(fs.nodesize) - FileExtentHead.size;
 }
 
-/** Whether a whole file of `size` bytes is stored inline (can_cow_file_range_inline). */
+/** Whether the inode may have an inline extent at all (not NODATACOW / PREALLOC). */
+function inlinePossible(st: FileState): boolean {
+  return (st.inode.flags & (InodeFlags.NODATACOW | InodeFlags.PREALLOC)) === 0;
+}
+
+/** Whether a whole file of `size` bytes is stored inline uncompressed (can_cow_file_range_inline). */
 function inlineAllowed(st: FileState, size: number): boolean {
   const { fs } = st;
-  return size > 0 && size < fs.sectorsize && size <= fs.options.maxInlineBytes && size <= maxInlineData(fs) &&
-    (st.inode.flags & (InodeFlags.NODATACOW | InodeFlags.PREALLOC)) === 0;
+  return size > 0 && size < fs.sectorsize && size <= fs.options.maxInlineBytes && size <= maxInlineData(fs) && inlinePossible(st);
+}
+
+/**
+ * compress_file_range's inline attempt, then cow_file_range_inline: the whole file `content`
+ * (at most a sector) as a compressed inline extent when the inode compresses and the codec's
+ * output fits max_inline, else uncompressed inline when allowed. False (nothing changed)
+ * when the file must go to a regular extent.
+ */
+async function storeInline(st: FileState, content: Uint8Array): Promise<boolean> {
+  const { fs } = st;
+  const size = content.length;
+  if (size === 0 || size > fs.sectorsize || !inlinePossible(st)) return false;
+  const plan = await compressionFor(st);
+  if (plan) {
+    await loadCompressionKernels();
+    const z = plan.force || heuristic(content) ? compressRaw(plan.codec, content, plan.level, fs.sectorsize) : null;
+    if (z && z.length <= Math.min(fs.options.maxInlineBytes, maxInlineData(fs))) {
+      await writeInline(st, content, z, compressionTypeByName(plan.codec).id);
+      setCompressIncompat(fs, plan.codec);
+      return true;
+    }
+  }
+  if (!inlineAllowed(st, size)) return false;
+  await writeInline(st, content);
+  return true;
 }
 
 async function inlineExtentOf(st: FileState): Promise<FileExtent | undefined> {
@@ -325,34 +429,172 @@ async function inlineExtentOf(st: FileState): Promise<FileExtent | undefined> {
   return fe?.type === FileExtentType.INLINE ? fe : undefined;
 }
 
-/** insert_inline_extent: the whole file as one inline item (the first sector's items dropped). */
-async function writeInline(st: FileState, content: Uint8Array): Promise<void> {
+/**
+ * insert_inline_extent: the whole file as one inline item (the first sector's items dropped);
+ * `stored` is what the item holds when compressed with codec id `compression`.
+ */
+async function writeInline(st: FileState, content: Uint8Array, stored: Uint8Array = content, compression: number = CompressionType.NONE): Promise<void> {
   const { fs } = st;
   await dropExtents(st, 0, fs.sectorsize);
   await insertFileExtent(fs, st.root, st.ino, {
-    fileOffset: 0, generation: fs.transid, ramBytes: content.length, compression: CompressionType.NONE, encryption: 0,
-    otherEncoding: 0, type: FileExtentType.INLINE, diskBytenr: 0, diskNumBytes: 0, offset: 0, numBytes: content.length, inline: content,
+    fileOffset: 0, generation: fs.transid, ramBytes: content.length, compression, encryption: 0,
+    otherEncoding: 0, type: FileExtentType.INLINE, diskBytenr: 0, diskNumBytes: 0, offset: 0, numBytes: content.length, inline: stored,
   });
   st.inode.nbytes += content.length;
 }
 
 /** The inline extent becomes a regular first sector (what writeback does once the file outgrew it). */
 async function convertInline(st: FileState, fe: FileExtent): Promise<void> {
-  if (fe.compression !== CompressionType.NONE) throw new FsError('EOPNOTSUPP', `inode ${st.ino}: compressed inline extent (not supported yet)`);
+  const data = await inlineData(st, fe);
   const buf = new Uint8Array(st.fs.sectorsize);
-  buf.set(fe.inline!.subarray(0, Math.min(fe.inline!.length, buf.length)));
+  buf.set(data.subarray(0, Math.min(data.length, buf.length)));
   const n = await writeRange(st, 0, buf);
   if (n < buf.length) throw new FsError('ENOSPC', `inode ${st.ino}: no space to move the inline extent to a data extent`);
 }
 
 // ---------------------------------------------------------------- writeback
 
+/** How an inode's writes are compressed now (compress_file_range's choices). */
+interface CompressPlan {
+  codec: CompressionName;
+  level: number;
+  /** compress-force: no heuristic, no sticky NOCOMPRESS. */
+  force: boolean;
+  /** The btrfs.compression property names a codec (inode->prop_compress): no sticky NOCOMPRESS either. */
+  prop: boolean;
+}
+
+const COMPRESSION_XATTR = new TextEncoder().encode('btrfs.compression');
+
+/** The codec the btrfs.compression property names (prop_compress), if any. */
+async function propCompression(st: FileState): Promise<CompressionName | undefined> {
+  let v: Uint8Array;
+  try {
+    v = await getXattr(st.fs, st.root, st.ino, COMPRESSION_XATTR);
+  } catch (e) {
+    if (isFsError(e, 'ENODATA')) return undefined;
+    throw e;
+  }
+  const name = new TextDecoder().decode(v).split(':')[0];
+  return name === 'zlib' || name === 'lzo' || name === 'zstd' ? name : undefined;
+}
+
 /**
- * cow_file_range: writes `buf` (whole sectors) at file offset `start` into new extents.
+ * btrfs_inode_can_compress and inode_need_compress (less the heuristic): undefined when the
+ * inode's writes are not compressed. The codec is the property's, else the mount's, else
+ * zlib (chattr +c alone); the level is the mount's, clamped to the codec.
+ */
+async function compressionFor(st: FileState): Promise<CompressPlan | undefined> {
+  const o = st.fs.options;
+  const flags = st.inode.flags;
+  if (flags & (InodeFlags.NODATACOW | InodeFlags.NODATASUM)) return undefined;
+  const force = o.compressForce && o.compress !== undefined;
+  if (!force && (flags & InodeFlags.NOCOMPRESS)) return undefined;
+  const prop = (flags & InodeFlags.COMPRESS) || o.compress !== undefined ? await propCompression(st) : undefined;
+  if (!force && o.compress === undefined && !(flags & InodeFlags.COMPRESS) && prop === undefined) return undefined;
+  const codec = prop ?? o.compress ?? 'zlib';
+  return { codec, level: effectiveLevel(codec, o.compress === undefined ? 0 : o.compressLevel), force, prop: prop !== undefined };
+}
+
+/** btrfs_set_fs_incompat for a codec that needs a feature bit (lzo, zstd); written at commit. */
+export function setCompressIncompat(fs: FsInfo, codec: CompressionName): void {
+  const bit = codec === 'lzo' ? IncompatFlags.COMPRESS_LZO : codec === 'zstd' ? IncompatFlags.COMPRESS_ZSTD : 0;
+  if (bit === 0 || (fs.sb.incompatFlags & bit) !== 0) return;
+  fs.sb.incompatFlags |= bit;
+  fs.superDirty = true;
+}
+
+/**
+ * cow_file_range, through compress_file_range when the inode compresses: `buf` (whole
+ * sectors) at file offset `start` in chunks of at most 128 KiB, each a compressed extent
+ * when that saves a sector; runs of chunks left uncompressed are written as plain extents.
  * Returns the bytes written: all of buf, or less when data space ran out after some was
  * written (ENOSPC if none was).
  */
 async function cowRange(st: FileState, start: number, buf: Uint8Array): Promise<number> {
+  const plan = await compressionFor(st);
+  if (!plan) return cowPlain(st, start, buf);
+  await loadCompressionKernels();
+  const { fs } = st;
+  const ss = fs.sectorsize;
+  const diskISize = st.inode.size;
+  let plainFrom = 0;
+  const flushPlain = async (to: number): Promise<number> => {
+    // The shortfall (<= 0) of writing [plainFrom, to) uncompressed.
+    if (to <= plainFrom) return 0;
+    try {
+      const n = await cowPlain(st, start + plainFrom, buf.subarray(plainFrom, to));
+      return n - (to - plainFrom);
+    } catch (e) {
+      if (isFsError(e, 'ENOSPC') && plainFrom > 0) return plainFrom - to;
+      throw e;
+    }
+  };
+  let pos = 0;
+  while (pos < buf.length) {
+    const fileOffset = start + pos;
+    const len = Math.min(buf.length - pos, BTRFS_MAX_UNCOMPRESSED);
+    const chunk = buf.subarray(pos, pos + len);
+    // A single sector that is not the whole file cannot save a sector: not tried, no flag.
+    const tiny = len <= ss && (fileOffset > 0 || fileOffset + len < diskISize);
+    let z: Uint8Array | null = null;
+    if (!tiny && (plan.force || heuristic(chunk))) {
+      z = compress(plan.codec, chunk, plan.level, ss);
+      if (z === null && !plan.force && !plan.prop) {
+        // The sticky flag: this and every later write of the inode go uncompressed.
+        st.inode.flags |= InodeFlags.NOCOMPRESS;
+        const short = await flushPlain(buf.length);
+        return buf.length + short;
+      }
+    }
+    if (z === null) {
+      pos += len;
+      continue;
+    }
+    const short = await flushPlain(pos);
+    if (short < 0) return pos + short;
+    try {
+      await writeCompressedExtent(st, fileOffset, len, z, plan.codec);
+    } catch (e) {
+      if (isFsError(e, 'ENOSPC') && pos > 0) return pos;
+      throw e;
+    }
+    pos += len;
+    plainFrom = pos;
+  }
+  const short = await flushPlain(buf.length);
+  return buf.length + short;
+}
+
+/** One compressed extent: `z` (the codec's output for `len` bytes at `fileOffset`), zero padded to a sector. */
+async function writeCompressedExtent(st: FileState, fileOffset: number, len: number, z: Uint8Array, codec: CompressionName): Promise<void> {
+  const { fs, root, ino } = st;
+  const ss = fs.sectorsize;
+  const diskLen = alignUp(z.length, ss);
+  assert(diskLen < len && diskLen <= BTRFS_MAX_COMPRESSED, `compressed extent of ${diskLen} bytes for ${len}`);
+  assert(hasDataSum(st), 'compressed extent of a NODATASUM inode');
+  const ext = allocateSpaceRange(fs, BlockGroupFlags.DATA, diskLen, diskLen, ss);
+  const disk = new Uint8Array(diskLen);
+  disk.set(z);
+  try {
+    await fs.volumes.writeLogical(ext.start, disk);
+  } catch (e) {
+    fs.blockGroupOf(ext.start).free?.add(ext.start, diskLen);
+    throw e;
+  }
+  await dropExtents(st, fileOffset, fileOffset + len);
+  const fe: FileExtent = {
+    ...newFileExtent(fs, FileExtentType.REG, fileOffset, ext.start, diskLen, 0, len), ramBytes: len, compression: compressionTypeByName(codec).id,
+  };
+  await insertFileExtent(fs, root, ino, fe);
+  fs.delayedRefs.addDataRef(ext.start, diskLen, dataRefOf(st, fe, fileOffset), +1, true);
+  await insertCsums(fs, ext.start, checksum(fs.csum, disk, ss));
+  st.inode.nbytes += len;
+  setCompressIncompat(fs, codec);
+}
+
+/** cow_file_range without compression: extents of up to BTRFS_MAX_EXTENT_SIZE. */
+async function cowPlain(st: FileState, start: number, buf: Uint8Array): Promise<number> {
   const { fs, root, ino } = st;
   const ss = fs.sectorsize;
   let pos = 0;
@@ -566,12 +808,14 @@ export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: num
   const oldSize = st.inode.size;
   const end = offset + len;
   let written = len;
-  if (inlineAllowed(st, Math.max(oldSize, end))) {
+  let inlined = false;
+  if (Math.max(oldSize, end) <= ss && inlinePossible(st)) {
     const content = new Uint8Array(Math.max(oldSize, end));
     if (oldSize > 0) content.set(await readRange(st, 0, oldSize));
     content.set(data, offset);
-    await writeInline(st, content);
-  } else {
+    inlined = await storeInline(st, content);
+  }
+  if (!inlined) {
     const wStart = alignDown(offset, ss);
     const wEnd = alignUp(end, ss);
     let bufStart = wStart;
@@ -627,13 +871,13 @@ export async function truncateFile(fs: FsInfo, root: Root, ino: number, newSize:
   if (newSize > oldSize) {
     const inline = await inlineExtentOf(st);
     if (inline) {
-      if (inlineAllowed(st, newSize)) {
+      let inlined = false;
+      if (newSize <= ss) {
         const content = new Uint8Array(newSize);
         content.set(await readRange(st, 0, oldSize));
-        await writeInline(st, content);
-      } else {
-        await convertInline(st, inline);
+        inlined = await storeInline(st, content);
       }
+      if (!inlined) await convertInline(st, inline);
     }
     await fillHoles(st, alignUp(oldSize, ss), alignUp(newSize, ss));
   } else {
@@ -664,8 +908,17 @@ async function zeroTail(st: FileState, size: number): Promise<void> {
 async function truncateItems(st: FileState, size: number): Promise<void> {
   const { fs } = st;
   const inline = size > 0 ? await inlineExtentOf(st) : undefined;
-  if (inline && inline.ramBytes > size) {
-    if (inline.compression !== CompressionType.NONE) throw new FsError('EOPNOTSUPP', `inode ${st.ino}: compressed inline extent (not supported yet)`);
+  if (inline && inline.ramBytes > size && inline.compression !== CompressionType.NONE) {
+    // A compressed inline extent cannot be cut: btrfs truncates its block and writeback
+    // stores the shorter file again (inline when it still fits, else a regular sector).
+    const content = (await inlineData(st, inline)).slice(0, size);
+    if (!(await storeInline(st, content))) {
+      const buf = new Uint8Array(fs.sectorsize);
+      buf.set(content);
+      await dropExtents(st, 0, fs.sectorsize);
+      if ((await writeRange(st, 0, buf)) < buf.length) throw new FsError('ENOSPC', `inode ${st.ino}: no data space to rewrite the first sector`);
+    }
+  } else if (inline && inline.ramBytes > size) {
     const { found, path } = await searchSlot(fs, st.root, fileExtentKey(st.ino, 0), { cow: true });
     assert(found, 'inline extent vanished');
     truncateItem(fs, path, FileExtentHead.size + size, true);
@@ -826,8 +1079,7 @@ export async function cloneRange(
     if (b <= a) continue;
     if (fe.type === FileExtentType.INLINE) {
       // clone_copy_inline_extent: the bytes are copied (inline item when dst is that small).
-      if (fe.compression !== CompressionType.NONE) throw new FsError('EOPNOTSUPP', `inode ${srcIno}: compressed inline extent (not supported yet)`);
-      const bytes = fe.inline!.subarray(a - ks, Math.min(fe.inline!.length, length - (a - srcOffset)));
+      const bytes = (await inlineData(src, fe)).subarray(a - ks, Math.min(fe.inline!.length, length - (a - srcOffset)));
       if (map(a) === 0 && inlineAllowed(dst, dstNewSize)) {
         await writeInline(dst, bytes.slice());
       } else {
