@@ -11,7 +11,7 @@
 // a batch must not cost an await (STYLE.md: run to completion).
 
 import { assert } from '../util/assert.js';
-import { instantiateKernel } from './wasm-loader.js';
+import { WasmKernel, WASM_PAGE_BYTES } from './wasm-loader.js';
 
 interface Crc32cExports {
   readonly memory: WebAssembly.Memory;
@@ -27,52 +27,23 @@ interface Crc32cExports {
  * cost stops mattering (a call costs well under a microsecond, 4 MiB takes ~2 ms).
  */
 const SCRATCH_INPUT_BYTES = 4 * 1024 * 1024;
-const WASM_PAGE_BYTES = 65536;
 
-let kernel: Crc32cExports | undefined;
-let loading: Promise<void> | undefined;
-/** Start of the scratch area in wasm memory, fixed by the module's static data. */
-let scratchBase = 0;
-/** View of the kernel's memory; replaced when memory grows (the old buffer detaches). */
-let heap = new Uint8Array(0);
+const KERNEL = new WasmKernel<Crc32cExports>('crc32c', () => new URL('./wasm/crc32c.wasm', import.meta.url), ['crc32cSectors', 'crc32cUpdate']);
 
 /** Instantiates the kernel once; later and concurrent calls share the same promise. */
 export function loadCrc32cKernel(): Promise<void> {
-  loading ??= (async () => {
-    const instance = await instantiateKernel(new URL('./wasm/crc32c.wasm', import.meta.url));
-    const exports = instance.exports as unknown as Crc32cExports;
-    assert(exports.memory instanceof WebAssembly.Memory, 'crc32c kernel exports no memory');
-    assert(typeof exports.crc32cSectors === 'function', 'crc32c kernel lacks crc32cSectors');
-    scratchBase = exports.inputBase();
-    assert(scratchBase > 0 && scratchBase % 64 === 0, `crc32c kernel scratch base ${scratchBase} misaligned`);
-    heap = new Uint8Array(exports.memory.buffer);
-    kernel = exports;
-  })().catch((e: unknown) => {
-    // Let a later call try again (a transient fetch failure must not poison the module),
-    // and hand the error to this caller.
-    loading = undefined;
-    throw e;
-  });
-  return loading;
+  return KERNEL.load();
 }
 
 export function crc32cKernelLoaded(): boolean {
-  return kernel !== undefined;
+  return KERNEL.loaded;
 }
 
-function loadedKernel(): Crc32cExports {
-  assert(kernel !== undefined, 'crc32c kernel used before loadKernels() resolved');
-  return kernel;
-}
-
-/** Makes [scratchBase, scratchBase + bytes) addressable and returns the current view. */
-function scratch(k: Crc32cExports, bytes: number): Uint8Array {
+/** Makes [scratchBase, scratchBase + bytes) addressable (bounded) and returns the current view. */
+function scratch(bytes: number): Uint8Array {
   assert(bytes <= SCRATCH_INPUT_BYTES + WASM_PAGE_BYTES, `crc32c scratch request ${bytes} exceeds bound`);
-  const needBytes = scratchBase + bytes;
-  const haveBytes = k.memory.buffer.byteLength;
-  if (needBytes > haveBytes) k.memory.grow(Math.ceil((needBytes - haveBytes) / WASM_PAGE_BYTES));
-  if (heap.buffer !== k.memory.buffer) heap = new Uint8Array(k.memory.buffer);
-  return heap;
+  KERNEL.scratch(bytes);
+  return KERNEL.heap;
 }
 
 /**
@@ -81,7 +52,8 @@ function scratch(k: Crc32cExports, bytes: number): Uint8Array {
  * `~crc32cRange(~0, ...)`. Returns an unsigned 32-bit number.
  */
 export function crc32cRange(seed: number, data: Uint8Array, offset: number, lengthBytes: number): number {
-  const k = loadedKernel();
+  const k = KERNEL.kernel;
+  const scratchBase = KERNEL.scratchBase;
   assert(Number.isInteger(offset) && offset >= 0, 'crc32c: bad offset');
   assert(Number.isInteger(lengthBytes) && lengthBytes >= 0, 'crc32c: bad length');
   assert(offset + lengthBytes <= data.length, 'crc32c: range past the end of data');
@@ -89,7 +61,7 @@ export function crc32cRange(seed: number, data: Uint8Array, offset: number, leng
   let done = 0;
   while (done < lengthBytes) {
     const pieceBytes = Math.min(lengthBytes - done, SCRATCH_INPUT_BYTES);
-    const mem = scratch(k, pieceBytes);
+    const mem = scratch(pieceBytes);
     mem.set(data.subarray(offset + done, offset + done + pieceBytes), scratchBase);
     crc = k.crc32cUpdate(crc, scratchBase, pieceBytes) >>> 0;
     done += pieceBytes;
@@ -111,7 +83,8 @@ export function crc32cSectorsInto(
   data: Uint8Array, offset: number, lengthBytes: number, sectorBytes: number,
   out: Uint8Array, outOffset: number,
 ): void {
-  const k = loadedKernel();
+  const k = KERNEL.kernel;
+  const scratchBase = KERNEL.scratchBase;
   assert(Number.isInteger(sectorBytes) && sectorBytes > 0, `crc32c: bad sector size ${sectorBytes}`);
   assert(lengthBytes % sectorBytes === 0, `crc32c: ${lengthBytes} bytes is not a whole number of ${sectorBytes}-byte sectors`);
   assert(offset >= 0 && offset + lengthBytes <= data.length, 'crc32c: range past the end of data');
@@ -130,7 +103,7 @@ export function crc32cSectorsInto(
     const inputBytes = count * sectorBytes;
     // Results go right after the input, 8-aligned.
     const resultsAt = scratchBase + ((inputBytes + 7) & ~7);
-    const mem = scratch(k, resultsAt - scratchBase + count * 4);
+    const mem = scratch(resultsAt - scratchBase + count * 4);
     const from = offset + first * sectorBytes;
     mem.set(data.subarray(from, from + inputBytes), scratchBase);
     k.crc32cSectors(scratchBase, sectorBytes, count, resultsAt);

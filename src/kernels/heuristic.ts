@@ -5,8 +5,7 @@
 // the first 128 KiB of a range, so no more is copied in). Synchronous once
 // loadHeuristicKernel() has resolved.
 
-import { assert } from '../util/assert.js';
-import { instantiateKernel } from './wasm-loader.js';
+import { WasmKernel } from './wasm-loader.js';
 
 interface HeuristicExports {
   readonly memory: WebAssembly.Memory;
@@ -20,7 +19,6 @@ interface HeuristicExports {
 
 /** BTRFS_MAX_UNCOMPRESSED: the heuristic samples at most this much of a range. */
 const SAMPLED_BYTES = 128 * 1024;
-const WASM_PAGE_BYTES = 65536;
 
 /** Which of the kernel's tests decided, in the order it runs them. */
 export type HeuristicReason =
@@ -47,44 +45,23 @@ export interface HeuristicDetail {
   readonly entropy: number;
 }
 
-let kernel: HeuristicExports | undefined;
-let loading: Promise<void> | undefined;
-let scratchBase = 0;
-let heap = new Uint8Array(0);
+const KERNEL = new WasmKernel<HeuristicExports>('heuristic', () => new URL('./wasm/heuristic.wasm', import.meta.url), ['compressHeuristic'], SAMPLED_BYTES);
 
 export function loadHeuristicKernel(): Promise<void> {
-  loading ??= (async () => {
-    const instance = await instantiateKernel(new URL('./wasm/heuristic.wasm', import.meta.url));
-    const exports = instance.exports as unknown as HeuristicExports;
-    assert(exports.memory instanceof WebAssembly.Memory, 'heuristic kernel exports no memory');
-    assert(typeof exports.compressHeuristic === 'function', 'heuristic kernel lacks compressHeuristic');
-    scratchBase = exports.inputBase();
-    assert(scratchBase > 0 && scratchBase % 64 === 0, `heuristic kernel scratch base ${scratchBase} misaligned`);
-    const needBytes = scratchBase + SAMPLED_BYTES;
-    const haveBytes = exports.memory.buffer.byteLength;
-    if (needBytes > haveBytes) exports.memory.grow(Math.ceil((needBytes - haveBytes) / WASM_PAGE_BYTES));
-    heap = new Uint8Array(exports.memory.buffer);
-    kernel = exports;
-  })().catch((e: unknown) => {
-    loading = undefined;
-    throw e;
-  });
-  return loading;
+  return KERNEL.load();
 }
 
 export function heuristicKernelLoaded(): boolean {
-  return kernel !== undefined;
+  return KERNEL.loaded;
 }
 
 /** Runs the kernel over input (its first 128 KiB) and returns its return value. */
 function runKernel(input: Uint8Array): number {
-  assert(kernel !== undefined, 'heuristic kernel used before loadCompressionKernels() resolved');
-  const k = kernel;
-  if (heap.buffer !== k.memory.buffer) heap = new Uint8Array(k.memory.buffer);
-  heap.set(input.subarray(0, Math.min(input.length, SAMPLED_BYTES)), scratchBase);
+  const k = KERNEL.scratch(SAMPLED_BYTES);
+  KERNEL.heap.set(input.subarray(0, Math.min(input.length, SAMPLED_BYTES)), KERNEL.scratchBase);
   // The kernel clamps the range to 128 KiB + 1 bytes and never reads past 128 KiB, so the
   // true length matters only up to that clamp.
-  return k.compressHeuristic(scratchBase, Math.min(input.length, SAMPLED_BYTES + 1));
+  return k.compressHeuristic(KERNEL.scratchBase, Math.min(input.length, SAMPLED_BYTES + 1));
 }
 
 const REASONS: Record<number, HeuristicReason> = {
@@ -102,7 +79,7 @@ export function heuristic(input: Uint8Array): boolean {
 /** heuristic() with the kernel's intermediate figures, for tests and tools. */
 export function heuristicDetail(input: Uint8Array): HeuristicDetail {
   const ret = runKernel(input);
-  const k = kernel!;
+  const k = KERNEL.kernel;
   const entropy = k.heuristicEntropy();
   // A "no" comes from the core set (entropy never computed) or from the entropy (>= 80).
   const reason: HeuristicReason = ret !== 0 ? REASONS[ret]! : entropy === 0 ? 'core-set-high' : 'entropy-high';

@@ -7,7 +7,7 @@
 
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
-import { instantiateKernel } from './wasm-loader.js';
+import { WasmKernel, WASM_PAGE_BYTES } from './wasm-loader.js';
 
 interface LzoExports {
   readonly memory: WebAssembly.Memory;
@@ -23,7 +23,6 @@ interface LzoExports {
 const MAX_EXTENT_BYTES = 128 * 1024;
 /** Raw LZO1X calls (tests, tools) take up to this much; extents never need more. */
 const MAX_RAW_BYTES = 1024 * 1024;
-const WASM_PAGE_BYTES = 65536;
 const LZO_LEN = 4;
 const BTRFS_E2BIG = -7;
 
@@ -32,42 +31,20 @@ export function lzo1xWorstCompress(lengthBytes: number): number {
   return lengthBytes + (lengthBytes >>> 4) + 64 + 3;
 }
 
-let kernel: LzoExports | undefined;
-let loading: Promise<void> | undefined;
-let scratchBase = 0;
-let heap = new Uint8Array(0);
+const KERNEL = new WasmKernel<LzoExports>('lzo', () => new URL('./wasm/lzo.wasm', import.meta.url), ['lzoCompressExtent', 'lzoDecompressExtent', 'lzo1xCompress', 'lzo1xDecompress']);
 
 export function loadLzoKernel(): Promise<void> {
-  loading ??= (async () => {
-    const instance = await instantiateKernel(new URL('./wasm/lzo.wasm', import.meta.url));
-    const exports = instance.exports as unknown as LzoExports;
-    assert(exports.memory instanceof WebAssembly.Memory, 'lzo kernel exports no memory');
-    assert(typeof exports.lzoCompressExtent === 'function', 'lzo kernel lacks lzoCompressExtent');
-    scratchBase = exports.inputBase();
-    assert(scratchBase > 0 && scratchBase % 64 === 0, `lzo kernel scratch base ${scratchBase} misaligned`);
-    heap = new Uint8Array(exports.memory.buffer);
-    kernel = exports;
-  })().catch((e: unknown) => {
-    loading = undefined;
-    throw e;
-  });
-  return loading;
+  return KERNEL.load();
 }
 
 export function lzoKernelLoaded(): boolean {
-  return kernel !== undefined;
+  return KERNEL.loaded;
 }
 
-/** The kernel, with [scratchBase, scratchBase + bytes) addressable and `heap` current. */
+/** The kernel, with [scratchBase, scratchBase + bytes) addressable (bounded) and `heap` current. */
 function withScratch(bytes: number): LzoExports {
-  assert(kernel !== undefined, 'lzo kernel used before loadCompressionKernels() resolved');
-  const k = kernel;
   assert(bytes <= 2 * MAX_RAW_BYTES + 2 * WASM_PAGE_BYTES, `lzo scratch request ${bytes} exceeds bound`);
-  const needBytes = scratchBase + bytes;
-  const haveBytes = k.memory.buffer.byteLength;
-  if (needBytes > haveBytes) k.memory.grow(Math.ceil((needBytes - haveBytes) / WASM_PAGE_BYTES));
-  if (heap.buffer !== k.memory.buffer) heap = new Uint8Array(k.memory.buffer);
-  return k;
+  return KERNEL.scratch(bytes);
 }
 
 function checkSectorSize(sectorSize: number): void {
@@ -77,7 +54,7 @@ function checkSectorSize(sectorSize: number): void {
 
 /** Where the output area starts: after inputBytes of input, 64-aligned. */
 function outputAt(inputBytes: number): number {
-  return scratchBase + ((inputBytes + 63) & ~63);
+  return KERNEL.scratchBase + ((inputBytes + 63) & ~63);
 }
 
 /**
@@ -89,14 +66,14 @@ export function lzoCompressExtent(input: Uint8Array, sectorSize = 4096): Uint8Ar
   checkSectorSize(sectorSize);
   assert(input.length > 0 && input.length <= MAX_EXTENT_BYTES, `lzo: extent input of ${input.length} bytes`);
   const dst = outputAt(input.length);
-  let k = withScratch(dst - scratchBase);
+  let k = withScratch(dst - KERNEL.scratchBase);
   const bound = k.lzoCompressBound(input.length, sectorSize);
-  k = withScratch(dst - scratchBase + bound);
-  heap.set(input, scratchBase);
-  const got = k.lzoCompressExtent(scratchBase, input.length, dst, sectorSize);
+  k = withScratch(dst - KERNEL.scratchBase + bound);
+  KERNEL.heap.set(input, KERNEL.scratchBase);
+  const got = k.lzoCompressExtent(KERNEL.scratchBase, input.length, dst, sectorSize);
   if (got === BTRFS_E2BIG) return null;
   assert(got > LZO_LEN && got <= bound, `lzo kernel returned ${got}`);
-  return heap.slice(dst, dst + got);
+  return KERNEL.heap.slice(dst, dst + got);
 }
 
 const LZO_ERRORS: Record<number, string> = {
@@ -119,13 +96,13 @@ export function lzoDecompressExtent(input: Uint8Array, ramBytes: number, sectorS
   assert(Number.isInteger(ramBytes) && ramBytes >= 0 && ramBytes <= MAX_EXTENT_BYTES, `lzo: ram_bytes ${ramBytes}`);
   if (input.length > MAX_EXTENT_BYTES) throw new FsError('EIO', `lzo extent of ${input.length} bytes exceeds 128 KiB`);
   const dst = outputAt(input.length);
-  const k = withScratch(dst - scratchBase + ramBytes + lzo1xWorstCompress(sectorSize));
-  heap.set(input, scratchBase);
-  const got = k.lzoDecompressExtent(scratchBase, input.length, dst, ramBytes, sectorSize);
+  const k = withScratch(dst - KERNEL.scratchBase + ramBytes + lzo1xWorstCompress(sectorSize));
+  KERNEL.heap.set(input, KERNEL.scratchBase);
+  const got = k.lzoDecompressExtent(KERNEL.scratchBase, input.length, dst, ramBytes, sectorSize);
   if (got < 0) throw lzoError(got, 'extent');
   assert(got <= ramBytes, `lzo kernel produced ${got} > ${ramBytes}`);
   const out = new Uint8Array(ramBytes);
-  out.set(heap.subarray(dst, dst + got));
+  out.set(KERNEL.heap.subarray(dst, dst + got));
   return out;
 }
 
@@ -154,11 +131,11 @@ export function lzoDecompressInline(input: Uint8Array, ramBytes: number, sectorS
 export function lzo1xCompressRaw(input: Uint8Array): Uint8Array {
   assert(input.length <= MAX_RAW_BYTES, `lzo1x: input of ${input.length} bytes`);
   const dst = outputAt(input.length);
-  const k = withScratch(dst - scratchBase + lzo1xWorstCompress(input.length));
-  heap.set(input, scratchBase);
-  const got = k.lzo1xCompress(scratchBase, input.length, dst);
+  const k = withScratch(dst - KERNEL.scratchBase + lzo1xWorstCompress(input.length));
+  KERNEL.heap.set(input, KERNEL.scratchBase);
+  const got = k.lzo1xCompress(KERNEL.scratchBase, input.length, dst);
   assert(got >= 3 && got <= lzo1xWorstCompress(input.length), `lzo1x kernel returned ${got}`);
-  return heap.slice(dst, dst + got);
+  return KERNEL.heap.slice(dst, dst + got);
 }
 
 /** Decompresses a raw LZO1X stream of at most maxOutBytes output; corrupt input: FsError EIO. */
@@ -166,9 +143,9 @@ export function lzo1xDecompressRaw(input: Uint8Array, maxOutBytes: number): Uint
   assert(Number.isInteger(maxOutBytes) && maxOutBytes >= 0 && maxOutBytes <= MAX_RAW_BYTES, `lzo1x: out bound ${maxOutBytes}`);
   if (input.length > MAX_RAW_BYTES) throw new FsError('EIO', `lzo1x stream of ${input.length} bytes`);
   const dst = outputAt(input.length);
-  const k = withScratch(dst - scratchBase + maxOutBytes);
-  heap.set(input, scratchBase);
-  const got = k.lzo1xDecompress(scratchBase, input.length, dst, maxOutBytes);
+  const k = withScratch(dst - KERNEL.scratchBase + maxOutBytes);
+  KERNEL.heap.set(input, KERNEL.scratchBase);
+  const got = k.lzo1xDecompress(KERNEL.scratchBase, input.length, dst, maxOutBytes);
   if (got < 0) throw lzoError(got, 'stream');
-  return heap.slice(dst, dst + got);
+  return KERNEL.heap.slice(dst, dst + got);
 }

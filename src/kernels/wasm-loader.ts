@@ -32,3 +32,79 @@ export async function instantiateKernel(url: URL): Promise<WebAssembly.Instance>
   const { instance } = await WebAssembly.instantiate(bytes, {});
   return instance;
 }
+
+export const WASM_PAGE_BYTES = 65536;
+
+/** What every butterfs kernel exports: its memory and where its scratch area starts. */
+export interface KernelExports {
+  memory: WebAssembly.Memory;
+  inputBase(): number;
+}
+
+/**
+ * One kernel instance with its scratch memory: loaded once (concurrent and later loads share
+ * the promise; a failed load may be retried), then used synchronously. `scratch(bytes)` makes
+ * [scratchBase, scratchBase + bytes) addressable, growing memory within the caller's bound,
+ * and keeps `heap` (a view of memory, replaced when memory grows) current.
+ */
+export class WasmKernel<E extends KernelExports> {
+  private exports: E | undefined;
+  private loading: Promise<void> | undefined;
+  /** Start of the scratch area in wasm memory, fixed by the module's static data. */
+  scratchBase = 0;
+  /** View of the kernel's memory; replaced when memory grows (the old buffer detaches). */
+  heap = new Uint8Array(0);
+
+  constructor(
+    readonly name: string,
+    /** Passed as a thunk so the `new URL('./wasm/x.wasm', import.meta.url)` literal stays in the caller's module for Vite. */
+    private readonly url: () => URL,
+    /** Exported functions the kernel must have. */
+    private readonly required: readonly (keyof E & string)[],
+    /** Scratch bytes to make addressable at load. */
+    private readonly initialScratchBytes = 0,
+  ) {}
+
+  load(): Promise<void> {
+    this.loading ??= (async () => {
+      const instance = await instantiateKernel(this.url());
+      const exports = instance.exports as unknown as E;
+      if (!(exports.memory instanceof WebAssembly.Memory)) throw new Error(`${this.name} kernel exports no memory`);
+      for (const fn of this.required) {
+        if (typeof exports[fn] !== 'function') throw new Error(`${this.name} kernel lacks ${fn}`);
+      }
+      const base = exports.inputBase();
+      if (!(base > 0 && base % 64 === 0)) throw new Error(`${this.name} kernel scratch base ${base} misaligned`);
+      this.scratchBase = base;
+      this.exports = exports;
+      this.scratch(this.initialScratchBytes);
+    })().catch((e: unknown) => {
+      // Let a later call try again (a transient fetch failure must not poison the module),
+      // and hand the error to this caller.
+      this.loading = undefined;
+      this.exports = undefined;
+      throw e;
+    });
+    return this.loading;
+  }
+
+  get loaded(): boolean {
+    return this.exports !== undefined;
+  }
+
+  /** The loaded kernel; an assertion failure when used before load() resolved. */
+  get kernel(): E {
+    if (this.exports === undefined) throw new Error(`${this.name} kernel used before the kernels were loaded`);
+    return this.exports;
+  }
+
+  /** The kernel, with [scratchBase, scratchBase + bytes) addressable and `heap` current. */
+  scratch(bytes: number): E {
+    const k = this.kernel;
+    const needBytes = this.scratchBase + bytes;
+    const haveBytes = k.memory.buffer.byteLength;
+    if (needBytes > haveBytes) k.memory.grow(Math.ceil((needBytes - haveBytes) / WASM_PAGE_BYTES));
+    if (this.heap.buffer !== k.memory.buffer) this.heap = new Uint8Array(k.memory.buffer);
+    return k;
+  }
+}
