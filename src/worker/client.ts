@@ -54,6 +54,12 @@ export interface ConnectOptions {
   onStateChange?: (state: ConnectionState) => void;
   /** OpfsDevice open bounds. */
   openTimeoutMs?: number;
+  /**
+   * How long close() waits for the worker to commit and unmount (default 60 s). A worker that
+   * was terminated or hangs does not answer: close() then terminates it and fails with
+   * ETIMEDOUT (changes since the last commit are lost, as after a power cut).
+   */
+  closeTimeoutMs?: number;
   busyRetryMs?: number;
 }
 
@@ -183,9 +189,15 @@ export async function connect(options: ConnectOptions): Promise<FilesystemClient
       link?.close('connection closed');
       link = undefined;
       target = undefined;
+      const limitMs = options.closeTimeoutMs ?? 60_000;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new FsError('ETIMEDOUT', `the butterfs worker did not finish close() within ${limitMs} ms; it was terminated`)), limitMs);
+      });
       try {
-        await Promise.race([control.close(), workerFailed]);
+        await Promise.race([control.close(), workerFailed, timedOut]);
       } finally {
+        clearTimeout(timer);
         control[Comlink.releaseProxy]();
         worker.terminate();
       }

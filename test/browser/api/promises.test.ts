@@ -61,11 +61,13 @@ for (const backend of ['opfs', 'idb'] as const) {
       // A worker that dies without close(): changes since the last commit are lost, as in a power
       // cut; the commit before is whole.
       const worker = new Worker(new URL('../../../src/worker/worker.ts', import.meta.url), { type: 'module', name: 'butterfs' });
-      const c = await connect({ name, backend, worker });
+      const c = await connect({ name, backend, worker, closeTimeoutMs: 300 });
       await c.promises.writeFile('/committed', 'overwritten, never committed');
       await c.promises.writeFile('/lost', 'never committed');
-      // (c is not closed: its worker is gone, and with it the Web Lock, which the next connect takes.)
+      // The worker is gone, and with it the Web Lock, which the next connect takes. close() on
+      // the dead connection does not hang: it times out with ETIMEDOUT.
       worker.terminate();
+      await expect(c.close()).rejects.toMatchObject({ code: 'ETIMEDOUT' });
 
       const d = await connect({ name, backend });
       try {
