@@ -13,18 +13,20 @@ import { dumpTree as dumpTreeEngine, type DumpTreeOptions } from '../fs/print-tr
 import { dumpSuper as dumpSuperEngine } from '../fs/print-super.js';
 import { parseMountOptions, type MountOptions } from './mount-options.js';
 import { FsPromises } from './promises.js';
+import { readInode, isDir, isReg } from '../inode/inode.js';
+import { cloneRange as cloneFileRange } from '../inode/file.js';
 import { Attributes } from './attributes.js';
 import { FilesystemAdmin } from './filesystem-admin.js';
 import { createCallbackFs, type CallbackFs } from './callback-fs.js';
-import { cleanupOrphans } from '../inode/namei.js';
-import { FIRST_INODE_OBJECTID, FS_TREE_OBJECTID } from '../format/constants.js';
+import { checkMutable, cleanupOrphans } from '../inode/namei.js';
+import { FIRST_INODE_OBJECTID, FS_TREE_OBJECTID, InodeFlags } from '../format/constants.js';
 import { resumeDeadRoots } from '../subvol/drop-tree.js';
 import { getDefaultSubvolume, hasDeadRoots, listSubvolumes, subvolumeRoot, subvolumeOfDir } from '../subvol/subvolume.js';
 import { SubvolumeApi } from './subvolume.js';
 import { PropertyApi } from './property.js';
 import { QgroupApi } from './qgroup.js';
 import { loadQgroups, qgroupRescan, qgroupState, QGROUP_STATUS_FLAG_RESCAN } from '../subvol/qgroup.js';
-import { walk } from './path.js';
+import { pathString, walk, type PathLike } from './path.js';
 
 /** Tree blocks the cleaner visits per transaction while dropping deleted subvolumes. */
 const CLEANER_BUDGET = 256;
@@ -219,6 +221,34 @@ export class Filesystem {
 
   /** The error of a failed periodic commit, if one happened. */
   lastError: unknown;
+
+  /**
+   * FICLONERANGE: shares `length` bytes of `src` from `srcOffset` into `dst` at `dstOffset`
+   * (a reflink: no data is copied; later writes to either side copy only what they change).
+   * Offsets must be sector-aligned and the length too unless it ends at the source's EOF
+   * (length 0 means to EOF): EINVAL otherwise, as btrfs. Works across subvolumes. Returns
+   * the bytes cloned.
+   */
+  async cloneRange(src: PathLike, srcOffset: number, length: number, dst: PathLike, dstOffset: number): Promise<number> {
+    const sp = pathString(src, 'ioctl');
+    const dp = pathString(dst, 'ioctl');
+    for (const [what, n] of [['srcOffset', srcOffset], ['length', length], ['dstOffset', dstOffset]] as const) {
+      if (!Number.isSafeInteger(n) || n < 0) throw new FsError('EINVAL', `cloneRange: ${what} must be a non-negative integer`, { syscall: 'ioctl', path: sp, dest: dp });
+    }
+    return this.promises.call(true, { syscall: 'ioctl', path: sp, dest: dp }, async (fs) => {
+      const from = await this.promises.locate(fs, sp);
+      const to = await this.promises.locate(fs, dp);
+      for (const loc of [from, to]) {
+        const item = await readInode(fs, loc.root, loc.ino);
+        if (isDir(item.mode)) throw new FsError('EISDIR', 'is a directory');
+        if (!isReg(item.mode)) throw new FsError('EINVAL', 'not a regular file');
+      }
+      checkMutable(to.root);
+      const dstItem = await readInode(fs, to.root, to.ino);
+      if (dstItem.flags & (InodeFlags.IMMUTABLE | InodeFlags.APPEND)) throw new FsError('EPERM', 'the destination is immutable or append-only');
+      return cloneFileRange(fs, from.root, from.ino, srcOffset, length, to.root, to.ino, dstOffset);
+    });
+  }
 
   /**
    * Our `btrfs check --readonly`: every tree block verified, extent refs against backrefs, free

@@ -159,7 +159,7 @@ export class FsPromises {
   }
 
   /** @internal Runs `fn` as one call with node's error fields (see run). */
-  call<T>(write: boolean, stage: { syscall: string; path?: string }, fn: (fs: FsInfo) => Promise<T>): Promise<T> {
+  call<T>(write: boolean, stage: { syscall: string; path?: string; dest?: string }, fn: (fs: FsInfo) => Promise<T>): Promise<T> {
     return this.run(write, stage, fn);
   }
 
