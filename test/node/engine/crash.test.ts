@@ -18,6 +18,7 @@ import { mulberry32 } from '../../../src/device/fault.js';
 import { createFile, removeFile, type SimpleFile } from '../../shared/simple-files.js';
 import { btrfsCheck, saveImage, tempDir } from '../../shared/btrfs-progs.js';
 import { check } from '../../../src/fs/check.js';
+import { allowedGenerations } from '../../shared/crash-generations.js';
 
 const MiB = 1024 * 1024;
 
@@ -72,15 +73,9 @@ describe('crash consistency', () => {
     for (let k = 0; k <= total; k++) {
       for (const [pname, policy] of policies) {
         const state = dev.stateAfter(k, typeof policy === 'object' ? { ...policy, seed: policy.seed + k } : policy);
-        let durable = 0;
-        let inFlight: number | undefined;
-        for (const [g, info] of gens) {
-          if (info.commitEnd <= k) durable = Math.max(durable, g);
-          else if (info.commitStart < k) inFlight = g;
-        }
+        const allowed = allowedGenerations(gens, k);
         const crashed = await openFs([state]);
         const g = crashed.sb.generation;
-        const allowed = inFlight === undefined ? [durable] : [durable, inFlight];
         expect(allowed, `crash after event ${k} (${pname}): mounted generation ${g}`).toContain(g);
         expect(await listNames(crashed), `crash after event ${k} (${pname}), generation ${g}`).toEqual(gens.get(g)!.names);
         const verdict = await check(crashed);
