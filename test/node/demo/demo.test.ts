@@ -120,10 +120,11 @@ describe('the demo in a real browser', () => {
     const input = page.locator('.term-input');
     await input.fill('cat /docs/hel');
     await input.press('Tab');
-    expect(await input.inputValue()).toBe('cat /docs/hello.txt ');
+    // Completion asks the worker for the directory: it lands asynchronously.
+    await expect.poll(() => input.inputValue()).toBe('cat /docs/hello.txt ');
     await input.fill('btrfs subv');
     await input.press('Tab');
-    expect(await input.inputValue()).toBe('btrfs subvolume ');
+    await expect.poll(() => input.inputValue()).toBe('btrfs subvolume ');
     await input.fill('');
 
     // ---- subvolumes and snapshots
