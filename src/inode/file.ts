@@ -95,6 +95,8 @@ interface FileState {
   root: Root;
   ino: number;
   inode: InodeItem;
+  /** BTRFS_IOC_DEFRAG_RANGE with a codec (inode->defrag_compress): set only by defragRewrite. */
+  defragCompress?: { codec: CompressionName; level: number };
 }
 
 const alignDown = (n: number, a: number): number => Math.floor(n / a) * a;
@@ -412,7 +414,7 @@ async function storeInline(st: FileState, content: Uint8Array): Promise<boolean>
   const plan = await compressionFor(st);
   if (plan) {
     await loadCompressionKernels();
-    const z = plan.force || heuristic(content) ? compressRaw(plan.codec, content, plan.level, fs.sectorsize) : null;
+    const z = plan.skipHeuristic || heuristic(content) ? compressRaw(plan.codec, content, plan.level, fs.sectorsize) : null;
     if (z && z.length <= Math.min(fs.options.maxInlineBytes, maxInlineData(fs))) {
       await writeInline(st, content, z, compressionTypeByName(plan.codec).id);
       setCompressIncompat(fs, plan.codec);
@@ -460,6 +462,8 @@ interface CompressPlan {
   level: number;
   /** compress-force: no heuristic, no sticky NOCOMPRESS. */
   force: boolean;
+  /** Every chunk is tried without the heuristic (compress-force, or a defrag with a codec). */
+  skipHeuristic: boolean;
   /** The btrfs.compression property names a codec (inode->prop_compress): no sticky NOCOMPRESS either. */
   prop: boolean;
 }
@@ -489,11 +493,19 @@ async function compressionFor(st: FileState): Promise<CompressPlan | undefined> 
   const flags = st.inode.flags;
   if (flags & (InodeFlags.NODATACOW | InodeFlags.NODATASUM)) return undefined;
   const force = o.compressForce && o.compress !== undefined;
+  if (st.defragCompress) {
+    // inode_need_compress: the defrag ioctl's codec comes before NOCOMPRESS and the heuristic;
+    // compress_file_range takes its type and level. A chunk that saves nothing still sets the
+    // sticky flag unless forced or the property names a codec (mark_incompressible).
+    const { codec, level } = st.defragCompress;
+    const prop = await propCompression(st);
+    return { codec, level: effectiveLevel(codec, level), force, skipHeuristic: true, prop: prop !== undefined };
+  }
   if (!force && (flags & InodeFlags.NOCOMPRESS)) return undefined;
   const prop = (flags & InodeFlags.COMPRESS) || o.compress !== undefined ? await propCompression(st) : undefined;
   if (!force && o.compress === undefined && !(flags & InodeFlags.COMPRESS) && prop === undefined) return undefined;
   const codec = prop ?? o.compress ?? 'zlib';
-  return { codec, level: effectiveLevel(codec, o.compress === undefined ? 0 : o.compressLevel), force, prop: prop !== undefined };
+  return { codec, level: effectiveLevel(codec, o.compress === undefined ? 0 : o.compressLevel), force, skipHeuristic: force, prop: prop !== undefined };
 }
 
 /** btrfs_set_fs_incompat for a codec that needs a feature bit (lzo, zstd); written at commit. */
@@ -538,7 +550,7 @@ async function cowRange(st: FileState, start: number, buf: Uint8Array): Promise<
     // A single sector that is not the whole file cannot save a sector: not tried, no flag.
     const tiny = len <= ss && (fileOffset > 0 || fileOffset + len < diskISize);
     let z: Uint8Array | null = null;
-    if (!tiny && (plan.force || heuristic(chunk))) {
+    if (!tiny && (plan.skipHeuristic || heuristic(chunk))) {
       z = compress(plan.codec, chunk, plan.level, ss);
       if (z === null && !plan.force && !plan.prop) {
         // The sticky flag: this and every later write of the inode go uncompressed.
@@ -850,6 +862,54 @@ export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: num
   }
   st.inode.size = Math.max(oldSize, offset + written);
   await finishWrite(st, { mtime: true });
+  return written;
+}
+
+// ---------------------------------------------------------------- defrag
+
+/**
+ * The writeback of one defrag target (defrag_one_locked_target, then cow_file_range or
+ * compress_file_range; the choice of targets is inode/defrag.ts's): [start, start + length)
+ * of a regular file, whole sectors, read and written again through the write path, so it
+ * lands in new extents. With `compress` every chunk is compressed with that codec and level
+ * (0: the codec's default), the heuristic skipped, whatever the inode's flags and the mount
+ * say (inode->defrag_compress). Shared extents (snapshots, reflinks) are unshared, as any
+ * COW write unshares them; NODATACOW files are written in place where a write would be. An
+ * inline extent (a file smaller than a sector) is stored again as a write of the whole file
+ * stores it. mtime and ctime stay (defrag dirties pages without file_update_time); nbytes,
+ * the flags (sticky NOCOMPRESS) and the transid change as for any writeback. Returns the
+ * bytes written; ENOSPC and EDQUOT as for a write.
+ */
+export async function defragRewrite(
+  fs: FsInfo, root: Root, ino: number, start: number, length: number, options: { compress?: { codec: CompressionName; level: number } } = {},
+): Promise<number> {
+  requireWritable(fs);
+  const ss = fs.sectorsize;
+  assert(start >= 0 && start % ss === 0 && length > 0 && length % ss === 0, `defragRewrite: [${start}, +${length}) is not whole sectors`);
+  const st = await loadFile(fs, root, ino);
+  const size = st.inode.size;
+  if (start >= size) return 0;
+  const end = Math.min(start + length, alignUp(size, ss));
+  if (options.compress) st.defragCompress = options.compress;
+  // ---- qgroups: EDQUOT before anything changes (btrfs_delalloc_reserve_space of the range).
+  fs.qgroup?.reserve(root.objectid, end - start);
+  let written: number;
+  const inline = await inlineExtentOf(st);
+  if (inline) {
+    assert(start === 0 && size <= ss, `inode ${ino}: inline extent in a file of ${size} bytes`);
+    const content = await readRange(st, 0, size);
+    if (await storeInline(st, content)) {
+      written = size;
+    } else {
+      const buf = new Uint8Array(ss);
+      buf.set(content);
+      written = await writeRange(st, 0, buf);
+    }
+  } else {
+    written = await writeRange(st, start, await readRange(st, start, end - start));
+  }
+  if (written === 0) throw new FsError('ENOSPC', `inode ${ino}: no data space to defragment at ${start}`);
+  await writeInode(fs, root, ino, st.inode);
   return written;
 }
 

@@ -25,6 +25,7 @@ import { lookupHashed, insertHashed, deleteHashed, encodeDirItem, parseDirItems,
 import { addRef, removeRef, listRefs } from './inode-ref.js';
 import { freeInodeData } from './file.js';
 import { inheritedFlags } from './attr.js';
+import { inheritProps } from './props.js';
 
 export interface Credentials {
   uid: number;
@@ -237,6 +238,7 @@ export async function createNode(fs: FsInfo, root: Root, dir: number, name: Uint
   const flags = (o.flags ?? 0) | inheritedFlags(fs, parent, o.mode);
   const item = newInodeItem(fs, o.mode, o.uid, o.gid, nowTimespec(), o.rdev ?? 0, flags);
   await insertInode(fs, root, ino, item);
+  await inheritProps(fs, root, dir, parent, ino, o.mode);
   await addLink(fs, root, dir, name, ino, type);
   return ino;
 }
