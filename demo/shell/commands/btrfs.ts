@@ -304,15 +304,57 @@ const SUBS: Sub[] = [
     },
   },
   {
-    group: 'filesystem', name: 'defragment', summary: 'defragment files', usage: 'btrfs filesystem defragment [-r] <file>...',
+    group: 'filesystem', name: 'defragment', summary: 'defragment files, or recompress them with -c (progress; Ctrl+C cancels)',
+    usage: 'btrfs filesystem defragment [-r] [-v] [-c[zlib|lzo|zstd]] [-L level] [-s start] [-l len] [-t size] <file>|<dir>...',
     async run(ctx, args, io) {
-      const o = parseOptions('defragment', args, { short: 'rvf', withValue: ['c', 't', 's', 'l'] });
+      // getopt's "c::": the codec is an optional argument glued to -c (-czstd, -rczstd).
+      let compress: string | true | undefined;
+      const rest = args.map((a) => {
+        const m = /^-([rvf]*)c(.*)$/.exec(a);
+        if (!m) return a;
+        compress = m[2] === '' ? true : m[2];
+        return m[1] ? `-${m[1]}` : '';
+      }).filter((a) => a !== '');
+      const o = parseOptions('defragment', rest, { short: 'rvf', withValue: ['L', 't', 's', 'l'], long: { level: 'L' } });
+      if (o.operands.length === 0) throw new UsageError('btrfs filesystem defragment: not enough arguments: 0 but at least 1 expected');
+      if (typeof compress === 'string' && !['zlib', 'lzo', 'zstd'].includes(compress)) {
+        io.err(`ERROR: unknown compression type: ${compress}`);
+        return 1;
+      }
+      const size = (flag: string) => {
+        if (!o.values.has(flag)) return undefined;
+        const n = parseSize(o.values.get(flag)!);
+        if (n === undefined) throw new UsageError(`invalid size argument: ${o.values.get(flag)}`);
+        return n;
+      };
+      const level = o.values.has('L') ? Number(o.values.get('L')) : undefined;
+      const options: Record<string, unknown> = {
+        recursive: o.flags.has('r'), start: size('s'), length: size('l'), extentThresholdBytes: size('t'),
+        ...(compress !== undefined ? { compress, level: level === 0 ? undefined : level } : {}),
+      };
+      if (ctx.session.isHolder) {
+        options.signal = ctx.signal;
+        options.onProgress = (p: { path: string; fileOffset: number; fileBytes: number; filesDone: number }) =>
+          ctx.progress.update(p.fileBytes ? p.fileOffset / p.fileBytes : undefined, `${p.path} (${p.filesDone} file${p.filesDone === 1 ? '' : 's'} done)`);
+      }
+      let status = 0;
       for (const f of o.operands) {
-        const r = await tryApi(io, 'filesystem defragment', 'fs.filesystem.defragment', () => loose(ctx).filesystem.defragment(ctx.resolve(f), { recursive: o.flags.has('r') }));
-        if (!r.ok) return r.status;
+        if (o.flags.has('v')) io.out(`${f}\n`);
+        const r = await tryApi(io, 'filesystem defragment', 'fs.filesystem.defragment', () => loose(ctx).filesystem.defragment(ctx.resolve(f), options));
+        if (!r.ok) {
+          status = r.status;
+          continue;
+        }
+        // progs prints each file that failed under -r, then a count.
+        const failures = (r.value as { failures: { path: string; code: string; message: string }[] }).failures;
+        for (const x of failures) io.err(`ERROR: defrag failed on ${x.path}: ${describeError(Object.assign(new Error(x.message), { code: x.code }))}`);
+        if (failures.length > 0) {
+          io.err(`WARNING: total ${failures.length} failures`);
+          status = 1;
+        }
       }
       ctx.changed();
-      return 0;
+      return status;
     },
   },
   {
@@ -580,5 +622,59 @@ export const btrfs: Command = {
   },
 };
 
-export const btrfsCommands: Command[] = [btrfs];
+/** compsize's human_bytes: 1024-based, one decimal from 10 KiB on ("1.1G"), or raw bytes with -b. */
+function compsizeBytes(n: number, raw: boolean): string {
+  if (raw) return String(n);
+  const units = 'BKMGTPE';
+  let u = 0;
+  let x = n;
+  while (x >= 10240) {
+    u++;
+    x = Math.floor(x / 1024);
+  }
+  if (x >= 1024) return ` ${Math.floor(x / 1024)}.${Math.floor((x * 10) / 1024) % 10}${units[u + 1]}`;
+  return `${String(x).padStart(4)}${units[u]}`;
+}
+
+/** `compsize [-b] [-x] <file-or-dir>...`: the compression ratio, as the compsize tool prints it. */
+const compsize: Command = {
+  name: 'compsize',
+  summary: 'compression ratio of files and directories (the compsize tool)',
+  usage: 'compsize [-b|--bytes] [-x|--one-file-system] <file-or-dir>...',
+  complete: 'path',
+  async run(ctx, args, io) {
+    const o = parseOptions('compsize', args, { short: 'bx', long: { bytes: 'b', 'one-file-system': 'x' } });
+    if (o.operands.length === 0) {
+      io.err('Usage: compsize file-or-dir1 [file-or-dir2 ...]');
+      return 1;
+    }
+    let r: { files: number; regularExtents: number; refs: number; inlineExtents: number; total: Row; byType: Row[] };
+    type Row = { type: string; diskBytes: number; uncompressedBytes: number; referencedBytes: number };
+    try {
+      r = (await loose(ctx).filesystem.compsize(o.operands.map((x) => ctx.resolve(x)), { oneFileSystem: o.flags.has('x') })) as typeof r;
+    } catch (e) {
+      if (isMissingApi(e)) {
+        io.err('compsize: not available yet: the engine has no fs.filesystem.compsize in this build');
+        return 1;
+      }
+      io.err(`compsize: ${describeError(e)}`);
+      return 1;
+    }
+    if (r.total.uncompressedBytes === 0) {
+      io.err(r.files === 0 ? 'No files.' : 'All empty or still-delalloced files.');
+      return 1;
+    }
+    const raw = o.flags.has('b');
+    const line = (a: string, b: string, c: string, d: string, e: string) => io.out(`${a.padEnd(10)} ${b.padEnd(8)} ${c.padEnd(12)} ${d.padEnd(12)} ${e.padEnd(12)}\n`);
+    if (r.files > 1) io.out(`Processed ${r.files} files, ${r.regularExtents} regular extents (${r.refs} refs), ${r.inlineExtents} inline.\n`);
+    line('Type', 'Perc', 'Disk Usage', 'Uncompressed', 'Referenced');
+    for (const row of [r.total, ...r.byType]) {
+      const perc = `${String(Math.floor((row.diskBytes * 100) / row.uncompressedBytes)).padStart(3)}%`;
+      line(row.type, perc, compsizeBytes(row.diskBytes, raw), compsizeBytes(row.uncompressedBytes, raw), compsizeBytes(row.referencedBytes, raw));
+    }
+    return 0;
+  },
+};
+
+export const btrfsCommands: Command[] = [btrfs, compsize];
 

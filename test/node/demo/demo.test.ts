@@ -148,6 +148,10 @@ describe('the demo in a real browser', () => {
     expect(dump).toContain('fs tree key (FS_TREE ROOT_ITEM 0)');
     expect(dump).toMatch(/INODE_ITEM/);
     expect(await ok('btrfs check')).toMatch(/no error found/);
+    // Recompression through the worker (progress and the signal cross by reference) and its ratio.
+    await ok('head -c 512K /dev/zero > /docs/zeros.bin');
+    expect(await ok('btrfs filesystem defragment -czstd /docs/zeros.bin')).toBe('');
+    expect(await ok('compsize /docs/zeros.bin')).toMatch(/^zstd +\d%\s+\d+K\s+512K\s+512K\s*$/m);
     expect((await sh('btrfs scrub start /')).out).toMatch(/not available yet/);
 
     // ---- panels

@@ -14,6 +14,8 @@ import type { QgroupApi } from '../../../src/api/qgroup.js';
 import type { FileHandle } from '../../../src/api/file-handle.js';
 import type { BigIntStats, Dirent, Stats } from '../../../src/api/stats.js';
 import type { connect, ConnectionInfo, ConnectOptions } from '../../../src/worker/client.js';
+import type { DefragmentOptions, DefragResult, CompsizeResult } from '../../../src/api/filesystem-admin.js';
+import type { PathLike } from '../../../src/api/path.js';
 
 type Fn = (...args: never[]) => unknown;
 /** What every member of T must look like on the client: methods promisified, data read as a promise. */
@@ -46,6 +48,14 @@ describe('FilesystemClient', () => {
       ? [Parameters<R[K]>, ReturnType<R[K]>] extends [Parameters<C[K]>, ReturnType<C[K]>] ? true : false
       : false;
     expectTypeOf<{ [K in MethodKeys<FilesystemApi>]: SameCall<K> }[MethodKeys<FilesystemApi>]>().toEqualTypeOf<true>();
+  });
+
+  it('fs.filesystem.defragment and compsize: same options (onProgress and signal cross by reference, wire.ts), results by value', () => {
+    type Admin = FilesystemClient['filesystem'];
+    expectTypeOf<Admin['defragment']>().parameters.toEqualTypeOf<[path: PathLike, options?: DefragmentOptions]>();
+    expectTypeOf<Admin['defragment']>().returns.toEqualTypeOf<Promise<DefragResult>>();
+    expectTypeOf<Admin['compsize']>().parameters.toEqualTypeOf<[paths: PathLike | PathLike[], options?: { oneFileSystem?: boolean }]>();
+    expectTypeOf<Admin['compsize']>().returns.toEqualTypeOf<Promise<CompsizeResult>>();
   });
 
   it('concrete signatures', () => {
