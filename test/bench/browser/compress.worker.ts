@@ -1,0 +1,142 @@
+// Timed compressed-write workloads for test/bench/browser/compress.bench.ts, in a dedicated worker
+// (OPFS sync access handles): the engine in-process on OpfsDevice, mounted with each compress=
+// option in turn, writing the same text; and the parts of the write path alone (the codec per
+// 128 KiB chunk, the heuristic, the data checksums) on the same bytes, to say where time goes.
+import * as Comlink from 'comlink';
+import { OpfsDevice } from '../../../src/device/index.js';
+import { mkfs, mount } from '../../../src/api/filesystem.js';
+import { compress, heuristic, loadCompressionKernels, type CompressionName } from '../../../src/kernels/compression.js';
+import { checksum } from '../../../src/kernels/checksum.js';
+
+const MiB = 1024 * 1024;
+const CHUNK = 128 * 1024;
+const DEVICE_BYTES = 1024 * MiB;
+const OPEN_TIMEOUT_MS = 5000;
+let seq = 0;
+
+/** mulberry32. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const WORDS = ['btrfs', 'extent', 'inode', 'subvolume', 'snapshot', 'checksum', 'compression', 'transaction', 'commit', 'leaf',
+  'node', 'chunk', 'device', 'mirror', 'scrub', 'balance', 'quota', 'generation', 'offset', 'length', 'buffer', 'stream', 'worker',
+  'page', 'client', 'promise', 'error', 'value', 'result', 'options', 'path', 'name', 'size', 'bytes', 'index', 'count'];
+
+/**
+ * Text a web app stores: JSON records and source-like lines, seeded, varied enough that zstd:1 gets
+ * about 3-4x on it (not a repeated string).
+ */
+export function textCorpus(bytes: number, seed: number): Uint8Array {
+  const r = rng(seed);
+  const w = () => WORDS[(r() * WORDS.length) | 0]!;
+  const parts: string[] = [];
+  let n = 0;
+  for (let i = 0; n < bytes; i++) {
+    const line = i % 3 === 2
+      ? `  function ${w()}_${w()}(${w()}, ${w()}) { return ${w()}.${w()}(${(r() * 1000) | 0}) + ${w()}; } // ${w()} ${w()}\n`
+      : `{"id": ${(r() * 1e9) | 0}, "${w()}": "${w()} ${w()} ${w()}", "${w()}": ${(r() * 1e6).toFixed(3)}, "tags": ["${w()}", "${w()}"], "ok": ${r() < 0.5}},\n`;
+    parts.push(line);
+    n += line.length;
+  }
+  return new TextEncoder().encode(parts.join('')).subarray(0, bytes);
+}
+
+export interface WriteFigures {
+  MBps: number;
+  writeMs: number;
+  commitMs: number;
+  readMBps: number;
+  diskBytes: number;
+  uncompressedBytes: number;
+}
+
+const api = {
+  ping: () => true,
+
+  /**
+   * One filesystem mounted with `options`: `totalBytes` of text written sequentially in
+   * `writeBytes` writes, committed (MB/s over both); then read back after a remount (cold).
+   */
+  async sequential(prefix: string, options: string, totalBytes: number, writeBytes: number, seed: number): Promise<WriteFigures> {
+    const corpus = textCorpus(16 * MiB, seed);
+    const name = `${prefix}/c${seq++}`;
+    const dev = await OpfsDevice.open(name, { sizeBytes: DEVICE_BYTES, openTimeoutMs: OPEN_TIMEOUT_MS });
+    try {
+      await mkfs([dev]);
+      let fs = await mount([dev], options);
+      const t0 = performance.now();
+      const fh = await fs.promises.open('/text.json', 'w');
+      for (let off = 0; off < totalBytes; off += writeBytes) {
+        const at = off % corpus.length;
+        await fh.write(corpus, at, Math.min(writeBytes, corpus.length - at), off);
+      }
+      await fh.close();
+      const t1 = performance.now();
+      await fs.sync();
+      const t2 = performance.now();
+      const cs = await fs.filesystem.compsize('/text.json');
+      await fs.unmount();
+      fs = await mount([dev], options);
+      const r0 = performance.now();
+      const rh = await fs.promises.open('/text.json', 'r');
+      const buf = new Uint8Array(writeBytes);
+      let got = 0;
+      for (;;) {
+        const { bytesRead } = await rh.read(buf, 0, writeBytes, null);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      await rh.close();
+      const r1 = performance.now();
+      if (got !== totalBytes) throw new Error(`read ${got} of ${totalBytes}`);
+      await fs.unmount();
+      return {
+        MBps: totalBytes / 1e3 / (t2 - t0), writeMs: t1 - t0, commitMs: t2 - t1, readMBps: totalBytes / 1e3 / (r1 - r0),
+        diskBytes: cs.total.diskBytes, uncompressedBytes: cs.total.uncompressedBytes,
+      };
+    } finally {
+      await dev.close();
+      await OpfsDevice.remove(name);
+    }
+  },
+
+  /** The write path's CPU parts alone over `totalBytes` of the same text, per 128 KiB chunk: MB/s each. */
+  async parts(codecs: [CompressionName, number][], totalBytes: number, seed: number) {
+    await loadCompressionKernels();
+    const corpus = textCorpus(16 * MiB, seed);
+    const chunks = (fn: (c: Uint8Array) => void) => {
+      const t0 = performance.now();
+      for (let off = 0; off < totalBytes; off += CHUNK) {
+        const at = off % corpus.length;
+        fn(corpus.subarray(at, at + CHUNK));
+      }
+      return totalBytes / 1e3 / (performance.now() - t0);
+    };
+    const out: Record<string, number> = {};
+    out.heuristic = chunks((c) => void heuristic(c));
+    out.crc32c = chunks((c) => void checksum('crc32c', c, 4096));
+    for (const [codec, level] of codecs) {
+      let z = 0;
+      out[`${codec}:${level}`] = chunks((c) => void (z += compress(codec, c, level, 4096)?.length ?? CHUNK));
+      out[`${codec}:${level} ratio`] = totalBytes / z;
+    }
+    return out;
+  },
+
+  async cleanup(prefix: string): Promise<void> {
+    await (await navigator.storage.getDirectory()).removeEntry(prefix, { recursive: true }).catch((e: unknown) => {
+      if (!(e instanceof DOMException && e.name === 'NotFoundError')) throw e;
+    });
+  },
+};
+
+export type CompressBenchWorkerApi = typeof api;
+Comlink.expose(api);
