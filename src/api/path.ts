@@ -30,6 +30,12 @@ export function nameBytes(s: string): Uint8Array {
 }
 
 export function nameString(b: Uint8Array): string {
+  // Most names are short ASCII: build those directly (a TextDecoder call costs more).
+  if (b.length <= 64) {
+    let ascii = true;
+    for (let i = 0; i < b.length; i++) if (b[i] > 0x7f) { ascii = false; break; }
+    if (ascii) return String.fromCharCode.apply(null, b as unknown as number[]);
+  }
   return utf8Decoder.decode(b);
 }
 
@@ -118,7 +124,8 @@ function splitComponents(path: string): string[] {
  */
 export async function walk(fs: FsInfo, top: Loc, path: string, options: WalkOptions, subvolumes: SubvolumeRoots = loadedSubvolume): Promise<Resolved> {
   if (path === '') throw new FsError('ENOENT', 'empty path');
-  if (utf8.encode(path).length >= PATH_MAX) throw new FsError('ENAMETOOLONG', `path of ${path.length} characters`);
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: only long paths need encoding to be measured.
+  if (path.length * 3 >= PATH_MAX && utf8.encode(path).length >= PATH_MAX) throw new FsError('ENAMETOOLONG', `path of ${path.length} characters`);
   let stack: Frame[] = [{ loc: top, name: '' }];
   let pending = splitComponents(path).reverse(); // next component at the end
   let mustBeDir = /\/\.?$/.test(path) && path !== '/';

@@ -563,7 +563,7 @@ export class FsPromises {
       const queue: { loc: Loc; rel: string }[] = [{ loc: t, rel: '' }];
       for (let q = 0; q < queue.length; q++) {
         const { loc, rel } = queue[q];
-        for await (const e of namei.readDir(fs, loc.root, loc.ino)) {
+        for (const e of await namei.readDirAll(fs, loc.root, loc.ino)) {
           const name = nameString(e.name);
           const relName = rel === '' ? name : `${rel}/${name}`;
           if (withTypes) out.push(new Dirent(outName(e.name, encoding), e.type, rel === '' ? p : joinPath(p, rel)));
@@ -657,10 +657,7 @@ export class FsPromises {
       if (guard > MAX_RM_ENTRIES) throw new FsError('EUCLEAN', 'rm -r did not finish (a directory loop?)');
       const top = stack[stack.length - 1];
       let child: namei.DirEntryInfo | undefined;
-      for await (const e of namei.readDir(fs, top.loc.root, top.loc.ino)) {
-        child = e;
-        break;
-      }
+      child = (await namei.readDirAll(fs, top.loc.root, top.loc.ino, 1, 1))[0];
       if (!child) {
         await this.removeDirectory(fs, top.parent, top.name, top.loc);
         stack.pop();
@@ -812,12 +809,13 @@ export class Dir {
   private async fill(): Promise<void> {
     try {
       await this.filesystem.read(async (fs) => {
-        for await (const e of namei.readDir(fs, this.loc.root, this.loc.ino, this.#nextIndex)) {
+        const want = this.bufferSize - this.#buffered.length;
+        const entries = await namei.readDirAll(fs, this.loc.root, this.loc.ino, this.#nextIndex, want);
+        for (const e of entries) {
           this.#buffered.push(new Dirent(outName(e.name, this.encoding), e.type, this.path));
           this.#nextIndex = e.index;
-          if (this.#buffered.length >= this.bufferSize) return;
         }
-        this.#done = true;
+        if (entries.length < want) this.#done = true;
       });
     } catch (e) {
       throw withPath(e, 'scandir', this.path);

@@ -10,13 +10,18 @@ import type { BlockExpectation, TreeHost, TreeRoot } from '../tree/tree-host.js'
 import { BlockCache } from '../tree/block-cache.js';
 import { Volumes } from '../volume/volumes.js';
 import { BlockGroups, type BlockGroup } from './block-group.js';
-import { BLOCK_FLAG_FULL_BACKREF, CHUNK_TREE_OBJECTID, BlockGroupFlags, EXTENT_TREE_OBJECTID, ROOT_TREE_OBJECTID, CSUM_TREE_OBJECTID, FREE_SPACE_TREE_OBJECTID, DEV_TREE_OBJECTID, UUID_TREE_OBJECTID, FS_TREE_OBJECTID } from '../format/constants.js';
+import { BLOCK_FLAG_FULL_BACKREF, CHUNK_TREE_OBJECTID, BlockGroupFlags, EXTENT_TREE_OBJECTID, ROOT_TREE_OBJECTID, CSUM_TREE_OBJECTID, FREE_SPACE_TREE_OBJECTID, DEV_TREE_OBJECTID, UUID_TREE_OBJECTID, FS_TREE_OBJECTID, FIRST_FREE_OBJECTID, ItemType } from '../format/constants.js';
+import { ItemCache } from '../tree/item-cache.js';
 import type { CsumName } from '../kernels/checksum.js';
 import { readTreeBlock } from './disk-io.js';
 import { DelayedRefs, isShareableRoot, lookupExtentInfo, modRef, blockRef } from './extent-tree.js';
 import { allocateSpace } from './space.js';
+import { DataWriteback } from './writeback.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
+
+/** Entries of each subvolume tree's item cache (about 200 bytes each). */
+const ITEM_CACHE_ENTRIES = 32768;
 
 /** One tree: its id, its current root block and (for all but the root and chunk trees) its ROOT_ITEM. */
 export class Root implements TreeRoot {
@@ -24,7 +29,14 @@ export class Root implements TreeRoot {
     readonly objectid: number,
     public node: ExtentBuffer,
     public item: RootItem | undefined,
-  ) {}
+  ) {
+    // Subvolume trees cache inode items and directory entries (path walks, stat): item-cache.ts.
+    if (objectid === FS_TREE_OBJECTID || objectid >= FIRST_FREE_OBJECTID) {
+      this.itemCache = new ItemCache([ItemType.INODE_ITEM, ItemType.DIR_ITEM], ITEM_CACHE_ENTRIES);
+    }
+  }
+
+  readonly itemCache: ItemCache | undefined;
 
   /** The ROOT_ITEM bytes last written in this transaction (commit rewrites only changes). */
   itemOnDisk: Uint8Array | undefined;
@@ -103,6 +115,8 @@ export class FsInfo implements TreeHost {
   /** Blocks changed in the running transaction, by bytenr. Written at commit. */
   readonly dirty = new Map<number, ExtentBuffer>();
   readonly delayedRefs = new DelayedRefs();
+  /** New data extents of the running transaction, written out at commit (writeback.ts). */
+  readonly writeback = new DataWriteback();
   readonly roots = new Map<number, Root>();
   readonly: boolean;
   /** Generation of the running transaction, 0 when none is running. */

@@ -10,9 +10,12 @@ import type { FsInfo, Root } from './fs-info.js';
 export async function updateItem(fs: FsInfo, root: Root, key: Key, mutate: (dv: DataView, data: Uint8Array) => void): Promise<void> {
   const { found, path } = await searchSlot(fs, root, key, { cow: true });
   if (!found) throw new FsError('EUCLEAN', `tree ${root.objectid}: item ${key} to update is missing`);
+  root.itemCache?.invalidate(key);
   const data = path.itemData();
   mutate(viewOf(data), data);
   fs.markDirty(path.leaf);
+  const c = root.itemCache;
+  if (c && c.covers(key)) c.set(key, data);
 }
 
 /** Inserts `key` with `data`, or replaces the data of an existing item with that key. */
@@ -20,6 +23,7 @@ export async function upsertItem(fs: FsInfo, root: Root, key: Key, data: Uint8Ar
   const { found, path } = await searchSlot(fs, root, key, { cow: true });
   if (found) {
     if (path.itemData().length === data.length) {
+      root.itemCache?.invalidate(key);
       path.itemData().set(data);
       fs.markDirty(path.leaf);
       return;

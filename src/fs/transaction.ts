@@ -117,6 +117,9 @@ export async function convergeTransaction(fs: FsInfo): Promise<void> {
 
 export async function commitTransaction(fs: FsInfo): Promise<void> {
   assert(fs.transid > 0, 'commit without a transaction');
+  // Data before the metadata that names it: the transaction's new extents go to the devices
+  // and their checksums into the csum tree (writeback.ts).
+  await fs.writeback.flush(fs);
   if (fs.superDirty) {
     // A superblock-only change still needs a new root tree root to carry the new generation
     // (mount reads the root tree expecting the superblock's generation): COW it.

@@ -257,11 +257,16 @@ async function readCompressed(st: FileState, fe: FileExtent): Promise<Uint8Array
 async function readData(st: FileState, logical: number, len: number, fileOffset: number): Promise<Uint8Array> {
   const { fs } = st;
   const ss = fs.sectorsize;
+  // Written in this transaction and not flushed yet: the bytes the digests were made of.
+  const held = fs.writeback.read(logical, len);
+  if (held) return held;
   const data = await fs.volumes.readLogical(logical, len);
   if (!hasDataSum(st) || fs.options.ignoreDataCsums) return data;
-  const sums = await lookupCsums(fs, logical, len);
-  const got = checksum(fs.csum, data, ss);
   const size = csumSizeBytes(fs.csum);
+  const waiting = fs.writeback.sums(logical, len, ss, size);
+  assert(waiting !== undefined || !fs.writeback.overlaps(logical, len), `read of ${len} bytes at ${logical} straddles data waiting for writeback`);
+  const sums = waiting ? { csums: waiting, found: new Uint8Array(len / ss).fill(1), count: len / ss } : await lookupCsums(fs, logical, len);
+  const got = checksum(fs.csum, data, ss);
   for (let i = 0; i < len / ss; i++) {
     if (sums.found[i] && equalRange(got, sums.csums, i * size, size)) continue;
     const at = logical + i * ss;
@@ -588,19 +593,14 @@ async function writeCompressedExtent(st: FileState, fileOffset: number, len: num
   const ext = allocateSpaceRange(fs, BlockGroupFlags.DATA, diskLen, diskLen, ss);
   const disk = new Uint8Array(diskLen);
   disk.set(z);
-  try {
-    await fs.volumes.writeLogical(ext.start, disk);
-  } catch (e) {
-    fs.blockGroupOf(ext.start).free?.add(ext.start, diskLen);
-    throw e;
-  }
+  // The checksums (and a small extent's device write) wait for the commit (fs/writeback.ts).
+  await fs.writeback.add(fs, ext.start, disk, checksum(fs.csum, disk, ss), true);
   await dropExtents(st, fileOffset, fileOffset + len);
   const fe: FileExtent = {
     ...newFileExtent(fs, FileExtentType.REG, fileOffset, ext.start, diskLen, 0, len), ramBytes: len, compression: compressionTypeByName(codec).id,
   };
   await insertFileExtent(fs, root, ino, fe);
   fs.delayedRefs.addDataRef(ext.start, diskLen, dataRefOf(st, fe, fileOffset), +1, true);
-  await insertCsums(fs, ext.start, checksum(fs.csum, disk, ss));
   st.inode.nbytes += len;
   setCompressIncompat(fs, codec);
 }
@@ -620,19 +620,13 @@ async function cowPlain(st: FileState, start: number, buf: Uint8Array): Promise<
     }
     const len = ext.length;
     const slice = buf.subarray(pos, pos + len);
-    try {
-      await fs.volumes.writeLogical(ext.start, slice);
-    } catch (e) {
-      // Nothing refers to the extent yet: give its space back.
-      fs.blockGroupOf(ext.start).free?.add(ext.start, len);
-      throw e;
-    }
+    // The checksums (and a small extent's device write) wait for the commit (fs/writeback.ts).
+    await fs.writeback.add(fs, ext.start, slice, hasDataSum(st) ? checksum(fs.csum, slice, ss) : undefined);
     const fileOffset = start + pos;
     await dropExtents(st, fileOffset, fileOffset + len);
     const fe = newFileExtent(fs, FileExtentType.REG, fileOffset, ext.start, len, 0, len);
     await insertFileExtent(fs, root, ino, fe);
     fs.delayedRefs.addDataRef(ext.start, len, dataRefOf(st, fe, fileOffset), +1, true);
-    if (hasDataSum(st)) await insertCsums(fs, ext.start, checksum(fs.csum, slice, ss));
     st.inode.nbytes += len;
     pos += len;
   }
@@ -672,7 +666,10 @@ async function canNocow(st: FileState, fe: FileExtent, a: number, b: number): Pr
   if (fe.compression !== CompressionType.NONE || fe.encryption !== 0 || fe.otherEncoding !== 0) return false;
   if (await crossRefExists(st, fe)) return false;
   // Checksums in the range force COW: an extent's checksums are all valid or absent.
-  return !(await csumsExist(st.fs, fe.diskBytenr + fe.offset + (a - fe.fileOffset), b - a));
+  const disk = fe.diskBytenr + fe.offset + (a - fe.fileOffset);
+  // Data of this transaction still waiting for writeback has checksums waiting too: COW it.
+  if (st.fs.writeback.overlaps(disk, b - a)) return false;
+  return !(await csumsExist(st.fs, disk, b - a));
 }
 
 /**
@@ -780,6 +777,7 @@ async function writeRange(st: FileState, start: number, buf: Uint8Array): Promis
     }
     const fe = p.fe;
     const disk = fe.diskBytenr + fe.offset + (p.start - fe.fileOffset);
+    await fs.writeback.flushOverlapping(fs, disk, slice.length);
     await fs.volumes.writeLogical(disk, slice);
     if (hasDataSum(st)) await insertCsums(fs, disk, checksum(fs.csum, slice, fs.sectorsize));
     if (fe.type === FileExtentType.PREALLOC) await markExtentWritten(st, fe, p.start, p.end);
@@ -862,6 +860,8 @@ export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: num
   }
   st.inode.size = Math.max(oldSize, offset + written);
   await finishWrite(st, { mtime: true });
+  // Bound the memory the transaction's waiting data takes: write it out now.
+  if (fs.writeback.overLimit) await fs.writeback.flush(fs);
   return written;
 }
 

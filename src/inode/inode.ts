@@ -8,7 +8,7 @@ import { InodeItem, type InodeItem as InodeItemT } from '../format/structs.js';
 import { Key } from '../format/key.js';
 import { viewOf, type Timespec } from '../format/struct.js';
 import { ItemType, FIRST_FREE_OBJECTID, LAST_FREE_OBJECTID, EMPTY_SUBVOL_DIR_OBJECTID, FS_TREE_OBJECTID } from '../format/constants.js';
-import { insertItem, lookup, searchSlot, prevLeaf } from '../tree/ctree.js';
+import { insertItem, lookupDecoded, searchSlot, prevLeaf } from '../tree/ctree.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { updateItem } from '../fs/items.js';
 import { FsError } from '../util/errors.js';
@@ -71,22 +71,35 @@ function isSubvolumeTree(root: Root): boolean {
 /** The inode's item, or ENOENT. */
 export async function readInode(fs: FsInfo, root: Root, ino: number): Promise<InodeItemT> {
   if (ino === EMPTY_SUBVOL_DIR_OBJECTID && isSubvolumeTree(root)) return emptySubvolDirItem(root);
-  const data = await lookup(fs, root, inodeKey(ino));
-  if (!data) throw new FsError('ENOENT', `inode ${ino} of subvolume ${root.objectid} does not exist`);
-  return decodeInode(data, ino);
+  const item = await lookupDecoded(fs, root, inodeKey(ino), (d) => decodeInode(d, ino));
+  if (!item) throw new FsError('ENOENT', `inode ${ino} of subvolume ${root.objectid} does not exist`);
+  return cloneInode(item);
 }
 
 /** The inode's item, or undefined. */
 export async function findInode(fs: FsInfo, root: Root, ino: number): Promise<InodeItemT | undefined> {
-  const data = await lookup(fs, root, inodeKey(ino));
-  return data ? decodeInode(data, ino) : undefined;
+  const item = await lookupDecoded(fs, root, inodeKey(ino), (d) => decodeInode(d, ino));
+  return item && cloneInode(item);
+}
+
+/** A copy the caller may change (the cached decoded item stays as the tree has it). */
+function cloneInode(i: InodeItemT): InodeItemT {
+  return {
+    generation: i.generation, transid: i.transid, size: i.size, nbytes: i.nbytes, blockGroup: i.blockGroup,
+    nlink: i.nlink, uid: i.uid, gid: i.gid, mode: i.mode, rdev: i.rdev, flags: i.flags, sequence: i.sequence,
+    reserved: i.reserved.slice(),
+    atime: { sec: i.atime.sec, nsec: i.atime.nsec }, ctime: { sec: i.ctime.sec, nsec: i.ctime.nsec },
+    mtime: { sec: i.mtime.sec, nsec: i.mtime.nsec }, otime: { sec: i.otime.sec, nsec: i.otime.nsec },
+  };
 }
 
 /** Writes `item` over the existing INODE_ITEM; transid is set to the running transaction. */
 export async function writeInode(fs: FsInfo, root: Root, ino: number, item: InodeItemT): Promise<void> {
   item.transid = fs.transid;
   const bytes = encodeInode(item);
-  await updateItem(fs, root, inodeKey(ino), (_dv, data) => data.set(bytes));
+  const key = inodeKey(ino);
+  await updateItem(fs, root, key, (_dv, data) => data.set(bytes));
+  root.itemCache?.set(key, bytes, cloneInode(item));
 }
 
 /** A fresh inode item (btrfs_new_inode): nlink 1 (0 for the caller to raise for dirs: see namei). */
@@ -100,7 +113,10 @@ export function newInodeItem(fs: FsInfo, mode: number, uid: number, gid: number,
 }
 
 export async function insertInode(fs: FsInfo, root: Root, ino: number, item: InodeItemT): Promise<void> {
-  await insertItem(fs, root, inodeKey(ino), encodeInode(item));
+  const key = inodeKey(ino);
+  const bytes = encodeInode(item);
+  await insertItem(fs, root, key, bytes);
+  root.itemCache?.set(key, bytes, cloneInode(item));
 }
 
 /** Next free inode number of `root` (btrfs_get_free_objectid). */

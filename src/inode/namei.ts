@@ -12,7 +12,7 @@ import { Key } from '../format/key.js';
 import { ItemType, FileType, FileExtentType, LINK_MAX, ORPHAN_OBJECTID, FIRST_INODE_OBJECTID, InodeFlags, EMPTY_SUBVOL_DIR_OBJECTID, ROOT_SUBVOL_RDONLY } from '../format/constants.js';
 import { FileExtentHead, FILE_EXTENT_INLINE_DATA_START, DirItem } from '../format/structs.js';
 import { viewOf } from '../format/struct.js';
-import { insertItem, deleteItem, iterItems, lookup, searchSlot, prevLeaf, deleteItems } from '../tree/ctree.js';
+import { insertItem, deleteItem, iterItems, forEachItem, lookup, searchSlot, prevLeaf, deleteItems } from '../tree/ctree.js';
 import { maxItemSize } from '../tree/extent-buffer.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { FsError } from '../util/errors.js';
@@ -84,6 +84,25 @@ export async function* readDir(fs: FsInfo, root: Root, dir: number, after = 1): 
     }
     yield info;
   }
+}
+
+/** Every entry of `dir` after index `after`, in creation (DIR_INDEX) order: readDir in one call, one await per leaf. */
+export async function readDirAll(fs: FsInfo, root: Root, dir: number, after = 1, limit = Infinity): Promise<DirEntryInfo[]> {
+  const out: DirEntryInfo[] = [];
+  if (limit <= 0) return out;
+  await forEachItem(fs, root, Key.of(dir, ItemType.DIR_INDEX, after + 1), Key.of(dir, ItemType.DIR_INDEX, -1), (key, data) => {
+    const entries = parseDirItems(data, `dir index ${key}`);
+    if (entries.length !== 1) throw new FsError('EUCLEAN', `dir index ${key} holds ${entries.length} entries`);
+    const e = entries[0];
+    const info: DirEntryInfo = { name: e.name.slice(), ino: e.location.objectid, type: e.type, index: key.offset };
+    if (e.location.type === ItemType.ROOT_ITEM) {
+      info.subvolume = e.location.objectid;
+      info.ino = FIRST_INODE_OBJECTID;
+    }
+    out.push(info);
+    return out.length < limit;
+  });
+  return out;
 }
 
 /** Next DIR_INDEX of `dir` (btrfs_set_inode_index; first use finds the highest existing one). */

@@ -79,6 +79,10 @@ export class ExtentBuffer {
   key(slot: number): Key {
     return readDiskKey(this.dv, this.keyOffset(slot));
   }
+  /** The type byte of the key at `slot` (after the 8-byte objectid). */
+  keyType(slot: number): number {
+    return this.data[this.keyOffset(slot) + 8];
+  }
   setKey(slot: number, k: Key): void {
     writeDiskKey(this.dv, this.keyOffset(slot), k);
   }

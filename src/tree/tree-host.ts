@@ -3,6 +3,7 @@
 // (src/fs) implements TreeHost over the block cache, the allocator and the extent tree;
 // tests implement it over a Map.
 import type { ExtentBuffer } from './extent-buffer.js';
+import type { ItemCache } from './item-cache.js';
 
 /** What the parent pointer (or the root item / superblock) says a child block must be. */
 export interface BlockExpectation {
@@ -55,4 +56,6 @@ export interface TreeHost {
 export interface TreeRoot {
   readonly objectid: number;
   node: ExtentBuffer;
+  /** Lookups of some item types cached (item-cache.ts); ctree.ts keeps it exact on every change. */
+  readonly itemCache?: ItemCache;
 }

@@ -1,0 +1,124 @@
+// A lookup cache for a few item types of one tree (the fs trees' INODE_ITEM and DIR_ITEM: what
+// every path walk and stat asks for), in the spirit of the kernel's dcache and inode cache: a
+// stat of a file whose directory and inode were seen before costs map lookups, not B-tree
+// descents.
+//
+// Exactness: the cache is only a copy of what the tree holds. ctree.ts tells it of every change
+// to an item of a covered type (insert, delete, extend, truncate, key change) and
+// src/fs/items.ts of every in-place data change; the entry of the key is dropped before the
+// tree changes, so the next lookup reads the tree again. A miss is remembered too (`null`), so
+// the lookups that precede a create cost one descent, not two. Bounded: past `capacity`
+// entries the oldest are dropped (insertion order), so memory does not grow with the tree.
+import type { Key } from '../format/key.js';
+
+export interface CachedItem {
+  /** The item's bytes (never handed out: lookups return copies), or null when the key is absent. */
+  readonly data: Uint8Array | null;
+  /** A decoded form some caller keeps beside the bytes (see lookupDecoded in ctree.ts). */
+  decoded?: unknown;
+}
+
+export class ItemCache {
+  // Per cached type, two generations: entries go into `young`; when the young maps hold
+  // capacity/2 entries they become `old` and the previous old ones are dropped. A hit in an old
+  // map moves the entry back to young. O(1) per operation, at most `capacity` entries, and
+  // recently used entries survive. Keys are exact numbers (cacheKey), one map per type.
+  private young: Map<number, CachedItem>[];
+  private old: Map<number, CachedItem>[];
+  private youngSize = 0;
+  /** Lookups answered from the cache and not (for tests and benchmarks). */
+  hits = 0;
+  misses = 0;
+
+  /**
+   * @param types  the item types cached (a small set: a membership test runs on every insert and delete)
+   * @param capacity  entries kept at most
+   */
+  constructor(
+    private readonly types: readonly number[],
+    readonly capacity = 65536,
+  ) {
+    this.young = types.map(() => new Map());
+    this.old = types.map(() => new Map());
+  }
+
+  /**
+   * Whether `key` is of a cached kind: a cached type, objectid below 2^21 and offset below 2^32
+   * (inode numbers and name hashes of all but enormous subvolumes), so that objectid and offset
+   * pack into one exact number. Other keys simply go to the tree.
+   */
+  covers(key: Key): boolean {
+    return key.objHi === 0 && key.objLo < 0x200000 && key.offHi === 0 && this.types.includes(key.type);
+  }
+
+  /** Whether any item of `type` is cached at all (ctree's cheap pre-test on mutations). */
+  coversType(type: number): boolean {
+    return this.types.includes(type);
+  }
+
+  get size(): number {
+    let n = 0;
+    for (let t = 0; t < this.types.length; t++) n += this.young[t].size + this.old[t].size;
+    return n;
+  }
+
+  /** The entry of a covered key. */
+  get(key: Key): CachedItem | undefined {
+    const t = this.types.indexOf(key.type);
+    const k = cacheKey(key);
+    let e = this.young[t].get(k);
+    if (!e) {
+      e = this.old[t].get(k);
+      if (e) {
+        this.old[t].delete(k);
+        this.put(t, k, e);
+      }
+    }
+    if (e) this.hits++;
+    else this.misses++;
+    return e;
+  }
+
+  /** Remembers what the tree holds for a covered `key` (a copy of `data` is kept). */
+  set(key: Key, data: Uint8Array | null, decoded?: unknown): CachedItem {
+    const t = this.types.indexOf(key.type);
+    const k = cacheKey(key);
+    const e: CachedItem = { data: data ? data.slice() : null, decoded };
+    this.old[t].delete(k);
+    this.put(t, k, e);
+    return e;
+  }
+
+  private put(t: number, k: number, e: CachedItem): void {
+    const young = this.young[t];
+    if (!young.has(k)) {
+      if (this.youngSize >= this.capacity >>> 1) {
+        this.old = this.young;
+        this.young = this.types.map(() => new Map());
+        this.youngSize = 0;
+      }
+      this.youngSize++;
+    }
+    this.young[t].set(k, e);
+  }
+
+  /** The item of `key` changes or goes: forget it. */
+  invalidate(key: Key): void {
+    if (!this.covers(key)) return;
+    const t = this.types.indexOf(key.type);
+    const k = cacheKey(key);
+    if (this.young[t].delete(k)) this.youngSize--;
+    this.old[t].delete(k);
+  }
+
+  clear(): void {
+    this.young = this.types.map(() => new Map());
+    this.old = this.types.map(() => new Map());
+    this.youngSize = 0;
+  }
+}
+
+/** objectid < 2^21 and offset < 2^32 (covers): objectid * 2^32 + offset < 2^53, exact. */
+function cacheKey(key: Key): number {
+  return key.objLo * 0x100000000 + key.offLo;
+}

@@ -1,0 +1,175 @@
+// Data writeback (src/fs/writeback.ts) and the subvolume item cache (src/tree/item-cache.ts):
+// what waits in memory is read back exact before the commit, the commit writes it in few large
+// device writes and few csum items, in-place writes into waiting extents stay correct, and the
+// cache never answers with an entry the tree no longer holds. Judged by our check and by
+// btrfs check --check-data-csum.
+import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { MemoryDevice, mkfs, mount } from '../../../src/index.js';
+import { Key } from '../../../src/format/key.js';
+import { ItemType, CSUM_TREE_OBJECTID } from '../../../src/format/constants.js';
+import { forEachItem } from '../../../src/tree/ctree.js';
+import { btrfsCheck, saveImage, tempDir } from '../../shared/btrfs-progs.js';
+
+/** The memory device, counting the writes that reach it. */
+class CountingDevice extends MemoryDevice {
+  writes = 0;
+  override async write(offset: number, data: Uint8Array): Promise<void> {
+    this.writes++;
+    return super.write(offset, data);
+  }
+}
+
+function content(i: number, n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let k = 0; k < n; k++) b[k] = (i * 31 + k * 7 + (k >> 8)) & 0xff;
+  return b;
+}
+
+async function judge(dev: MemoryDevice): Promise<void> {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const img = join(dir, 'fs.img');
+    await saveImage(dev, img);
+    const r = await btrfsCheck(img, { dataCsum: true });
+    expect(r.ok, r.output).toBe(true);
+  } finally {
+    await cleanup();
+  }
+}
+
+describe('data writeback', () => {
+  it('keeps small files in memory until the commit, then writes them in few writes and few csum items', async () => {
+    const dev = new CountingDevice(256 * 1024 * 1024);
+    await mkfs([dev]);
+    const fs = await mount([dev]);
+    const p = fs.promises;
+    await p.mkdir('/d');
+    await fs.sync();
+    const files = 300;
+    const before = dev.writes;
+    for (let i = 0; i < files; i++) await p.writeFile(`/d/f${i}`, content(i, 3000 + (i % 5) * 1000));
+    // Nothing of it has reached the device yet, and every byte reads back from memory.
+    expect(dev.writes).toBe(before);
+    expect(fs.info.writeback.size).toBe(files);
+    for (let i = 0; i < files; i += 7) expect(Buffer.from(await p.readFile(`/d/f${i}`)).equals(Buffer.from(content(i, 3000 + (i % 5) * 1000)))).toBe(true);
+    await fs.sync();
+    expect(fs.info.writeback.size).toBe(0);
+    // The commit wrote the data in a handful of coalesced writes (plus the metadata blocks),
+    // not one per file; the 300 files' checksums live in a few csum items.
+    const dataWrites = dev.writes - before;
+    expect(dataWrites).toBeLessThan(files / 2);
+    let csumItems = 0;
+    await forEachItem(fs.info, fs.info.csumTree, Key.of(-10, 0, 0), Key.of(-10, 255, -1), (k) => {
+      if (k.type === ItemType.EXTENT_CSUM) csumItems++;
+    });
+    expect(fs.info.csumTree.objectid).toBe(CSUM_TREE_OBJECTID);
+    expect(csumItems).toBeGreaterThan(0);
+    expect(csumItems).toBeLessThan(10);
+    await fs.unmount();
+    const again = await mount([dev]);
+    for (let i = 0; i < files; i++) expect(Buffer.from(await again.promises.readFile(`/d/f${i}`)).equals(Buffer.from(content(i, 3000 + (i % 5) * 1000)))).toBe(true);
+    expect((await again.check()).errors).toEqual([]);
+    await again.unmount();
+    await judge(dev);
+  });
+
+  it('writes large extents at once and keeps only their checksums waiting; reads verify against them', async () => {
+    const dev = new CountingDevice(256 * 1024 * 1024);
+    await mkfs([dev]);
+    const fs = await mount([dev]);
+    const big = content(5, 1024 * 1024);
+    const before = dev.writes;
+    await fs.promises.writeFile('/big', big);
+    expect(dev.writes).toBeGreaterThan(before);
+    expect(fs.info.writeback.bytes).toBe(0);
+    expect(fs.info.writeback.size).toBe(1);
+    expect(Buffer.from(await fs.promises.readFile('/big')).equals(Buffer.from(big))).toBe(true);
+    // A flipped bit on the device is caught by the waiting checksums, before any commit.
+    const phys = await physicalOfFirstExtent(fs, '/big');
+    const sector = await dev.read(phys, 4096);
+    const bad = sector.slice();
+    bad[100] ^= 1;
+    await dev.write(phys, bad);
+    await expect(fs.promises.readFile('/big')).rejects.toMatchObject({ code: 'EIO' });
+    await dev.write(phys, sector);
+    expect(Buffer.from(await fs.promises.readFile('/big')).equals(Buffer.from(big))).toBe(true);
+    await fs.unmount();
+    await judge(dev);
+  });
+
+  it('an in-place (nodatacow) write into an extent still waiting lands correctly', async () => {
+    const dev = new MemoryDevice(128 * 1024 * 1024);
+    await mkfs([dev]);
+    const fs = await mount([dev], 'nodatacow');
+    const p = fs.promises;
+    await p.writeFile('/n', content(1, 16384));
+    const fh = await p.open('/n', 'r+');
+    await fh.write(new Uint8Array(4096).fill(0xab), 0, 4096, 4096);
+    await fh.close();
+    const want = content(1, 16384);
+    want.fill(0xab, 4096, 8192);
+    expect(Buffer.from(await p.readFile('/n')).equals(Buffer.from(want))).toBe(true);
+    await fs.sync();
+    expect(Buffer.from(await p.readFile('/n')).equals(Buffer.from(want))).toBe(true);
+    await fs.unmount();
+    const again = await mount([dev]);
+    expect(Buffer.from(await again.promises.readFile('/n')).equals(Buffer.from(want))).toBe(true);
+    await again.unmount();
+    await judge(dev);
+  });
+});
+
+describe('subvolume item cache', () => {
+  it('answers repeated lookups from memory and never with an entry the tree dropped', async () => {
+    const dev = new MemoryDevice(128 * 1024 * 1024);
+    await mkfs([dev]);
+    const fs = await mount([dev]);
+    const p = fs.promises;
+    await p.mkdir('/a');
+    for (let i = 0; i < 50; i++) await p.writeFile(`/a/f${i}`, `file ${i}`);
+    const cache = fs.info.fsTree.itemCache!;
+    const hits = cache.hits;
+    for (let i = 0; i < 50; i++) expect((await p.stat(`/a/f${i}`)).size).toBe(`file ${i}`.length);
+    expect(cache.hits - hits).toBeGreaterThanOrEqual(100);
+    // Every kind of change is seen at once, before and after a commit.
+    await p.rename('/a/f1', '/a/g1');
+    await expect(p.stat('/a/f1')).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await p.stat('/a/g1')).size).toBe(6);
+    await p.unlink('/a/f2');
+    await expect(p.stat('/a/f2')).rejects.toMatchObject({ code: 'ENOENT' });
+    await p.writeFile('/a/f2', 'again!!');
+    expect((await p.stat('/a/f2')).size).toBe(7);
+    await p.link('/a/f3', '/a/h3');
+    expect((await p.stat('/a/f3')).nlink).toBe(2);
+    await p.chmod('/a/f4', 0o600);
+    expect((await p.stat('/a/f4')).mode & 0o777).toBe(0o600);
+    await fs.sync();
+    await p.truncate('/a/f5', 2);
+    expect((await p.stat('/a/f5')).size).toBe(2);
+    await p.rm('/a', { recursive: true });
+    await expect(p.stat('/a/f6')).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(p.stat('/a')).rejects.toMatchObject({ code: 'ENOENT' });
+    // A snapshot sees the source as it was, its own changes stay its own.
+    await p.writeFile('/s', 'source');
+    await fs.subvolume.snapshot('/', '/snap');
+    await p.writeFile('/s', 'changed');
+    expect(await p.readFile('/snap/s', 'utf8')).toBe('source');
+    expect(await p.readFile('/s', 'utf8')).toBe('changed');
+    expect((await fs.check()).errors).toEqual([]);
+    await fs.unmount();
+    await judge(dev);
+  });
+});
+
+async function physicalOfFirstExtent(fs: Awaited<ReturnType<typeof mount>>, path: string): Promise<number> {
+  const ino = (await fs.promises.stat(path)).ino;
+  let disk = 0;
+  await forEachItem(fs.info, fs.info.fsTree, Key.of(ino, ItemType.EXTENT_DATA, 0), Key.of(ino, ItemType.EXTENT_DATA, -1), (_k, data) => {
+    const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    disk = dv.getUint32(21, true) + dv.getUint32(25, true) * 2 ** 32;
+    return false;
+  });
+  expect(disk).toBeGreaterThan(0);
+  return fs.info.volumes.mapRange(disk, 1)[0].copies[0].physical;
+}
