@@ -82,7 +82,7 @@ export interface CsumLookup {
 export async function lookupCsums(fs: FsInfo, bytenr: number, len: number): Promise<CsumLookup> {
   const ss = fs.sectorsize;
   const size = csumSizeBytes(fs.csum);
-  assert(bytenr % ss === 0 && len % ss === 0 && len > 0, `lookupCsums [${bytenr}, +${len}) not whole sectors`);
+  assert(bytenr % ss === 0 && len % ss === 0 && len > 0, () => `lookupCsums [${bytenr}, +${len}) not whole sectors`);
   const sectors = len / ss;
   const out: CsumLookup = { csums: new Uint8Array(sectors * size), found: new Uint8Array(sectors), count: 0 };
   const end = bytenr + len;

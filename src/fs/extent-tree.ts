@@ -37,7 +37,7 @@ import {
 import { ExtentItem, ExtentInlineRef, ExtentDataRef, BlockGroupItem, FileExtentItem } from '../format/structs.js';
 import { viewOf } from '../format/struct.js';
 import { u64Hi, u64Lo, readU64, writeU64, compareU64 } from '../format/u64.js';
-import { insertItem, deleteItems, extendItem, truncateItem, lookup, searchSlot, type Path } from '../tree/ctree.js';
+import { insertItem, insertEmptyItems, deleteItems, extendItem, truncateItem, lookup, searchSlot, type Path } from '../tree/ctree.js';
 import type { ExtentBuffer } from '../tree/extent-buffer.js';
 import { ITEM_SIZE, leafDataSize } from '../tree/extent-buffer.js';
 import { crc32c } from '../kernels/checksum.js';
@@ -127,8 +127,8 @@ export class DelayedRefs {
       h = { bytenr, numBytes, isData, level, refMod: 0, mustInsert: false, refs: new Map(), flagsToSet: 0 };
       this.heads.set(bytenr, h);
     }
-    assert(h.isData === isData, `extent ${bytenr}: ${isData ? 'data' : 'tree block'} ref for a ${h.isData ? 'data extent' : 'tree block'}`);
-    assert(h.numBytes === numBytes, `extent ${bytenr}: refs with lengths ${h.numBytes} and ${numBytes}`);
+    assert(h.isData === isData, () => `extent ${bytenr}: ${isData ? 'data' : 'tree block'} ref for a ${h.isData ? 'data extent' : 'tree block'}`);
+    assert(h.numBytes === numBytes, () => `extent ${bytenr}: refs with lengths ${h.numBytes} and ${numBytes}`);
     if (!isData) assert(h.level === level, `tree block ${bytenr}: refs at levels ${h.level} and ${level}`);
     return h;
   }
@@ -148,13 +148,13 @@ export class DelayedRefs {
    * when the block was just allocated (its extent item is inserted with this ref).
    */
   addTreeRef(bytenr: number, numBytes: number, level: number, ref: BackRef, refMod: number, isNew = false): void {
-    assert(ref.type === ItemType.TREE_BLOCK_REF || ref.type === ItemType.SHARED_BLOCK_REF, `tree block ${bytenr}: ref type ${ref.type}`);
-    assert(refMod === 1 || refMod === -1, `tree block ${bytenr}: ref change ${refMod}`);
+    assert(ref.type === ItemType.TREE_BLOCK_REF || ref.type === ItemType.SHARED_BLOCK_REF, () => `tree block ${bytenr}: ref type ${ref.type}`);
+    assert(refMod === 1 || refMod === -1, () => `tree block ${bytenr}: ref change ${refMod}`);
     const h = this.head(bytenr, numBytes, false, level);
     this.mod(h, ref, refMod);
     h.mustInsert ||= isNew;
     const m = h.refs.get(refId(ref))!;
-    assert(m.count >= -1 && m.count <= 1, `tree block ${bytenr}: ref ${refId(ref)} changed by ${m.count}`);
+    assert(m.count >= -1 && m.count <= 1, () => `tree block ${bytenr}: ref ${refId(ref)} changed by ${m.count}`);
     // A block allocated and freed in one transaction nets to nothing (check_ref_cleanup).
     if (h.mustInsert && h.refMod === 0 && [...h.refs.values()].every((r) => r.count === 0)) this.heads.delete(bytenr);
   }
@@ -172,9 +172,9 @@ export class DelayedRefs {
    * bytes were written and csummed.
    */
   addDataRef(bytenr: number, numBytes: number, ref: DataRef | BackRef, count: number, isNew: boolean): void {
-    assert(Number.isInteger(count) && count !== 0, `data ref change ${count}`);
+    assert(Number.isInteger(count) && count !== 0, () => `data ref change ${count}`);
     const r: BackRef = 'type' in ref ? ref : dataRef(ref);
-    assert(r.type === ItemType.EXTENT_DATA_REF || r.type === ItemType.SHARED_DATA_REF, `data extent ${bytenr}: ref type ${r.type}`);
+    assert(r.type === ItemType.EXTENT_DATA_REF || r.type === ItemType.SHARED_DATA_REF, () => `data extent ${bytenr}: ref type ${r.type}`);
     const h = this.head(bytenr, numBytes, true, 0);
     this.mod(h, r, count);
     h.mustInsert ||= isNew;
@@ -354,7 +354,7 @@ const MAX_HASH_COLLISIONS = 1024;
 /** insert_extent_data_ref / insert_tree_block_ref: adds `count` to the keyed ref, inserting it if absent. */
 async function addKeyedRef(fs: FsInfo, bytenr: number, ref: BackRef, count: number): Promise<void> {
   if (ref.type === ItemType.TREE_BLOCK_REF || ref.type === ItemType.SHARED_BLOCK_REF) {
-    assert(count === 1, `tree block ${bytenr}: keyed ref added ${count} times`);
+    assert(count === 1, () => `tree block ${bytenr}: keyed ref added ${count} times`);
     const key = keyedRefKey(bytenr, ref);
     if (await lookup(fs, fs.extentTree, key)) throw new FsError('EUCLEAN', `tree block ${bytenr}: keyed backref ${key} exists already`);
     await insertItem(fs, fs.extentTree, key, new Uint8Array(0));
@@ -557,7 +557,7 @@ async function setFlagsOnExtent(fs: FsInfo, h: DelayedRefHead, flags: number): P
 function accountUsed(fs: FsInfo, bytenr: number, delta: number): void {
   const bg = fs.blockGroupOf(bytenr);
   bg.used += delta;
-  assert(bg.used >= 0 && bg.used <= bg.length, `block group ${bg.start} used ${bg.used} out of range`);
+  assert(bg.used >= 0 && bg.used <= bg.length, () => `block group ${bg.start} used ${bg.used} out of range`);
   bg.dirty = true;
   fs.sb.bytesUsed += delta;
 }
@@ -622,10 +622,93 @@ async function runHead(fs: FsInfo, h: DelayedRefHead): Promise<void> {
   }
 }
 
+/** The one ref a new extent is inserted with, when that is all its head holds (the common case). */
+function soleNewRef(fs: FsInfo, h: DelayedRefHead): BackRefMod | undefined {
+  if (!h.mustInsert || (!h.isData && !skinny(fs))) return undefined;
+  let only: BackRefMod | undefined;
+  for (const r of h.refs.values()) {
+    if (r.count === 0) continue;
+    if (only || r.count < 0 || (!h.isData && r.count !== 1)) return undefined;
+    only = r;
+  }
+  return only;
+}
+
+/**
+ * How far from heads[i] a run of new extents goes that can be inserted in one batch: each with
+ * a single ref, each starting where the previous one ends, in one block group, and none but the
+ * last at the block group's start (its BLOCK_GROUP_ITEM key would sort between them). No other
+ * extent item can lie between two adjacent new extents, so their items are adjacent keys.
+ */
+function newExtentRun(fs: FsInfo, heads: DelayedRefHead[], i: number): number {
+  if (!soleNewRef(fs, heads[i])) return i + 1;
+  const bg = fs.blockGroupOf(heads[i].bytenr);
+  const maxBytes = leafDataSize(fs.nodesize) >> 1;
+  let bytes = 0;
+  let j = i + 1;
+  for (; j < heads.length; j++) {
+    const prev = heads[j - 1];
+    const h = heads[j];
+    if (h.bytenr !== prev.bytenr + prev.numBytes || prev.bytenr === bg.start || h.bytenr >= bg.start + bg.length) break;
+    const r = soleNewRef(fs, h);
+    if (!r) break;
+    bytes += ITEM_SIZE + ExtentItem.size + inlineRefSize(r.type);
+    if (bytes > maxBytes) break;
+  }
+  return j;
+}
+
+/**
+ * insertNewExtent for a run of adjacent new extents (newExtentRun): one batch insert of their
+ * items and one free space tree change for the whole range, instead of a search and up to four
+ * free space tree changes per extent. Returns false (nothing changed) when the tree disagrees
+ * (a key between them): the caller then inserts them one by one.
+ */
+async function insertNewExtents(fs: FsInfo, run: DelayedRefHead[]): Promise<boolean> {
+  const keys: Key[] = [];
+  const datas: Uint8Array[] = [];
+  for (const h of run) {
+    const first = soleNewRef(fs, h)!;
+    const data = new Uint8Array(ExtentItem.size + inlineRefSize(first.type));
+    const flags = (h.isData ? EXTENT_FLAG_DATA : EXTENT_FLAG_TREE_BLOCK) | h.flagsToSet;
+    ExtentItem.encode(viewOf(data), 0, { refs: first.count, generation: fs.transid, flags });
+    writeInlineRef(data, ExtentItem.size, first, first.count);
+    keys.push(extentKey(h.bytenr, h.numBytes, h.isData, h.level));
+    datas.push(data);
+  }
+  let path: Path;
+  try {
+    path = await insertEmptyItems(fs, fs.extentTree, keys, datas.map((d) => d.length));
+  } catch (e) {
+    if (e instanceof FsError && e.code === 'EEXIST') return false;
+    throw e;
+  }
+  const leaf = path.leaf;
+  for (let k = 0; k < datas.length; k++) leaf.data.set(datas[k], leaf.itemPtr(path.slots[0] + k));
+  fs.markDirty(leaf);
+  const start = run[0].bytenr;
+  const last = run[run.length - 1];
+  const len = last.bytenr + last.numBytes - start;
+  for (const h of run) accountUsed(fs, h.bytenr, h.numBytes);
+  // One free space change for the whole range when it lies in one free range (it does:
+  // the run was allocated from free space that nothing else took); else per extent.
+  const free = fs.freeSpaceTree ? fs.blockGroupOf(start).fstExtents?.containing(start) : undefined;
+  if (!fs.freeSpaceTree || (free && free[0] + free[1] >= start + len)) await removeFromFreeSpaceTree(fs, start, len);
+  else for (const h of run) await removeFromFreeSpaceTree(fs, h.bytenr, h.numBytes);
+  return true;
+}
+
 /** Applies all queued refs. Returns how many heads ran. */
 export async function runDelayedRefs(fs: FsInfo): Promise<number> {
   const heads = fs.delayedRefs.take();
-  for (const h of heads) await runHead(fs, h);
+  for (let i = 0; i < heads.length; ) {
+    const j = newExtentRun(fs, heads, i);
+    if (j > i + 1 && (await insertNewExtents(fs, heads.slice(i, j)))) {
+      i = j;
+      continue;
+    }
+    for (; i < j; i++) await runHead(fs, heads[i]);
+  }
   return heads.length;
 }
 
@@ -654,7 +737,7 @@ export async function lookupExtentInfo(fs: FsInfo, bytenr: number, level: number
     }
   }
   if (h) {
-    assert(!h.isData, `tree block ${bytenr} has a data extent head`);
+    assert(!h.isData, () => `tree block ${bytenr} has a data extent head`);
     refs += h.refMod;
     flags |= h.flagsToSet;
   }

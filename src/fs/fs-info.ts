@@ -210,7 +210,7 @@ export class FsInfo implements TreeHost {
     assert(this.transid > 0, 'allocBlock outside a transaction');
     const type = owner === CHUNK_TREE_OBJECTID ? BlockGroupFlags.SYSTEM : BlockGroupFlags.METADATA;
     const bytenr = allocateSpace(this, type, this.nodesize, this.nodesize);
-    assert(!this.dirty.has(bytenr), `allocated block ${bytenr} is still dirty`);
+    assert(!this.dirty.has(bytenr), () => `allocated block ${bytenr} is still dirty`);
     const eb = new ExtentBuffer(bytenr, new Uint8Array(this.nodesize));
     initHeader(eb, { level, generation: this.transid, owner, fsid: this.metadataFsid, chunkTreeUuid: this.chunkTreeUuidForNew() });
     this.dirty.set(bytenr, eb);
@@ -240,7 +240,7 @@ export class FsInfo implements TreeHost {
   freeBlock(eb: ExtentBuffer, owner: number): void {
     let lastRef = true;
     if (this.cowLastRef !== undefined) {
-      assert(this.cowLastRef.bytenr === eb.bytenr, `freeBlock(${eb.bytenr}) after onCow of block ${this.cowLastRef.bytenr}`);
+      assert(this.cowLastRef.bytenr === eb.bytenr, () => `freeBlock(${eb.bytenr}) after onCow of block ${this.cowLastRef?.bytenr}`);
       lastRef = this.cowLastRef.lastRef;
       this.cowLastRef = undefined;
     }
@@ -262,7 +262,7 @@ export class FsInfo implements TreeHost {
       // Never written: nothing on disk refers to it (btrfs_free_tree_block's fast path). When
       // its queued refs net to nothing its space is reusable at once; when its extent item
       // went in during this commit already, the drop frees and pins it (check_ref_cleanup).
-      assert(this.dirty.get(eb.bytenr) === eb, `freeing block ${eb.bytenr} that is not the live block at that address`);
+      assert(this.dirty.get(eb.bytenr) === eb, () => `freeing block ${eb.bytenr} that is not the live block at that address`);
       this.dirty.delete(eb.bytenr);
       if (this.delayedRefs.headOf(eb.bytenr) === undefined) this.blockGroups.get(eb.bytenr).free?.add(eb.bytenr, this.nodesize);
     } else {
@@ -321,7 +321,7 @@ export class FsInfo implements TreeHost {
 
   markDirty(eb: ExtentBuffer): void {
     assert(this.transid > 0, 'markDirty outside a transaction');
-    assert(eb.generation === this.transid, `block ${eb.bytenr} of generation ${eb.generation} changed without COW`);
+    assert(eb.generation === this.transid, () => `block ${eb.bytenr} of generation ${eb.generation} changed without COW`);
     this.dirty.set(eb.bytenr, eb);
   }
 

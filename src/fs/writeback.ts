@@ -57,7 +57,7 @@ export class DataWriteback {
    * or `data` itself when `owned`: nobody else keeps it); large ones are written now.
    */
   async add(fs: FsInfo, start: number, data: Uint8Array, sums: Uint8Array | undefined, owned = false): Promise<void> {
-    assert(!this.held.has(start), `writeback: extent ${start} held twice`);
+    assert(!this.held.has(start), () => `writeback: extent ${start} held twice`);
     let kept: Uint8Array | undefined;
     if (data.length >= WRITE_THROUGH_BYTES) await fs.volumes.writeLogical(start, data);
     else kept = owned ? data : data.slice();

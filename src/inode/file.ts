@@ -132,7 +132,7 @@ async function finishWrite(st: FileState, times: { mtime: boolean }): Promise<vo
   st.inode.ctime = now;
   if (times.mtime) st.inode.mtime = now;
   st.inode.sequence += 1;
-  assert(st.inode.nbytes >= 0, `inode ${st.ino}: nbytes went below zero`);
+  assert(st.inode.nbytes >= 0, () => `inode ${st.ino}: nbytes went below zero`);
   await writeInode(st.fs, st.root, st.ino, st.inode);
 }
 
@@ -264,7 +264,7 @@ async function readData(st: FileState, logical: number, len: number, fileOffset:
   if (!hasDataSum(st) || fs.options.ignoreDataCsums) return data;
   const size = csumSizeBytes(fs.csum);
   const waiting = fs.writeback.sums(logical, len, ss, size);
-  assert(waiting !== undefined || !fs.writeback.overlaps(logical, len), `read of ${len} bytes at ${logical} straddles data waiting for writeback`);
+  assert(waiting !== undefined || !fs.writeback.overlaps(logical, len), () => `read of ${len} bytes at ${logical} straddles data waiting for writeback`);
   const sums = waiting ? { csums: waiting, found: new Uint8Array(len / ss).fill(1), count: len / ss } : await lookupCsums(fs, logical, len);
   const got = checksum(fs.csum, data, ss);
   for (let i = 0; i < len / ss; i++) {
@@ -313,7 +313,7 @@ function countedBytes(fe: FileExtent): number {
 async function rewriteExtent(st: FileState, oldOffset: number, fe: FileExtent): Promise<void> {
   const { fs } = st;
   const { found, path } = await searchSlot(fs, st.root, fileExtentKey(st.ino, oldOffset), { cow: true });
-  assert(found, `inode ${st.ino}: file extent at ${oldOffset} vanished`);
+  assert(found, () => `inode ${st.ino}: file extent at ${oldOffset} vanished`);
   const enc = encodeFileExtent(fe);
   const data = path.itemData();
   assert(data.length === enc.length, 'rewriteExtent changes the item size');
@@ -339,7 +339,7 @@ async function dropExtents(st: FileState, start: number, end: number): Promise<v
     const ks = fe.fileOffset;
     const ke = fileExtentEnd(fe);
     if (fe.type === FileExtentType.INLINE) {
-      assert(ks >= start, `inode ${ino}: dropping [${start}, ${end}) would cut the inline extent`);
+      assert(ks >= start, () => `inode ${ino}: dropping [${start}, ${end}) would cut the inline extent`);
       await deleteItem(fs, root, fileExtentKey(ino, ks));
       st.inode.nbytes -= fe.ramBytes;
       cur = ke;
@@ -588,7 +588,7 @@ async function writeCompressedExtent(st: FileState, fileOffset: number, len: num
   const { fs, root, ino } = st;
   const ss = fs.sectorsize;
   const diskLen = alignUp(z.length, ss);
-  assert(diskLen < len && diskLen <= BTRFS_MAX_COMPRESSED, `compressed extent of ${diskLen} bytes for ${len}`);
+  assert(diskLen < len && diskLen <= BTRFS_MAX_COMPRESSED, () => `compressed extent of ${diskLen} bytes for ${len}`);
   assert(hasDataSum(st), 'compressed extent of a NODATASUM inode');
   const ext = allocateSpaceRange(fs, BlockGroupFlags.DATA, diskLen, diskLen, ss);
   const disk = new Uint8Array(diskLen);
@@ -885,7 +885,7 @@ export async function defragRewrite(
 ): Promise<number> {
   requireWritable(fs);
   const ss = fs.sectorsize;
-  assert(start >= 0 && start % ss === 0 && length > 0 && length % ss === 0, `defragRewrite: [${start}, +${length}) is not whole sectors`);
+  assert(start >= 0 && start % ss === 0 && length > 0 && length % ss === 0, () => `defragRewrite: [${start}, +${length}) is not whole sectors`);
   const st = await loadFile(fs, root, ino);
   const size = st.inode.size;
   if (start >= size) return 0;
@@ -896,7 +896,7 @@ export async function defragRewrite(
   let written: number;
   const inline = await inlineExtentOf(st);
   if (inline) {
-    assert(start === 0 && size <= ss, `inode ${ino}: inline extent in a file of ${size} bytes`);
+    assert(start === 0 && size <= ss, () => `inode ${ino}: inline extent in a file of ${size} bytes`);
     const content = await readRange(st, 0, size);
     if (await storeInline(st, content)) {
       written = size;

@@ -117,7 +117,7 @@ function isRoot(root: TreeRoot, eb: ExtentBuffer): boolean {
  * once it has been COWed in the running transaction.
  */
 function dirty(host: TreeHost, root: TreeRoot, eb: ExtentBuffer): void {
-  assert(!host.shouldCow(eb, root.objectid), `block ${eb.bytenr} modified without COW`);
+  assert(!host.shouldCow(eb, root.objectid), () => `block ${eb.bytenr} modified without COW`);
   host.markDirty(eb);
 }
 
@@ -139,7 +139,7 @@ function keyAddOffset(k: Key, n: number): Key {
  */
 export async function readNodeSlot(host: TreeHost, root: TreeRoot, parent: ExtentBuffer, slot: number): Promise<ExtentBuffer> {
   assert(parent.level > 0, 'readNodeSlot on a leaf');
-  assert(slot >= 0 && slot < parent.nritems, `readNodeSlot slot ${slot} out of range`);
+  assert(slot >= 0 && slot < parent.nritems, () => `readNodeSlot slot ${slot} out of range`);
   const bytenr = parent.blockptr(slot);
   const expect: BlockExpectation = {
     generation: parent.ptrGeneration(slot),
@@ -172,9 +172,9 @@ export async function cowBlock(
   if (!host.shouldCow(eb, root.objectid)) return eb;
   if (host.transid <= 0) throw new FsError('EROFS', `cannot modify tree ${root.objectid}: no running transaction`);
   if (parent === undefined) {
-    assert(isRoot(root, eb), `COW of block ${eb.bytenr} without parent but it is not the root`);
+    assert(isRoot(root, eb), () => `COW of block ${eb.bytenr} without parent but it is not the root`);
   } else {
-    assert(parent.blockptr(parentSlot) === eb.bytenr, `COW: parent ${parent.bytenr} slot ${parentSlot} does not point to ${eb.bytenr}`);
+    assert(parent.blockptr(parentSlot) === eb.bytenr, () => `COW: parent ${parent.bytenr} slot ${parentSlot} does not point to ${eb.bytenr}`);
     assert(!host.shouldCow(parent, root.objectid), 'COW: parent not writable');
   }
   const cow = host.allocBlock(root.objectid, eb.level);
@@ -263,10 +263,10 @@ export function setItemKeySafe(host: TreeHost, path: Path, key: Key): void {
  */
 function insertPtr(host: TreeHost, root: TreeRoot, path: Path, key: Key, bytenr: number, slot: number, level: number): void {
   const lower = path.nodes[level];
-  assert(lower !== undefined, `insertPtr: no node at level ${level}`);
+  assert(lower !== undefined, () => `insertPtr: no node at level ${level}`);
   const nritems = lower.nritems;
   assert(slot <= nritems, 'insertPtr: slot past end');
-  assert(nritems < nodePtrsPerBlock(lower.nodesize), `insertPtr: node ${lower.bytenr} full`);
+  assert(nritems < nodePtrsPerBlock(lower.nodesize), () => `insertPtr: node ${lower.bytenr} full`);
   lower.move(keyPtrOff(slot + 1), keyPtrOff(slot), (nritems - slot) * KEY_PTR_SIZE);
   lower.setKey(slot, key);
   lower.setBlockptr(slot, bytenr);
@@ -282,7 +282,7 @@ function insertPtr(host: TreeHost, root: TreeRoot, path: Path, key: Key, bytenr:
  */
 function delPtr(host: TreeHost, root: TreeRoot, path: Path, level: number, slot: number): void {
   const parent = path.nodes[level];
-  assert(parent !== undefined, `delPtr: no node at level ${level}`);
+  assert(parent !== undefined, () => `delPtr: no node at level ${level}`);
   let nritems = parent.nritems;
   assert(slot < nritems, 'delPtr: slot past end');
   parent.move(keyPtrOff(slot), keyPtrOff(slot + 1), (nritems - slot - 1) * KEY_PTR_SIZE);
@@ -934,7 +934,7 @@ function setupItemsForInsert(host: TreeHost, root: TreeRoot, path: Path, keys: K
   const nritems = leaf.nritems;
   const cache = root.itemCache;
   if (cache) for (const k of keys) cache.invalidate(k);
-  assert(leaf.leafFreeSpace() >= totalSize, `leaf ${leaf.bytenr} lacks ${totalSize} free bytes`);
+  assert(leaf.leafFreeSpace() >= totalSize, () => `leaf ${leaf.bytenr} lacks ${totalSize} free bytes`);
   assert(slot <= nritems, 'insert slot past end');
   let totalData = 0;
   for (const s of sizes) totalData += s;
@@ -1044,7 +1044,7 @@ export async function deleteItems(host: TreeHost, path: Path, slot: number, nr: 
   const leaf = path.leaf;
   let nritems = leaf.nritems;
   assert(Number.isInteger(slot) && Number.isInteger(nr) && nr >= 1, 'deleteItems: bad range');
-  assert(slot >= 0 && slot + nr <= nritems, `deleteItems: slots ${slot}+${nr} outside ${nritems} items`);
+  assert(slot >= 0 && slot + nr <= nritems, () => `deleteItems: slots ${slot}+${nr} outside ${nritems} items`);
   if (root.itemCache) for (let i = slot; i < slot + nr; i++) forgetItem(root, leaf, i);
   const lastOff = leaf.itemDataOffset(slot + nr - 1);
   let dsize = 0;
@@ -1106,7 +1106,7 @@ export function extendItem(host: TreeHost, path: Path, dataSize: number): void {
   if (oldSize + dataSize > max) {
     throw new FsError('EOVERFLOW', `item ${leaf.key(slot)} of ${oldSize} bytes cannot grow by ${dataSize} (maximum item size ${max})`);
   }
-  assert(leaf.leafFreeSpace() >= dataSize, `extendItem: leaf ${leaf.bytenr} lacks ${dataSize} bytes (search with insLen first)`);
+  assert(leaf.leafFreeSpace() >= dataSize, () => `extendItem: leaf ${leaf.bytenr} lacks ${dataSize} bytes (search with insLen first)`);
   forgetItem(root, leaf, slot);
   const dataEnd = leaf.leafDataEnd();
   const oldData = itemDataEnd(leaf, slot);
@@ -1132,7 +1132,7 @@ export function truncateItem(host: TreeHost, path: Path, newSize: number, fromEn
   const nritems = leaf.nritems;
   assert(slot < nritems, 'truncateItem: no item at slot');
   const oldSize = leaf.itemSize(slot);
-  assert(Number.isInteger(newSize) && newSize >= 0 && newSize <= oldSize, `truncateItem: ${newSize} not in [0, ${oldSize}]`);
+  assert(Number.isInteger(newSize) && newSize >= 0 && newSize <= oldSize, () => `truncateItem: ${newSize} not in [0, ${oldSize}]`);
   if (newSize === oldSize) return;
   forgetItem(root, leaf, slot);
   const sizeDiff = oldSize - newSize;

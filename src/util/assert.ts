@@ -9,8 +9,9 @@ export class AssertionError extends Error {
   }
 }
 
-export function assert(condition: unknown, message = 'assertion failed'): asserts condition {
-  if (!condition) throw new AssertionError(message);
+/** `message` may be a function: hot paths then build their message only when it is needed. */
+export function assert(condition: unknown, message: string | (() => string) = 'assertion failed'): asserts condition {
+  if (!condition) throw new AssertionError(typeof message === 'function' ? message() : message);
 }
 
 export function unreachable(what: never | string): never {
