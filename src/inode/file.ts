@@ -910,6 +910,8 @@ export async function defragRewrite(
   }
   if (written === 0) throw new FsError('ENOSPC', `inode ${ino}: no data space to defragment at ${start}`);
   await writeInode(fs, root, ino, st.inode);
+  // Bound the memory the transaction's waiting data takes, as writeFile does.
+  if (fs.writeback.overLimit) await fs.writeback.flush(fs);
   return written;
 }
 
