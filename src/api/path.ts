@@ -32,9 +32,13 @@ export function nameBytes(s: string): Uint8Array {
 export function nameString(b: Uint8Array): string {
   // Most names are short ASCII: build those directly (a TextDecoder call costs more).
   if (b.length <= 64) {
-    let ascii = true;
-    for (let i = 0; i < b.length; i++) if (b[i] > 0x7f) { ascii = false; break; }
-    if (ascii) return String.fromCharCode.apply(null, b as unknown as number[]);
+    let s = '';
+    for (let i = 0; i < b.length; i++) {
+      const c = b[i];
+      if (c > 0x7f) return utf8Decoder.decode(b);
+      s += String.fromCharCode(c);
+    }
+    return s;
   }
   return utf8Decoder.decode(b);
 }

@@ -92,6 +92,17 @@ export const blockRef = (root: number, parent: number): BackRef => (parent !== 0
 
 const refId = (r: BackRef): string => `${r.type}/${r.root}/${r.parent}/${r.objectid}/${r.offset}`;
 
+/** Past this many refs a head indexes them by refId (linear search below: no allocation). */
+const REF_INDEX_FROM = 16;
+
+function findRef(h: DelayedRefHead, ref: BackRef): BackRefMod | undefined {
+  if (h.index) return h.index.get(refId(ref));
+  for (const r of h.refs) {
+    if (r.type === ref.type && r.root === ref.root && r.parent === ref.parent && r.objectid === ref.objectid && r.offset === ref.offset) return r;
+  }
+  return undefined;
+}
+
 export interface DelayedRefHead {
   bytenr: number;
   numBytes: number;
@@ -104,7 +115,9 @@ export interface DelayedRefHead {
   /** The extent was allocated in this transaction: its item must be inserted. */
   mustInsert: boolean;
   /** Net change per reference, in the order first seen (btrfs merges per ref the same way). */
-  refs: Map<string, BackRefMod>;
+  refs: BackRefMod[];
+  /** refs by refId, built once a head has many refs (most have one or two). */
+  index: Map<string, BackRefMod> | undefined;
   /** Extent flags to set (a delayed extent op: BLOCK_FLAG_FULL_BACKREF). */
   flagsToSet: number;
 }
@@ -124,22 +137,27 @@ export class DelayedRefs {
   private head(bytenr: number, numBytes: number, isData: boolean, level: number): DelayedRefHead {
     let h = this.heads.get(bytenr);
     if (!h) {
-      h = { bytenr, numBytes, isData, level, refMod: 0, mustInsert: false, refs: new Map(), flagsToSet: 0 };
+      h = { bytenr, numBytes, isData, level, refMod: 0, mustInsert: false, refs: [], index: undefined, flagsToSet: 0 };
       this.heads.set(bytenr, h);
     }
     assert(h.isData === isData, () => `extent ${bytenr}: ${isData ? 'data' : 'tree block'} ref for a ${h.isData ? 'data extent' : 'tree block'}`);
     assert(h.numBytes === numBytes, () => `extent ${bytenr}: refs with lengths ${h.numBytes} and ${numBytes}`);
-    if (!isData) assert(h.level === level, `tree block ${bytenr}: refs at levels ${h.level} and ${level}`);
+    if (!isData) assert(h.level === level, () => `tree block ${bytenr}: refs at levels ${h.level} and ${level}`);
     return h;
   }
 
   private mod(h: DelayedRefHead, ref: BackRef, count: number): void {
     // ---- qgroups: data refs and refs of subvolume tree blocks (shared refs only exist there).
     if (this.trace && (h.isData || ref.type === ItemType.SHARED_BLOCK_REF || isShareableRoot(ref.root))) this.trace(h.bytenr, h.numBytes);
-    const id = refId(ref);
-    const m = h.refs.get(id);
-    if (m) m.count += count;
-    else h.refs.set(id, { ...ref, count });
+    const m = findRef(h, ref);
+    if (m) {
+      m.count += count;
+    } else {
+      const r: BackRefMod = { type: ref.type, root: ref.root, parent: ref.parent, objectid: ref.objectid, offset: ref.offset, count };
+      h.refs.push(r);
+      if (h.index) h.index.set(refId(r), r);
+      else if (h.refs.length > REF_INDEX_FROM) h.index = new Map(h.refs.map((x) => [refId(x), x]));
+    }
     h.refMod += count;
   }
 
@@ -153,10 +171,10 @@ export class DelayedRefs {
     const h = this.head(bytenr, numBytes, false, level);
     this.mod(h, ref, refMod);
     h.mustInsert ||= isNew;
-    const m = h.refs.get(refId(ref))!;
+    const m = findRef(h, ref)!;
     assert(m.count >= -1 && m.count <= 1, () => `tree block ${bytenr}: ref ${refId(ref)} changed by ${m.count}`);
     // A block allocated and freed in one transaction nets to nothing (check_ref_cleanup).
-    if (h.mustInsert && h.refMod === 0 && [...h.refs.values()].every((r) => r.count === 0)) this.heads.delete(bytenr);
+    if (h.mustInsert && h.refMod === 0 && h.refs.every((r) => r.count === 0)) this.heads.delete(bytenr);
   }
 
   /** TREE_BLOCK_REF of `owner`: the ref a tree holds on its own blocks. */
@@ -198,7 +216,7 @@ export class DelayedRefs {
   pendingData(bytenr: number): { mustInsert: boolean; refs: DataRefMod[] } | undefined {
     const h = this.heads.get(bytenr);
     if (!h || !h.isData) return undefined;
-    const refs = [...h.refs.values()].filter((r) => r.count !== 0).map((r) => ({ root: r.root, objectid: r.objectid, offset: r.offset, count: r.count }));
+    const refs = h.refs.filter((r) => r.count !== 0).map((r) => ({ root: r.root, objectid: r.objectid, offset: r.offset, count: r.count }));
     return { mustInsert: h.mustInsert, refs };
   }
 
@@ -595,7 +613,7 @@ async function freeExtent(fs: FsInfo, h: DelayedRefHead, inTrees: boolean): Prom
  * are set, then adds run before drops (select_delayed_ref), so refs never pass through 0.
  */
 async function runHead(fs: FsInfo, h: DelayedRefHead): Promise<void> {
-  const refs = [...h.refs.values()].filter((r) => r.count !== 0);
+  const refs = h.refs.filter((r) => r.count !== 0);
   if (!h.isData) {
     for (const r of refs) assert(r.count === 1 || r.count === -1, `tree block ${h.bytenr}: ${describeRef(r)} changed by ${r.count}`);
   }
@@ -626,7 +644,7 @@ async function runHead(fs: FsInfo, h: DelayedRefHead): Promise<void> {
 function soleNewRef(fs: FsInfo, h: DelayedRefHead): BackRefMod | undefined {
   if (!h.mustInsert || (!h.isData && !skinny(fs))) return undefined;
   let only: BackRefMod | undefined;
-  for (const r of h.refs.values()) {
+  for (const r of h.refs) {
     if (r.count === 0) continue;
     if (only || r.count < 0 || (!h.isData && r.count !== 1)) return undefined;
     only = r;

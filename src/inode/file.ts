@@ -2,12 +2,14 @@
 // and freeing the data of regular files, over file extent items (file-item.ts), data extent
 // refs (fs/extent-tree.ts) and data checksums (fs/csum-tree.ts).
 //
-// There is no page cache: each write is its own writeback. The bytes of a write go to
+// There is no page cache: each write allocates its own extents. The bytes of a write go to
 // sector-aligned disk extents (partial sectors at the edges are read, modified and written),
 // which is what btrfs's writeback (cow_file_range / run_delalloc_nocow) does with the dirty
-// pages of the same range. Behaviours ported:
-//  * COW (cow_file_range): new extents of at most BTRFS_MAX_EXTENT_SIZE (128 MiB), written,
-//    checksummed (one checksum batch and one device write per extent), then the old file
+// pages of the same range; the new extents' device writes (small ones) and checksums wait in
+// fs/writeback.ts until the commit, which writes them coalesced before any metadata.
+// Behaviours ported:
+//  * COW (cow_file_range): new extents of at most BTRFS_MAX_EXTENT_SIZE (128 MiB),
+//    checksummed (one checksum batch per extent) and handed to the writeback, then the old file
 //    extents in the range replaced (btrfs_drop_extents: split, trimmed or dropped, with
 //    their refs), the new item inserted and its data ref queued;
 //  * NOCOW (run_delalloc_nocow / can_nocow_file_extent): for inodes with NODATACOW or
@@ -330,6 +332,10 @@ async function rewriteExtent(st: FileState, oldOffset: number, fe: FileExtent): 
  */
 async function dropExtents(st: FileState, start: number, end: number): Promise<void> {
   const { fs, root, ino } = st;
+  // A file made in this transaction that holds no bytes yet has no file extent items (with
+  // no_holes, holes have none either): nothing to look for. Only for inodes of this
+  // transaction, whose nbytes this code kept exact from zero.
+  if (st.inode.nbytes === 0 && st.inode.generation === fs.transid && noHoles(fs)) return;
   let cur = start;
   // Each round removes or trims one item inside [start, end): bounded by the items there.
   for (let round = 0; cur < end; round++) {
@@ -801,8 +807,8 @@ function checkAttributes(fs: FsInfo, inode: { flags: number; size: number }, off
 /**
  * Writes `data` at `offset` of a regular file; returns the bytes written (all of them, or
  * fewer when data space ran out part way; ENOSPC when none could be written). Extends the
- * size; updates nbytes, mtime, ctime, sequence and transid. The data is on the device when
- * this returns (see the module header).
+ * size; updates nbytes, mtime, ctime, sequence and transid. New extents wait in the
+ * writeback (fs/writeback.ts) and reach the device at the commit, before the metadata.
  */
 export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: number, data: Uint8Array): Promise<number> {
   requireWritable(fs);

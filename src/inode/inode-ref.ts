@@ -64,7 +64,8 @@ function parseExtrefs(data: Uint8Array, ino: number): RefEntry[] {
   return out;
 }
 
-function encodeRef(index: number, name: Uint8Array): Uint8Array {
+/** An INODE_REF entry (btrfs_inode_ref + name). */
+export function encodeRef(index: number, name: Uint8Array): Uint8Array {
   const b = new Uint8Array(InodeRef.size + name.length);
   InodeRef.encode(viewOf(b), 0, { index, nameLen: name.length });
   b.set(name, InodeRef.size);

@@ -112,6 +112,11 @@ export function newInodeItem(fs: FsInfo, mode: number, uid: number, gid: number,
   return item;
 }
 
+/** Tells the subvolume's item cache what the tree now holds for `ino` (its bytes and decoded form). */
+export function cacheInode(root: Root, ino: number, bytes: Uint8Array, item: InodeItemT): void {
+  root.itemCache?.set(inodeKey(ino), bytes, cloneInode(item));
+}
+
 export async function insertInode(fs: FsInfo, root: Root, ino: number, item: InodeItemT): Promise<void> {
   const key = inodeKey(ino);
   const bytes = encodeInode(item);

@@ -12,17 +12,17 @@ import { Key } from '../format/key.js';
 import { ItemType, FileType, FileExtentType, LINK_MAX, ORPHAN_OBJECTID, FIRST_INODE_OBJECTID, InodeFlags, EMPTY_SUBVOL_DIR_OBJECTID, ROOT_SUBVOL_RDONLY } from '../format/constants.js';
 import { FileExtentHead, FILE_EXTENT_INLINE_DATA_START, DirItem } from '../format/structs.js';
 import { viewOf } from '../format/struct.js';
-import { insertItem, deleteItem, iterItems, forEachItem, lookup, searchSlot, prevLeaf, deleteItems } from '../tree/ctree.js';
+import { insertItem, insertEmptyItems, deleteItem, iterItems, forEachItem, lookup, searchSlot, prevLeaf, deleteItems } from '../tree/ctree.js';
 import { maxItemSize } from '../tree/extent-buffer.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
 import {
-  readInode, writeInode, insertInode, newInodeItem, allocIno, nowTimespec, findInode,
+  readInode, writeInode, newInodeItem, allocIno, nowTimespec, findInode, encodeInode, inodeKey, cacheInode,
   S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, isDir, type InodeItem,
 } from './inode.js';
 import { lookupHashed, insertHashed, deleteHashed, encodeDirItem, parseDirItems, checkName } from './dir-item.js';
-import { addRef, removeRef, listRefs } from './inode-ref.js';
+import { addRef, removeRef, listRefs, encodeRef } from './inode-ref.js';
 import { freeInodeData } from './file.js';
 import { inheritedFlags } from './attr.js';
 import { inheritProps } from './props.js';
@@ -86,17 +86,26 @@ export async function* readDir(fs: FsInfo, root: Root, dir: number, after = 1): 
   }
 }
 
+const DIR_NAME_LEN = DirItem.off.nameLen;
+const DIR_DATA_LEN = DirItem.off.dataLen;
+const DIR_TYPE = DirItem.off.type;
+
 /** Every entry of `dir` after index `after`, in creation (DIR_INDEX) order: readDir in one call, one await per leaf. */
 export async function readDirAll(fs: FsInfo, root: Root, dir: number, after = 1, limit = Infinity): Promise<DirEntryInfo[]> {
   const out: DirEntryInfo[] = [];
   if (limit <= 0) return out;
   await forEachItem(fs, root, Key.of(dir, ItemType.DIR_INDEX, after + 1), Key.of(dir, ItemType.DIR_INDEX, -1), (key, data) => {
-    const entries = parseDirItems(data, `dir index ${key}`);
-    if (entries.length !== 1) throw new FsError('EUCLEAN', `dir index ${key} holds ${entries.length} entries`);
-    const e = entries[0];
-    const info: DirEntryInfo = { name: e.name.slice(), ino: e.location.objectid, type: e.type, index: key.offset };
-    if (e.location.type === ItemType.ROOT_ITEM) {
-      info.subvolume = e.location.objectid;
+    // A DIR_INDEX holds exactly one btrfs_dir_item: read it in place (this is the readdir loop).
+    const nameLen = data.length >= DirItem.size ? data[DIR_NAME_LEN] | (data[DIR_NAME_LEN + 1] << 8) : 0;
+    const dataLen = data.length >= DirItem.size ? data[DIR_DATA_LEN] | (data[DIR_DATA_LEN + 1] << 8) : 0;
+    if (nameLen === 0 || DirItem.size + nameLen + dataLen !== data.length) {
+      throw new FsError('EUCLEAN', `dir index ${key}: item of ${data.length} bytes does not hold one entry (name ${nameLen}, data ${dataLen})`);
+    }
+    const u32 = (o: number) => (data[o] | (data[o + 1] << 8) | (data[o + 2] << 16) | (data[o + 3] << 24)) >>> 0;
+    const loc = new Key(u32(4), u32(0), data[8], 0, 0);
+    const info: DirEntryInfo = { name: data.slice(DirItem.size, DirItem.size + nameLen), ino: loc.objectid, type: data[DIR_TYPE], index: key.offset };
+    if (loc.type === ItemType.ROOT_ITEM) {
+      info.subvolume = loc.objectid;
       info.ino = FIRST_INODE_OBJECTID;
     }
     out.push(info);
@@ -145,14 +154,28 @@ async function touchDir(fs: FsInfo, root: Root, dir: number, sizeDelta: number):
 }
 
 /** Adds `name` in `dir` for inode `ino` (btrfs_add_link). */
-export async function addLink(fs: FsInfo, root: Root, dir: number, name: Uint8Array, ino: number, type: number): Promise<number> {
+export async function addLink(fs: FsInfo, root: Root, dir: number, name: Uint8Array, ino: number, type: number, newInode?: InodeItem): Promise<number> {
   const index = await nextDirIndex(fs, root, dir);
+  // A new inode's INODE_ITEM and its first INODE_REF go in together (btrfs_create_new_inode
+  // inserts both in one batch: adjacent keys, one search).
+  if (newInode) await insertInodeWithRef(fs, root, ino, newInode, dir, name, index);
   const entry = encodeDirItem(Key.of(ino, ItemType.INODE_ITEM, 0), fs.transid, type, name);
   await insertHashed(fs, root, dir, ItemType.DIR_ITEM, entry, name);
   await insertItem(fs, root, Key.of(dir, ItemType.DIR_INDEX, index), entry);
-  await addRef(fs, root, ino, dir, name, index);
+  if (!newInode) await addRef(fs, root, ino, dir, name, index);
   await touchDir(fs, root, dir, 2 * name.length);
   return index;
+}
+
+async function insertInodeWithRef(fs: FsInfo, root: Root, ino: number, item: InodeItem, dir: number, name: Uint8Array, index: number): Promise<void> {
+  const inode = encodeInode(item);
+  const ref = encodeRef(index, name);
+  const path = await insertEmptyItems(fs, root, [inodeKey(ino), Key.of(ino, ItemType.INODE_REF, dir)], [inode.length, ref.length]);
+  const leaf = path.leaf;
+  leaf.data.set(inode, leaf.itemPtr(path.slots[0]));
+  leaf.data.set(ref, leaf.itemPtr(path.slots[0] + 1));
+  fs.markDirty(leaf);
+  cacheInode(root, ino, inode, item);
 }
 
 /** Removes `name` of inode `ino` from `dir` (btrfs_unlink_inode without the nlink change). */
@@ -256,9 +279,8 @@ export async function createNode(fs: FsInfo, root: Root, dir: number, name: Uint
   const ino = await allocIno(fs, root);
   const flags = (o.flags ?? 0) | inheritedFlags(fs, parent, o.mode);
   const item = newInodeItem(fs, o.mode, o.uid, o.gid, nowTimespec(), o.rdev ?? 0, flags);
-  await insertInode(fs, root, ino, item);
+  await addLink(fs, root, dir, name, ino, type, item);
   await inheritProps(fs, root, dir, parent, ino, o.mode);
-  await addLink(fs, root, dir, name, ino, type);
   return ino;
 }
 

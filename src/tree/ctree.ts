@@ -910,17 +910,16 @@ function checkItemSizes(nodesize: number, keys: Key[], sizes: number[]): number 
 }
 
 /** Throws EEXIST when an existing key lies in [first, last] (a batch must land in one gap). */
-async function checkBatchGap(host: TreeHost, root: TreeRoot, first: Key, last: Key): Promise<void> {
-  const { found, path } = await searchSlot(host, root, first);
-  if (found) throw new FsError('EEXIST', `item ${first} already exists`);
-  let leaf = path.leaf;
-  if (path.slots[0] >= leaf.nritems) {
-    if (!(await nextLeaf(host, root, path))) return;
-    leaf = path.leaf;
-    if (leaf.nritems === 0) return;
+/** The first key at or after the path's leaf slot, in this leaf or (via the ancestors) the next one; undefined at the tree's end. */
+function keyAtInsertionPoint(path: Path): Key | undefined {
+  const leaf = path.leaf;
+  if (path.slots[0] < leaf.nritems) return leaf.key(path.slots[0]);
+  for (let l = 1; l < MAX_LEVEL; l++) {
+    const n = path.nodes[l];
+    if (!n) return undefined;
+    if (path.slots[l] + 1 < n.nritems) return n.key(path.slots[l] + 1);
   }
-  const next = leaf.key(path.slots[0]);
-  if (compareKeys(next, last) <= 0) throw new FsError('EEXIST', `item ${next} lies inside the batch ${first} .. ${last}`);
+  return undefined;
 }
 
 /**
@@ -967,7 +966,6 @@ function setupItemsForInsert(host: TreeHost, root: TreeRoot, path: Path, keys: K
  */
 export async function insertEmptyItems(host: TreeHost, root: TreeRoot, keys: Key[], sizes: number[]): Promise<Path> {
   const totalSize = checkItemSizes(host.nodesize, keys, sizes);
-  if (keys.length > 1) await checkBatchGap(host, root, keys[0], keys[keys.length - 1]);
   let res: SearchResult;
   try {
     res = await searchSlot(host, root, keys[0], { insLen: totalSize, cow: true });
@@ -983,6 +981,14 @@ export async function insertEmptyItems(host: TreeHost, root: TreeRoot, keys: Key
   // Found means the leaf was prepared for extension only (no empty leaf was made): the
   // tree is valid as it stands.
   if (found) throw new FsError('EEXIST', `item ${keys[0]} already exists`);
+  if (keys.length > 1) {
+    // No existing key may lie inside the batch: the key at the insertion point (in this leaf,
+    // or the first of the next one, which an ancestor names) must sort after the last.
+    const next = keyAtInsertionPoint(path);
+    if (next && compareKeys(next, keys[keys.length - 1]) <= 0) {
+      throw new FsError('EEXIST', `item ${next} lies inside the batch ${keys[0]} .. ${keys[keys.length - 1]}`);
+    }
+  }
   setupItemsForInsert(host, root, path, keys, sizes, totalSize);
   return path;
 }
