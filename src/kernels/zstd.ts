@@ -7,12 +7,9 @@
 //
 // Implementation: libzstd compiled to WebAssembly, from @bokuweb/zstd-wasm (its own
 // loader reads the .wasm from node_modules under Node and fetches it next to its module
-// in a browser). Compression is one-shot with the source size known, so libzstd fits the
-// window to the input: for inputs up to 128 KiB the frame is single-segment, its window is
-// its content size, never past windowLog 17. It runs on one ZSTD_CCtx made once and reused
-// (ZSTD_compress_usingDict with no dictionary, that is ZSTD_compressCCtx): the same frame as
-// ZSTD_compress byte for byte (test/node/kernels/compress.test.ts), without setting up a
-// context per extent, which made compression of 128 KiB text ~30% faster.
+// in a browser). Compression is one-shot ZSTD_compress with the source size known, so
+// libzstd fits the window to the input: for inputs up to 128 KiB the frame is
+// single-segment, its window is its content size, never past windowLog 17.
 //
 // Reading follows zstd_decompress_bio: only the first frame counts (Linux stops when its
 // stream says the frame is done; the sector padding after it is ignored), the window may
@@ -21,9 +18,7 @@
 // libzstd sees the data: the header and every block header are walked here, the content
 // size must be at most 128 KiB, and libzstd decodes into a buffer of exactly that size.
 
-import {
-  compress as zstdCompressFrame, compressUsingDict, createCCtx, decompress as zstdDecompressFrame, init as zstdInit,
-} from '@bokuweb/zstd-wasm';
+import { compress as zstdCompressFrame, decompress as zstdDecompressFrame, init as zstdInit } from '@bokuweb/zstd-wasm';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 
@@ -36,9 +31,6 @@ const LOAD_TIMEOUT_MS = 20_000;
 
 let loaded = false;
 let loading: Promise<void> | undefined;
-/** The compression context every extent reuses (a pointer into the module's heap). */
-let cctx = 0;
-const NO_DICTIONARY = new Uint8Array(0);
 
 export function loadZstd(): Promise<void> {
   loading ??= (async () => {
@@ -56,8 +48,6 @@ export function loadZstd(): Promise<void> {
     const frame = zstdCompressFrame(probe, 3);
     const back = zstdDecompressFrame(frame);
     assert(back.length === 64 && back.every((b) => b === 0x61), 'zstd codec failed its self-test');
-    cctx = createCCtx();
-    assert(cctx !== 0, 'zstd: ZSTD_createCCtx failed');
     loaded = true;
   })().catch((e: unknown) => {
     loading = undefined;
@@ -75,7 +65,7 @@ export function zstdCompress(input: Uint8Array, level: number): Uint8Array {
   assert(loaded, 'zstd used before loadCompressionKernels() resolved');
   assert(Number.isInteger(level) && level >= -15 && level <= 15 && level !== 0, `zstd: level ${level}`);
   assert(input.length <= MAX_EXTENT_BYTES, `zstd: extent input of ${input.length} bytes`);
-  return compressUsingDict(cctx, input, NO_DICTIONARY, level);
+  return zstdCompressFrame(input, level);
 }
 
 export interface ZstdFrameInfo {

@@ -15,7 +15,7 @@ const MiB = 1024 * 1024;
 const QUICK = (import.meta as unknown as { env: Record<string, string | undefined> }).env.VITE_COMPRESS_BENCH_QUICK === '1';
 const TOTAL = (QUICK ? 32 : 256) * MiB;
 const WRITE = 1 * MiB;
-const ROUNDS = 3;
+const ROUNDS = 5;
 const MODES = ['', 'compress=zstd:1', 'compress=lzo', 'compress=zlib:1'];
 const prefix = `butterfs-compress-bench-${Date.now()}`;
 
