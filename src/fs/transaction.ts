@@ -7,6 +7,7 @@
 // (6) flush, (7) pinned extents become free. A crash before (5) completes leaves the
 // previous superblock naming the previous trees, none of which was overwritten: blocks
 // freed in this transaction stay pinned until (7).
+import { flushDelayedInodes } from './delayed-inode.js';
 import { Key } from '../format/key.js';
 import { ItemType, CHUNK_TREE_OBJECTID, DEV_ITEMS_OBJECTID, FIRST_CHUNK_TREE_OBJECTID, BlockGroupFlags, EXTENT_TREE_OBJECTID, FS_TREE_OBJECTID, DEV_TREE_OBJECTID, CSUM_TREE_OBJECTID, NUM_BACKUP_ROOTS } from '../format/constants.js';
 import { DevExtent, DevItem, RootItem } from '../format/structs.js';
@@ -120,6 +121,7 @@ export async function commitTransaction(fs: FsInfo): Promise<void> {
   // Data before the metadata that names it: the transaction's new extents go to the devices
   // and their checksums into the csum tree (writeback.ts).
   await fs.writeback.flush(fs);
+  await flushDelayedInodes(fs);
   if (fs.superDirty) {
     // A superblock-only change still needs a new root tree root to carry the new generation
     // (mount reads the root tree expecting the superblock's generation): COW it.

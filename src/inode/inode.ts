@@ -71,18 +71,21 @@ function isSubvolumeTree(root: Root): boolean {
 /** The inode's item, or ENOENT. */
 export async function readInode(fs: FsInfo, root: Root, ino: number): Promise<InodeItemT> {
   if (ino === EMPTY_SUBVOL_DIR_OBJECTID && isSubvolumeTree(root)) return emptySubvolDirItem(root);
-  const item = await lookupDecoded(fs, root, inodeKey(ino), (d) => decodeInode(d, ino));
+  const item = await findInode(fs, root, ino);
   if (!item) throw new FsError('ENOENT', `inode ${ino} of subvolume ${root.objectid} does not exist`);
-  return cloneInode(item);
+  return item;
 }
 
-/** The inode's item, or undefined. */
+/** The inode's item (a delayed update first: fs/delayed-inode.ts), or undefined. */
 export async function findInode(fs: FsInfo, root: Root, ino: number): Promise<InodeItemT | undefined> {
-  const item = await lookupDecoded(fs, root, inodeKey(ino), (d) => decodeInode(d, ino));
+  const key = inodeKey(ino);
+  const delayed = root.itemCache?.getDelayed(key) as InodeItemT | undefined;
+  if (delayed) return cloneInode(delayed);
+  const item = await lookupDecoded(fs, root, key, (d) => decodeInode(d, ino));
   return item && cloneInode(item);
 }
 
-/** A copy the caller may change (the cached decoded item stays as the tree has it). */
+/** A copy the caller may change (the cached or delayed decoded item stays as it is). */
 function cloneInode(i: InodeItemT): InodeItemT {
   return {
     generation: i.generation, transid: i.transid, size: i.size, nbytes: i.nbytes, blockGroup: i.blockGroup,
@@ -96,10 +99,19 @@ function cloneInode(i: InodeItemT): InodeItemT {
 /** Writes `item` over the existing INODE_ITEM; transid is set to the running transaction. */
 export async function writeInode(fs: FsInfo, root: Root, ino: number, item: InodeItemT): Promise<void> {
   item.transid = fs.transid;
-  const bytes = encodeInode(item);
   const key = inodeKey(ino);
+  const c = root.itemCache;
+  if (c && c.covers(key)) {
+    // A delayed update (fs/delayed-inode.ts), written at the latest by the commit. The item
+    // must exist now, as for an update in place (usually known: the caller just read it).
+    if (!c.getDelayed(key) && !(await lookupDecoded(fs, root, key, (d) => decodeInode(d, ino)))) {
+      throw new FsError('EUCLEAN', `tree ${root.objectid}: item ${key} to update is missing`);
+    }
+    c.setDelayed(key, cloneInode(item));
+    return;
+  }
+  const bytes = encodeInode(item);
   await updateItem(fs, root, key, (_dv, data) => data.set(bytes));
-  root.itemCache?.set(key, bytes, cloneInode(item));
 }
 
 /** A fresh inode item (btrfs_new_inode): nlink 1 (0 for the caller to raise for dirs: see namei). */

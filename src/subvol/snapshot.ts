@@ -28,6 +28,7 @@ import { Root, type FsInfo } from '../fs/fs-info.js';
 import { isShareableRoot, modRef } from '../fs/extent-tree.js';
 import { decodeRootItem } from '../fs/open.js';
 import { nowTimespec } from '../inode/inode.js';
+import { flushDelayedInodes } from '../fs/delayed-inode.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
 
@@ -76,6 +77,9 @@ export async function snapshotRoot(fs: FsInfo, src: Root, newObjectid: number, o
   if (fs.roots.has(newObjectid) || (await findRootItem(fs, newObjectid))) throw new FsError('EEXIST', `tree ${newObjectid} exists`);
   const transid = fs.transid;
 
+  // The source's delayed inode updates go into its tree first (create_pending_snapshot's
+  // btrfs_run_delayed_items): the copy shares the tree as it is.
+  await flushDelayedInodes(fs, src);
   // The source's root block belongs to this transaction (btrfs_cow_block of the old root).
   await cowBlock(fs, src, src.node, undefined, 0);
   const old = src.node;

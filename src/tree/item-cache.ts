@@ -10,6 +10,7 @@
 // the lookups that precede a create cost one descent, not two. Bounded: past `capacity`
 // entries the oldest are dropped (insertion order), so memory does not grow with the tree.
 import type { Key } from '../format/key.js';
+import { assert } from '../util/assert.js';
 
 export interface CachedItem {
   /** The item's bytes (never handed out: lookups return copies), or null when the key is absent. */
@@ -102,13 +103,48 @@ export class ItemCache {
     this.young[t].set(k, e);
   }
 
-  /** The item of `key` changes or goes: forget it. */
+  /**
+   * The item of `key` changes or goes: forget it, and forget a delayed update of it (a
+   * deletion or a rewrite in the tree supersedes it; the delayed-update flush itself drops the
+   * entry before it writes).
+   */
   invalidate(key: Key): void {
     if (!this.covers(key)) return;
     const t = this.types.indexOf(key.type);
     const k = cacheKey(key);
     if (this.young[t].delete(k)) this.youngSize--;
     this.old[t].delete(k);
+    if (this.delayed.size > 0 && t === 0) this.delayed.delete(k);
+  }
+
+  // ---- delayed updates (btrfs's delayed inodes): the newest decoded item of a key of the
+  // first cached type, not yet written to the tree; never evicted, written by the owner's
+  // flush (src/inode/inode.ts flushDelayedInodes) at the latest at commit.
+  private readonly delayed = new Map<number, { key: Key; value: unknown }>();
+
+  /** A delayed update of a covered key of the first type replaces what the tree holds. */
+  setDelayed(key: Key, value: unknown): void {
+    const k = cacheKey(key);
+    const t = this.types.indexOf(key.type);
+    assert(t === 0, 'delayed updates are for the first cached type');
+    if (this.young[t].delete(k)) this.youngSize--;
+    this.old[t].delete(k);
+    this.delayed.set(k, { key, value });
+  }
+
+  getDelayed(key: Key): unknown {
+    return this.delayed.size > 0 ? this.delayed.get(cacheKey(key))?.value : undefined;
+  }
+
+  get delayedCount(): number {
+    return this.delayed.size;
+  }
+
+  /** Takes every delayed update, in key order, leaving none. */
+  takeDelayed(): { key: Key; value: unknown }[] {
+    const out = [...this.delayed.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
+    this.delayed.clear();
+    return out;
   }
 
   clear(): void {

@@ -162,6 +162,39 @@ describe('subvolume item cache', () => {
   });
 });
 
+describe('delayed inode updates', () => {
+  it('wait in memory, are what every read sees, reach the tree before a snapshot and at the commit, and die with their inode', async () => {
+    const dev = new MemoryDevice(128 * 1024 * 1024);
+    await mkfs([dev]);
+    const fs = await mount([dev]);
+    const p = fs.promises;
+    const cache = fs.info.fsTree.itemCache!;
+    await p.mkdir('/d');
+    for (let i = 0; i < 40; i++) await p.writeFile(`/d/f${i}`, 'x'.repeat(i + 1));
+    // The directory and the files were changed after their items went in: updates wait.
+    expect(cache.delayedCount).toBeGreaterThanOrEqual(40);
+    expect((await p.stat('/d/f39')).size).toBe(40);
+    expect((await p.stat('/d')).size).toBe(2 * (10 * 'f0'.length + 30 * 'f10'.length));
+    // A snapshot takes the tree as every read sees it.
+    await p.writeFile('/d/f0', 'grown!');
+    expect(cache.delayedCount).toBeGreaterThan(0);
+    await fs.subvolume.snapshot('/', '/snap');
+    expect((await p.stat('/snap/d/f0')).size).toBe(6);
+    // An unlinked inode's delayed update goes with it.
+    await p.writeFile('/d/f1', 'changed');
+    await p.unlink('/d/f1');
+    await fs.sync();
+    expect((await fs.check()).errors).toEqual([]);
+    await fs.unmount();
+    const again = await mount([dev]);
+    expect((await again.promises.stat('/d/f39')).size).toBe(40);
+    expect((await again.promises.stat('/snap/d/f0')).size).toBe(6);
+    await expect(again.promises.stat('/d/f1')).rejects.toMatchObject({ code: 'ENOENT' });
+    await again.unmount();
+    await judge(dev);
+  });
+});
+
 async function physicalOfFirstExtent(fs: Awaited<ReturnType<typeof mount>>, path: string): Promise<number> {
   const ino = (await fs.promises.stat(path)).ino;
   let disk = 0;
