@@ -18,7 +18,7 @@
 import { Key } from '../format/key.js';
 import { ItemType, EXTENT_CSUM_OBJECTID } from '../format/constants.js';
 import { u64Hi, u64Lo } from '../format/u64.js';
-import { insertItem, deleteItems, extendItem, truncateItem, setItemKeySafe, searchSlot, iterItems, prevLeaf, nextLeaf } from '../tree/ctree.js';
+import { insertItem, deleteItems, extendItem, truncateItem, setItemKeySafe, searchSlot, iterItems, prevLeaf, nextLeaf, forEachItemFromFloor } from '../tree/ctree.js';
 import { ITEM_SIZE, leafDataSize } from '../tree/extent-buffer.js';
 import { csumSizeBytes } from '../kernels/checksum.js';
 import { FsError } from '../util/errors.js';
@@ -86,21 +86,23 @@ export async function lookupCsums(fs: FsInfo, bytenr: number, len: number): Prom
   const sectors = len / ss;
   const out: CsumLookup = { csums: new Uint8Array(sectors * size), found: new Uint8Array(sectors), count: 0 };
   const end = bytenr + len;
-  const first = (await itemAtOrBefore(fs, bytenr)) ?? csumKey(bytenr);
-  for await (const it of iterItems(fs, fs.csumTree, first, csumKey(end - 1))) {
-    const start = it.key.offset;
-    const n = itemSectors(fs, it.key, it.data.length);
+  // One search, from the item at or before bytenr (it may cover it), then a walk.
+  await forEachItemFromFloor(fs, fs.csumTree, csumKey(bytenr), csumKey(end - 1), (key, data) => {
+    if (!isCsumKey(key)) return true;
+    const start = key.offset;
+    const n = itemSectors(fs, key, data.length);
     const itemEnd = start + n * ss;
     const a = Math.max(start, bytenr);
     const b = Math.min(itemEnd, end);
-    if (a >= b) continue;
+    if (a >= b) return true;
     const from = (a - start) / ss;
     const to = (a - bytenr) / ss;
     const count = (b - a) / ss;
-    out.csums.set(it.data.subarray(from * size, (from + count) * size), to * size);
+    out.csums.set(data.subarray(from * size, (from + count) * size), to * size);
     out.found.fill(1, to, to + count);
     out.count += count;
-  }
+    return true;
+  });
   return out;
 }
 

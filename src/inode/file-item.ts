@@ -13,7 +13,8 @@ import { Key } from '../format/key.js';
 import { viewOf } from '../format/struct.js';
 import { FileExtentHead, FileExtentItem } from '../format/structs.js';
 import { ItemType, FileExtentType, CompressionType } from '../format/constants.js';
-import { insertItem, iterItems, searchSlot, prevLeaf } from '../tree/ctree.js';
+import { insertItem, forEachItemFromFloor } from '../tree/ctree.js';
+import { readU64 } from '../format/u64.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { FsError } from '../util/errors.js';
 
@@ -42,26 +43,37 @@ export function fileExtentKey(ino: number, fileOffset: number): Key {
 
 /** Decodes the item at (ino, EXTENT_DATA, fileOffset); EUCLEAN when malformed. */
 export function decodeFileExtent(data: Uint8Array, ino: number, fileOffset: number): FileExtent {
-  const where = `inode ${ino} file extent at ${fileOffset}`;
-  if (data.length < FileExtentHead.size) throw new FsError('EUCLEAN', `${where}: item of ${data.length} bytes`);
+  const where = () => `inode ${ino} file extent at ${fileOffset}`;
+  if (data.length < FileExtentHead.size) throw new FsError('EUCLEAN', `${where()}: item of ${data.length} bytes`);
   const dv = viewOf(data);
-  const h = FileExtentHead.decode(dv, 0);
-  if (h.type === FileExtentType.INLINE) {
+  // By hand, not the generic struct decoder: this runs for every extent of every read.
+  const generation = readU64(dv, F.generation, 'file extent generation');
+  const ramBytes = readU64(dv, F.ramBytes, 'file extent ram_bytes');
+  const compression = data[F.compression];
+  const encryption = data[F.encryption];
+  const otherEncoding = dv.getUint16(F.otherEncoding, true);
+  const type = data[F.type];
+  if (type === FileExtentType.INLINE) {
     const inline = data.slice(FileExtentHead.size);
-    if (h.compression === CompressionType.NONE && h.ramBytes !== inline.length) {
-      throw new FsError('EUCLEAN', `${where}: inline ram_bytes ${h.ramBytes} but ${inline.length} bytes of data`);
+    if (compression === CompressionType.NONE && ramBytes !== inline.length) {
+      throw new FsError('EUCLEAN', `${where()}: inline ram_bytes ${ramBytes} but ${inline.length} bytes of data`);
     }
-    return { fileOffset, ...h, diskBytenr: 0, diskNumBytes: 0, offset: 0, numBytes: h.ramBytes, inline };
+    return { fileOffset, generation, ramBytes, compression, encryption, otherEncoding, type, diskBytenr: 0, diskNumBytes: 0, offset: 0, numBytes: ramBytes, inline };
   }
-  if (h.type !== FileExtentType.REG && h.type !== FileExtentType.PREALLOC) throw new FsError('EUCLEAN', `${where}: unknown type ${h.type}`);
-  if (data.length !== FileExtentItem.size) throw new FsError('EUCLEAN', `${where}: item of ${data.length} bytes, expected ${FileExtentItem.size}`);
-  const fe = FileExtentItem.decode(dv, 0);
-  if (fe.numBytes <= 0) throw new FsError('EUCLEAN', `${where}: num_bytes ${fe.numBytes}`);
-  if (fe.diskBytenr !== 0 && fe.compression === CompressionType.NONE && fe.offset + fe.numBytes > fe.diskNumBytes) {
-    throw new FsError('EUCLEAN', `${where}: offset ${fe.offset} + num_bytes ${fe.numBytes} past the extent's ${fe.diskNumBytes} bytes`);
+  if (type !== FileExtentType.REG && type !== FileExtentType.PREALLOC) throw new FsError('EUCLEAN', `${where()}: unknown type ${type}`);
+  if (data.length !== FileExtentItem.size) throw new FsError('EUCLEAN', `${where()}: item of ${data.length} bytes, expected ${FileExtentItem.size}`);
+  const diskBytenr = readU64(dv, F.diskBytenr, 'file extent disk_bytenr');
+  const diskNumBytes = readU64(dv, F.diskNumBytes, 'file extent disk_num_bytes');
+  const offset = readU64(dv, F.offset, 'file extent offset');
+  const numBytes = readU64(dv, F.numBytes, 'file extent num_bytes');
+  if (numBytes <= 0) throw new FsError('EUCLEAN', `${where()}: num_bytes ${numBytes}`);
+  if (diskBytenr !== 0 && compression === CompressionType.NONE && offset + numBytes > diskNumBytes) {
+    throw new FsError('EUCLEAN', `${where()}: offset ${offset} + num_bytes ${numBytes} past the extent's ${diskNumBytes} bytes`);
   }
-  return { fileOffset, ...fe, inline: undefined };
+  return { fileOffset, generation, ramBytes, compression, encryption, otherEncoding, type, diskBytenr, diskNumBytes, offset, numBytes, inline: undefined };
 }
+
+const F = FileExtentItem.off;
 
 export function encodeFileExtent(fe: FileExtent): Uint8Array {
   if (fe.type === FileExtentType.INLINE) {
@@ -101,35 +113,22 @@ export function holeFileExtent(fs: FsInfo, fileOffset: number, numBytes: number)
 }
 
 /**
- * The key of the last EXTENT_DATA item of `ino` at or before `fileOffset`, or undefined.
- * (A file extent that starts before an offset may cover it.)
- */
-async function itemAtOrBefore(fs: FsInfo, root: Root, ino: number, fileOffset: number): Promise<Key | undefined> {
-  const { found, path } = await searchSlot(fs, root, fileExtentKey(ino, fileOffset));
-  let k: Key | undefined;
-  if (found) k = path.itemKey();
-  else if (path.slots[0] > 0) k = path.leaf.key(path.slots[0] - 1);
-  else if (await prevLeaf(fs, root, path)) k = path.slots[0] < path.leaf.nritems ? path.leaf.key(path.slots[0]) : undefined;
-  if (!k || k.type !== ItemType.EXTENT_DATA || k.objHi !== 0 || k.objectid !== ino) return undefined;
-  return k;
-}
-
-/**
  * The file extent items of `ino` that overlap [start, end), in file order, at most `limit`.
- * Iteration is bounded by the tree walk (strictly ascending keys).
+ * One search (from the item at or before `start`), then a walk bounded by strictly ascending keys.
  */
 export async function findFileExtents(fs: FsInfo, root: Root, ino: number, start: number, end: number, limit = Infinity): Promise<FileExtent[]> {
   const out: FileExtent[] = [];
   if (end <= start || limit <= 0) return out;
-  const first = (await itemAtOrBefore(fs, root, ino, start)) ?? fileExtentKey(ino, start);
-  for await (const it of iterItems(fs, root, first, fileExtentKey(ino, end - 1))) {
-    const fe = decodeFileExtent(it.data, ino, it.key.offset);
-    if (fileExtentEnd(fe) <= start) continue;
+  await forEachItemFromFloor(fs, root, fileExtentKey(ino, start), fileExtentKey(ino, end - 1), (key, data) => {
+    // The floor may be another inode's item, or this inode's non-extent item.
+    if (key.type !== ItemType.EXTENT_DATA || key.objHi !== 0 || key.objectid !== ino) return true;
+    const fe = decodeFileExtent(data, ino, key.offset);
+    if (fileExtentEnd(fe) <= start) return true;
     if (out.length > 0 && fe.fileOffset < fileExtentEnd(out[out.length - 1])) {
       throw new FsError('EUCLEAN', `inode ${ino}: file extents at ${out[out.length - 1].fileOffset} and ${fe.fileOffset} overlap`);
     }
     out.push(fe);
-    if (out.length >= limit) break;
-  }
+    return out.length < limit;
+  });
   return out;
 }

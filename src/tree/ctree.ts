@@ -1267,6 +1267,27 @@ export async function forEachItem(
 ): Promise<void> {
   if (compareKeys(minKey, maxKey) > 0) return;
   const { path } = await searchSlot(host, root, minKey);
+  await walkForward(host, root, path, maxKey, fn);
+}
+
+/**
+ * forEachItem starting at the last item at or before `key` (its floor: an extent or csum item
+ * that starts before an offset may cover it), in one search. The first item handed to `fn`
+ * may be of any kind: `fn` filters.
+ */
+export async function forEachItemFromFloor(
+  host: TreeHost, root: TreeRoot, key: Key, maxKey: Key,
+  fn: (key: Key, data: Uint8Array) => boolean | void,
+): Promise<void> {
+  const { found, path } = await searchSlot(host, root, key);
+  if (!found) {
+    if (path.slots[0] > 0) path.slots[0]--;
+    else if (!(await prevLeaf(host, root, path))) path.slots[0] = 0;
+  }
+  await walkForward(host, root, path, maxKey, fn);
+}
+
+async function walkForward(host: TreeHost, root: TreeRoot, path: Path, maxKey: Key, fn: (key: Key, data: Uint8Array) => boolean | void): Promise<void> {
   let prev: Key | undefined;
   let emptyLeaves = 0;
   for (;;) {
