@@ -177,6 +177,14 @@ export class Filesystem {
     });
   }
 
+  /**
+   * Whether a synchronous read of the in-memory state right now sees it between operations
+   * (mounted, and no call running or queued): the cached fast paths (FsPromises.stat) use it.
+   */
+  get quiescent(): boolean {
+    return this.mounted && this.mutex.idle;
+  }
+
   /** Read-only access with the same exclusion (a consistent view). */
   read<T>(fn: (fs: FsInfo) => Promise<T>): Promise<T> {
     return this.mutex.run(async () => {

@@ -11,9 +11,10 @@
 // which passes the bytes through). Names on disk are the UTF-8 bytes of each component.
 import { FileType, NAME_LEN } from '../format/constants.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
-import { lookupName, readlink } from '../inode/namei.js';
+import { lookupName, readlink, type LookupResult } from '../inode/namei.js';
 import { enterSubvolume } from '../subvol/subvolume.js';
 import { FsError } from '../util/errors.js';
+import { btrfsNameHash } from '../kernels/hash.js';
 
 export type PathLike = string | Uint8Array | URL;
 
@@ -163,6 +164,7 @@ export async function walk(fs: FsInfo, top: Loc, path: string, options: WalkOpti
       if (isLast) return { parent: dir, name, target: undefined, mustBeDir, canonical: canonicalOf(stack, comp) };
       throw new FsError('ENOENT', `'${comp}' does not exist`);
     }
+    dir.root.itemCache?.putName(dir.ino, comp, btrfsNameHash(name), e);
     if (e.type === FileType.SYMLINK && (!isLast || options.followLast || mustBeDir)) {
       if (++links > MAX_SYMLINKS) throw new FsError('ELOOP', `more than ${MAX_SYMLINKS} symbolic links`);
       const target = nameString(await readlink(fs, dir.root, e.ino));
@@ -188,6 +190,36 @@ export async function walk(fs: FsInfo, top: Loc, path: string, options: WalkOpti
   // The path had no components: '/', '//', ...
   const d = cur().loc;
   return { parent: d, name: undefined, target: { ...d, type: FileType.DIR }, mustBeDir: true, canonical: canonicalOf(stack) };
+}
+
+/**
+ * walk from the caches alone, with no I/O and no await: the inode a plain path names (no '.',
+ * '..', trailing slash, subvolume crossing, or symlink to follow), when every component was
+ * resolved by an earlier walk and nothing changed the directory since (item-cache.ts names).
+ * Undefined whenever anything is not known that way: the caller then walks for real, which
+ * also produces the errors. Only valid while no operation runs (Filesystem.quiescent).
+ */
+export function walkCached(top: Loc, path: string, followLast: boolean): (Loc & { type: number }) | undefined {
+  if (path === '' || path.length * 3 >= PATH_MAX || (path.length > 1 && path.endsWith('/'))) return undefined;
+  const root = top.root;
+  let ino = top.ino;
+  let type: number = FileType.DIR;
+  let from = 0;
+  while (from < path.length) {
+    let to = path.indexOf('/', from);
+    if (to < 0) to = path.length;
+    if (to > from) {
+      const comp = path.slice(from, to);
+      if (comp === '.' || comp === '..' || type !== FileType.DIR) return undefined;
+      const e = root.itemCache?.getName(ino, comp) as LookupResult | undefined;
+      if (!e || e.subvolume !== undefined) return undefined;
+      if (e.type === FileType.SYMLINK && (followLast || to < path.length)) return undefined;
+      ino = e.ino;
+      type = e.type;
+    }
+    from = to + 1;
+  }
+  return { root, ino, type };
 }
 
 /** Looks up the last component of a parentOnly walk (no symlink followed). */

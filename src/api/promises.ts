@@ -13,7 +13,7 @@
 // the commit= timer, unmount). FileHandle.sync() commits; there is no tree-log yet.
 import type { FsInfo } from '../fs/fs-info.js';
 import { FileType, FIRST_INODE_OBJECTID, InodeFlags, EMPTY_SUBVOL_DIR_OBJECTID } from '../format/constants.js';
-import { readInode, isDir, isReg, S_IFREG, type InodeItem } from '../inode/inode.js';
+import { readInode, peekInode, isDir, isReg, S_IFREG, type InodeItem } from '../inode/inode.js';
 import * as namei from '../inode/namei.js';
 import * as file from '../inode/file.js';
 import { FsError } from '../util/errors.js';
@@ -22,7 +22,8 @@ import type { Filesystem } from './filesystem.js';
 import { OpenFiles } from './open-files.js';
 import { FileHandle, collectData, STREAM_CHUNK_BYTES } from './file-handle.js';
 import { deleteSubvolume, unlinkSubvolume, renameSubvolume } from '../subvol/subvolume.js';
-import { walk, lookupLast, loadedSubvolume, pathString, nameBytes, nameString, joinPath, type Loc, type Resolved, type PathLike } from './path.js';
+import { btrfsNameHash } from '../kernels/hash.js';
+import { walk, walkCached, lookupLast, loadedSubvolume, pathString, nameBytes, nameString, joinPath, type Loc, type Resolved, type PathLike } from './path.js';
 import { Stats, BigIntStats, Dirent, type StatFs } from './stats.js';
 import { asNodeBytes, decodeBytes, checkEncoding, toBytes } from './encoding.js';
 import {
@@ -241,6 +242,8 @@ export class FsPromises {
       mode: S_IFREG | (mode & 0o7777 & ~this.umask), uid: owner.uid, gid: owner.gid,
     });
     const loc = { root: r.parent.root, ino };
+    // The new name is what the next walk will ask for (a stat after a create).
+    loc.root.itemCache?.putName(r.parent.ino, nameString(r.name), btrfsNameHash(r.name), { ino, type: FileType.REG_FILE });
     return { loc, item: await readInode(fs, loc.root, loc.ino) };
   }
 
@@ -399,6 +402,13 @@ export class FsPromises {
 
   private async statImpl(path: PathLike, options: { bigint?: boolean } | undefined, syscall: string, follow: boolean): Promise<Stats | BigIntStats> {
     const p = pathString(path, syscall);
+    // Everything known from the caches and nothing running: answer now (the dcache's fast
+    // path); anything else, errors included, takes the full walk.
+    if (this.filesystem.quiescent) {
+      const t = walkCached(this.top(this.filesystem.info), p, follow);
+      const item = t && peekInode(t.root, t.ino);
+      if (item) return statsOf(t, item, options?.bigint === true);
+    }
     return this.run(false, { syscall, path: p }, async (fs) => {
       const t = this.existing(await this.walk(fs, p, follow));
       return statsOf(t, await readInode(fs, t.root, t.ino), options?.bigint === true);

@@ -19,6 +19,15 @@ export interface CachedItem {
   decoded?: unknown;
 }
 
+interface DirNames {
+  byName: Map<string, { value: unknown; hash: number }>;
+  byHash: Map<number, string[]>;
+}
+
+/**
+ * The first of `types` may have delayed updates (inode items), the second has names (directory
+ * items): fs-info.ts makes the caches of subvolume trees with [INODE_ITEM, DIR_ITEM].
+ */
 export class ItemCache {
   // Per cached type, two generations: entries go into `young`; when the young maps hold
   // capacity/2 entries they become `old` and the previous old ones are dropped. A hit in an old
@@ -103,6 +112,53 @@ export class ItemCache {
     this.young[t].set(k, e);
   }
 
+  // ---- names (the dcache): per directory, what a path component (as the caller spelt it)
+  // resolves to, filled by path walks and creates (api/) and dropped when the DIR_ITEM of its
+  // name hash changes (a name added or removed with that hash). Only positive entries.
+  private names = new Map<number, DirNames>();
+  private nameCount = 0;
+
+  /** What `name` in directory `dir` resolved to, if remembered. */
+  getName(dir: number, name: string): unknown {
+    const v = this.names.get(dir)?.byName.get(name)?.value;
+    if (v !== undefined) this.nameHits++;
+    return v;
+  }
+
+  /** Path components answered from the names (for tests and benchmarks). */
+  nameHits = 0;
+
+  /** Remembers `name` in `dir` (whose DIR_ITEM key offset is `hash`) resolving to `value`. */
+  putName(dir: number, name: string, hash: number, value: unknown): void {
+    // Only directories whose DIR_ITEM keys this cache covers: their changes reach invalidate.
+    if (!Number.isInteger(dir) || dir < 0 || dir >= 0x200000) return;
+    if (this.nameCount >= this.capacity >>> 1) {
+      this.names = new Map();
+      this.nameCount = 0;
+    }
+    let d = this.names.get(dir);
+    if (!d) this.names.set(dir, (d = { byName: new Map(), byHash: new Map() }));
+    const old = d.byName.get(name);
+    if (old) {
+      old.value = value;
+      return;
+    }
+    d.byName.set(name, { value, hash });
+    const same = d.byHash.get(hash);
+    if (same) same.push(name);
+    else d.byHash.set(hash, [name]);
+    this.nameCount++;
+  }
+
+  private forgetNames(dir: number, hash: number): void {
+    const d = this.names.get(dir);
+    const same = d?.byHash.get(hash);
+    if (!same) return;
+    for (const n of same) d!.byName.delete(n);
+    this.nameCount -= same.length;
+    d!.byHash.delete(hash);
+  }
+
   /**
    * The item of `key` changes or goes: forget it, and forget a delayed update of it (a
    * deletion or a rewrite in the tree supersedes it; the delayed-update flush itself drops the
@@ -115,6 +171,7 @@ export class ItemCache {
     if (this.young[t].delete(k)) this.youngSize--;
     this.old[t].delete(k);
     if (this.delayed.size > 0 && t === 0) this.delayed.delete(k);
+    if (t === 1 && this.names.size > 0) this.forgetNames(key.objLo, key.offLo);
   }
 
   // ---- delayed updates (btrfs's delayed inodes): the newest decoded item of a key of the
