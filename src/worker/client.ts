@@ -5,7 +5,10 @@
 // target currently serves this connection: this page's own worker (when it holds the filesystem)
 // or, for a sharing tab, the holder's worker over the share channel (share.ts). The target can
 // change under the client (a sharer takes over when the holder goes away) without the page
-// noticing, except that requests in flight at that moment fail with EIO.
+// noticing, except that requests in flight at that moment fail with EIO. The functions of
+// fs.promises (and the FileHandles they open) skip comlink when the target is this page's own
+// worker: they go as fast calls (rpc.ts), one small message each way, batched when several are
+// made in one turn; `fastCalls: false` turns that off.
 //
 // Multi-tab (one writer per filesystem, Web Locks; the worker takes the locks, see worker.ts):
 //   whenBusy 'wait'  (default) connect() resolves when the lock is ours and the fs is mounted;
@@ -14,8 +17,10 @@
 //   whenBusy 'fail'  EBUSY at once.
 import * as Comlink from 'comlink';
 import type { MkfsOptions } from '../fs/mkfs.js';
+import { PROMISES_METHODS } from '../api/promises-surface.js';
 import { FsError } from '../util/errors.js';
 import { defaultDeviceNames, type Backend, type ConnectionState, type MountSummary, type OpenRequest, type WhenBusy, type WorkerControl } from './protocol.js';
+import { FastCalls } from './rpc.js';
 import { ShareLink } from './share.js';
 import type { FilesystemClient } from './types.js';
 import { installWire } from './wire.js';
@@ -61,6 +66,12 @@ export interface ConnectOptions {
    */
   closeTimeoutMs?: number;
   busyRetryMs?: number;
+  /**
+   * fs.promises and FileHandle calls go to this page's own worker as fast calls (rpc.ts), one
+   * small message each way. false sends them through comlink like every other call: slower, for
+   * comparison and diagnosis (test/bench/browser/client.bench.ts). Default true.
+   */
+  fastCalls?: boolean;
 }
 
 export interface ConnectionInfo {
@@ -102,7 +113,20 @@ function follow(target: Target, path: PropertyKey[]): unknown {
   return path.reduce<unknown>((o, p) => (o as Target)[p], target);
 }
 
-function makeClientProxy(getTarget: () => Target, close: () => Promise<void>, path: PropertyKey[] = []): unknown {
+/** The functions of fs.promises that go as fast calls (rpc.ts): all but opendir (its Dir is a comlink reference). */
+const FAST_PROMISES = new Set<string>(PROMISES_METHODS.filter((m) => m !== 'opendir'));
+
+/** How the client proxy reaches the fast calls. */
+interface FastRoute {
+  /** A fast call of `path` with `args`, or undefined when it must go through comlink. */
+  call(path: readonly PropertyKey[], args: unknown[]): Promise<unknown> | undefined;
+  /** Sends the fast calls queued in this turn, before a comlink message (they keep their order). */
+  flush(): void;
+}
+
+function makeClientProxy(getTarget: () => Target, close: () => Promise<void>, fast: FastRoute, path: PropertyKey[] = []): unknown {
+  // Members are made once per path and kept: `client.promises.stat(p)` in a loop allocates nothing here.
+  const members = new Map<string, unknown>();
   return new Proxy(function () {}, {
     get(_t, prop) {
       if (typeof prop === 'symbol') return undefined;
@@ -115,18 +139,29 @@ function makeClientProxy(getTarget: () => Target, close: () => Promise<void>, pa
         return (onFulfilled?: (v: unknown) => unknown, onRejected?: (e: unknown) => unknown) => {
           let p: Promise<unknown>;
           try {
-            p = Promise.resolve(follow(getTarget(), path) as Promise<unknown>);
+            const target = getTarget();
+            fast.flush();
+            p = Promise.resolve(follow(target, path) as Promise<unknown>);
           } catch (e) {
             p = Promise.reject(e);
           }
           return p.then(onFulfilled, onRejected);
         };
       }
-      return makeClientProxy(getTarget, close, [...path, prop]);
+      let member = members.get(prop);
+      if (member === undefined) {
+        member = makeClientProxy(getTarget, close, fast, [...path, prop]);
+        members.set(prop, member);
+      }
+      return member;
     },
     apply(_t, _this, args: unknown[]) {
       try {
-        return (follow(getTarget(), path) as (...a: unknown[]) => Promise<unknown>)(...args);
+        const target = getTarget();
+        const sent = fast.call(path, args);
+        if (sent) return sent;
+        fast.flush();
+        return (follow(target, path) as (...a: unknown[]) => Promise<unknown>)(...args);
       } catch (e) {
         return Promise.reject(e);
       }
@@ -166,6 +201,16 @@ export async function connect(options: ConnectOptions): Promise<FilesystemClient
   let target: Target | undefined;
   let link: ShareLink | undefined;
   let closing: Promise<void> | undefined;
+  // fs.promises and FileHandle calls to this page's own worker, once it holds the filesystem.
+  const fast = new FastCalls(worker);
+  let fastReady = false;
+  const fastRoute: FastRoute = {
+    call: (path, args) => {
+      if (!fastReady || path.length !== 2 || path[0] !== 'promises' || !FAST_PROMISES.has(path[1] as string)) return undefined;
+      return fast.callPromises(path[1] as string, args);
+    },
+    flush: () => fast.flush(),
+  };
   const setState = (s: ConnectionState) => {
     if (state === s || state === 'closed') return;
     state = s;
@@ -178,7 +223,9 @@ export async function connect(options: ConnectOptions): Promise<FilesystemClient
   workerFailed.catch(() => undefined); // observed through the races below; this only marks it handled
   worker.addEventListener('error', (ev: ErrorEvent) => {
     ev.preventDefault();
-    failWorker(new FsError('EIO', `the butterfs worker failed: ${ev.message || 'it could not be loaded'}`));
+    const e = new FsError('EIO', `the butterfs worker failed: ${ev.message || 'it could not be loaded'}`);
+    failWorker(e);
+    fast.fail(e);
   });
   worker.addEventListener('messageerror', () => failWorker(new FsError('EIO', 'the butterfs worker sent a message that could not be read')));
 
@@ -189,17 +236,22 @@ export async function connect(options: ConnectOptions): Promise<FilesystemClient
       link?.close('connection closed');
       link = undefined;
       target = undefined;
+      fastReady = false;
       const limitMs = options.closeTimeoutMs ?? 60_000;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timedOut = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new FsError('ETIMEDOUT', `the butterfs worker did not finish close() within ${limitMs} ms; it was terminated`)), limitMs);
       });
       try {
+        // Fast calls made before close() reach the worker before it unmounts, and are answered.
+        fast.flush();
         await Promise.race([control.close(), workerFailed, timedOut]);
       } finally {
         clearTimeout(timer);
         control[Comlink.releaseProxy]();
         worker.terminate();
+        // Answered before close() resolved, unless the worker hung: those fail now.
+        fast.fail(new FsError('EIO', 'the butterfs connection is closed'));
       }
     })();
     return closing;
@@ -209,7 +261,7 @@ export async function connect(options: ConnectOptions): Promise<FilesystemClient
     if (!target) throw new FsError('EIO', state === 'closed' ? 'the butterfs connection is closed' : 'the butterfs connection is not ready');
     return target;
   };
-  const client = makeClientProxy(getTarget, close) as FilesystemClient;
+  const client = makeClientProxy(getTarget, close, fastRoute) as FilesystemClient;
   connections.set(client, {
     name: options.name,
     backend: options.backend,
@@ -219,7 +271,11 @@ export async function connect(options: ConnectOptions): Promise<FilesystemClient
     get summary() {
       return summary;
     },
-    devicesOpen: () => (state === 'closed' ? Promise.resolve(false) : control.devicesOpen()),
+    devicesOpen: () => {
+      if (state === 'closed') return Promise.resolve(false);
+      fast.flush();
+      return control.devicesOpen();
+    },
   });
 
   // Resolved when this connection's own worker holds the filesystem (at start or on takeover).
@@ -231,6 +287,7 @@ export async function connect(options: ConnectOptions): Promise<FilesystemClient
     link?.close('the filesystem moved to this tab; retry');
     link = undefined;
     target = control.fs as unknown as Target;
+    fastReady = options.fastCalls !== false;
     setState('holder');
     heldHere();
   };

@@ -24,6 +24,10 @@
 //
 // "Data by value, anything with methods by reference" is the runtime rule that the client's
 // type (`Client<T>` in types.ts) states at the type level, so the two agree.
+//
+// fs.promises and FileHandle calls from a page to its own worker do not go through comlink but
+// as fast calls (rpc.ts, rpc-server.ts), which follow this table with a few differences that
+// save copies (listed in rpc-server.ts) and use the helpers exported here.
 import * as Comlink from 'comlink';
 import { ERRNO, FsError, type ErrorCode } from '../util/errors.js';
 
@@ -129,7 +133,7 @@ const fsErrorValueHandler: Comlink.TransferHandler<Error, WireError> = {
 };
 
 type AnyStream = ReadableStream<unknown> | WritableStream<unknown> | TransformStream<unknown, unknown>;
-function isStream(v: unknown): v is AnyStream {
+export function isStream(v: unknown): v is AnyStream {
   return (typeof ReadableStream !== 'undefined' && v instanceof ReadableStream)
     || (typeof WritableStream !== 'undefined' && v instanceof WritableStream)
     || (typeof TransformStream !== 'undefined' && v instanceof TransformStream);
@@ -141,12 +145,12 @@ const streamHandler: Comlink.TransferHandler<AnyStream, AnyStream> = {
 };
 
 /** An AbortSignal as it travels: its state now, and a port that carries a later abort. */
-interface WireSignal {
+export interface WireSignal {
   aborted: boolean;
   reason: unknown;
   port: MessagePort;
 }
-const signalHandler: Comlink.TransferHandler<AbortSignal, WireSignal> = {
+export const signalHandler: Comlink.TransferHandler<AbortSignal, WireSignal> = {
   canHandle: (v): v is AbortSignal => typeof AbortSignal !== 'undefined' && v instanceof AbortSignal,
   serialize: (signal) => {
     const { port1, port2 } = new MessageChannel();
@@ -179,6 +183,11 @@ let role: WireRole | undefined;
 
 /** Buffers the page asked to move (`transfer()` of client.ts) rather than copy. */
 const movedByPage = new WeakSet<object>();
+
+/** Whether the page moved `value` with transfer() (the fast calls honour it too: rpc.ts). */
+export function isMovedByPage(value: object): boolean {
+  return movedByPage.has(value);
+}
 
 /** Like Comlink.transfer, and also understood by the butterfs argument handler. */
 export function transfer<T>(value: T, transferables: Transferable[]): T {
@@ -220,11 +229,11 @@ const argumentBytesHandler: Comlink.TransferHandler<Uint8Array, WireArgumentByte
   },
 };
 
-function isTransferableBytes(v: unknown): v is Uint8Array {
+export function isTransferableBytes(v: unknown): v is Uint8Array {
   // A SharedArrayBuffer is shared, not moved; it crosses by structured clone (no copy either).
   return v instanceof Uint8Array && v.buffer instanceof ArrayBuffer;
 }
-function isPlain(v: unknown): v is Record<string, unknown> | unknown[] {
+export function isPlain(v: unknown): v is Record<string, unknown> | unknown[] {
   if (typeof v !== 'object' || v === null) return false;
   if (Array.isArray(v)) return true;
   const proto = Object.getPrototypeOf(v);
@@ -283,7 +292,7 @@ const valueClasses = new Map<string, object>();
 export function registerValueClass(name: string, ctor: { prototype: object }): void {
   valueClasses.set(name, ctor.prototype);
 }
-function valueClassOf(v: unknown): string | undefined {
+export function valueClassOf(v: unknown): string | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
   const proto = Object.getPrototypeOf(v);
   for (const [name, p] of valueClasses) if (p === proto) return name;
@@ -291,6 +300,10 @@ function valueClassOf(v: unknown): string | undefined {
 }
 type WireValueObject = { c: string; f: Record<string, unknown> };
 type WireValue = { one: WireValueObject } | { many: (WireValueObject | { raw: unknown })[] };
+/** The prototype registered under `name`, if any. */
+export function valueClassPrototype(name: string): object | undefined {
+  return valueClasses.get(name);
+}
 const encodeValue = (v: object, c: string): WireValueObject => ({ c, f: { ...(v as Record<string, unknown>) } });
 const decodeValue = (w: WireValueObject): unknown => Object.assign(Object.create(valueClasses.get(w.c) ?? Object.prototype), w.f);
 const valueClassHandler: Comlink.TransferHandler<unknown, WireValue> = {
@@ -308,7 +321,7 @@ const valueClassHandler: Comlink.TransferHandler<unknown, WireValue> = {
 };
 
 /** Built-in values that structured clone carries (they have methods, yet cross by value). */
-function isCloneableBuiltin(v: object): boolean {
+export function isCloneableBuiltin(v: object): boolean {
   return v instanceof Error || v instanceof Date || v instanceof RegExp || v instanceof Map || v instanceof Set
     || v instanceof ArrayBuffer || ArrayBuffer.isView(v) || v instanceof Promise || Array.isArray(v)
     || (typeof Blob !== 'undefined' && v instanceof Blob)

@@ -5,8 +5,8 @@
 //   1. the filesystem's Web Lock (`butterfs:${name}`), taken per `whenBusy`;
 //   2. one Web Lock per device (`butterfs-device:${backend}:${device}`), taken if free, else EBUSY;
 //   3. the devices (an OPFS sync access handle or an IndexedDB connection each);
-//   4. the mounted Filesystem, exposed to its page (path `fs` of the control object) and to
-//      sharing tabs (share.ts).
+//   4. the mounted Filesystem, exposed to its page (path `fs` of the control object, and the fast
+//      calls of fs.promises and FileHandles, rpc-server.ts) and to sharing tabs (share.ts).
 // The lock is held by this worker, not by the page, so the lock and the device handles live and
 // die together: when the worker ends (close(), the tab closes, a crash), the lock is released only
 // as its context goes away, and the next holder cannot open the devices early. That is how two
@@ -24,6 +24,7 @@ import { SUPER_INFO_OFFSET, SUPER_MAGIC_STRING } from '../format/constants.js';
 import { FsError } from '../util/errors.js';
 import { makeFacade } from './facade.js';
 import { deviceLockName, filesystemLockName, type ConnectionState, type MountSummary, type OpenRequest, type StartResult, type WorkerControl } from './protocol.js';
+import { FastCallServer } from './rpc-server.js';
 import { ShareServer } from './share.js';
 import { installWire } from './wire.js';
 import './value-classes.js';
@@ -48,6 +49,12 @@ let starting = false;
 let closed = false;
 /** Aborts a lock request still waiting (close() while waiting for the lock). */
 const waitAbort = new AbortController();
+
+/** fs.promises and FileHandle calls from this worker's page (rpc.ts), on comlink's port. */
+const fastCalls = new FastCallServer(self as unknown as ConstructorParameters<typeof FastCallServer>[0], () => {
+  if (!session) throw new FsError('EIO', 'no filesystem is mounted in this worker');
+  return session.fs.promises;
+});
 
 /**
  * Requests a Web Lock and keeps it until the returned function is called. null: not available
@@ -219,6 +226,7 @@ const control: WorkerControl & { readonly fs: object } = {
       await s.fs.unmount();
     } finally {
       s.server.close();
+      fastCalls.clear();
       try {
         for (const d of s.devices) await d.close();
       } finally {
