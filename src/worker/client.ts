@@ -51,7 +51,10 @@ export interface ConnectOptions {
   /** btrfs mount options, e.g. 'commit=5'. */
   mountOptions?: string;
   whenBusy?: WhenBusy;
-  /** The worker to use (a Worker running `butterfs/worker`, or its URL). Default: the one beside this module. */
+  /**
+   * The worker to use (a Worker running `butterfs/worker`, e.g. from startWorker() earlier, or its
+   * URL). Default: a new one, the one beside this module.
+   */
   worker?: Worker | URL;
   /** Gives up waiting (for the lock, or for the open): connect() rejects with ECANCELED. */
   signal?: AbortSignal;
@@ -93,11 +96,36 @@ export function connectionInfo(client: FilesystemClient): ConnectionInfo {
   return info;
 }
 
-function startWorker(option: Worker | URL | undefined): Worker {
+/**
+ * Starts a butterfs worker now, for a later `connect({ ..., worker })`: its code loads while the
+ * page does other things, and connect() then only takes the lock, opens and mounts. Starting the
+ * worker is most of a cold connect() (docs/benchmarks.md, "Cold open"). One worker serves one
+ * connect().
+ */
+export function startWorker(): Worker {
+  // Written out in this form so that bundlers (Vite, webpack 5) see and bundle the worker. In the
+  // built package, worker.js beside this module is already one bundled file
+  // (scripts/build-worker.mjs), so a page without a bundler loads one file, not the module graph.
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'butterfs' });
+  // A failure to load before connect() listens must still fail that connect().
+  worker.addEventListener('error', (ev: ErrorEvent) => {
+    ev.preventDefault();
+    earlyFailures.set(worker, workerError(ev));
+  }, { once: true });
+  return worker;
+}
+
+/** Workers from startWorker() that failed before a connect() took them. */
+const earlyFailures = new WeakMap<Worker, FsError>();
+
+function workerError(ev: ErrorEvent): FsError {
+  return new FsError('EIO', `the butterfs worker failed: ${ev.message || 'it could not be loaded'}`);
+}
+
+function workerFor(option: Worker | URL | undefined): Worker {
   if (option instanceof Worker) return option;
   if (option) return new Worker(option, { type: 'module', name: 'butterfs' });
-  // Written out in this form so that bundlers (Vite, webpack 5) see and bundle the worker.
-  return new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'butterfs' });
+  return startWorker();
 }
 
 function deviceNames(options: ConnectOptions): string[] {
@@ -192,7 +220,7 @@ export async function connect(options: ConnectOptions): Promise<FilesystemClient
   if (options.openTimeoutMs !== undefined) request.openTimeoutMs = options.openTimeoutMs;
   if (options.busyRetryMs !== undefined) request.busyRetryMs = options.busyRetryMs;
 
-  const worker = startWorker(options.worker);
+  const worker = workerFor(options.worker);
   const control = Comlink.wrap<WorkerControl & { fs: Target }>(worker);
 
   // 'starting' until the worker reports; connect() never resolves in it.
@@ -223,10 +251,12 @@ export async function connect(options: ConnectOptions): Promise<FilesystemClient
   workerFailed.catch(() => undefined); // observed through the races below; this only marks it handled
   worker.addEventListener('error', (ev: ErrorEvent) => {
     ev.preventDefault();
-    const e = new FsError('EIO', `the butterfs worker failed: ${ev.message || 'it could not be loaded'}`);
+    const e = workerError(ev);
     failWorker(e);
     fast.fail(e);
   });
+  const failedEarly = earlyFailures.get(worker);
+  if (failedEarly) failWorker(failedEarly);
   worker.addEventListener('messageerror', () => failWorker(new FsError('EIO', 'the butterfs worker sent a message that could not be read')));
 
   const close = (): Promise<void> => {

@@ -1,7 +1,7 @@
 // butterfs/client in real Chromium: connect() starts the worker, which opens OPFS or IndexedDB
 // devices, formats them when blank, mounts, and serves the Filesystem through comlink.
 import { afterAll, describe, expect, it } from 'vitest';
-import { connect, connectionInfo, FsError, isFsError, transfer, type FilesystemClient } from '../../../src/worker/client.js';
+import { connect, connectionInfo, FsError, isFsError, startWorker, transfer, type FilesystemClient } from '../../../src/worker/client.js';
 import { IdbDevice } from '../../../src/device/idb.js';
 import { OpfsDevice } from '../../../src/device/opfs.js';
 
@@ -195,5 +195,16 @@ describe('the client surface', () => {
     const ac = new AbortController();
     ac.abort();
     await expect(fs.check({ signal: ac.signal })).rejects.toSatisfy((e) => isFsError(e, 'ECANCELED'));
+  });
+});
+
+describe('startWorker()', () => {
+  it('a worker started ahead serves a later connect(), which then only opens and mounts', async () => {
+    const name = fsName('opfs', 'ahead');
+    const worker = startWorker();
+    const fs = await connect({ name, backend: 'opfs', deviceSizeBytes: SIZE, mkfs: true, worker });
+    await fs.promises.writeFile('/x', 'ahead');
+    expect(await fs.promises.readFile('/x', 'utf8')).toBe('ahead');
+    await fs.close();
   });
 });
