@@ -138,58 +138,10 @@ export class DataWriteback {
     this.held = new Map();
     this.sorted = [];
     this.bytes = 0;
-    // Data first: runs of adjacent waiting extents in one device write each.
-    for (let i = 0; i < all.length; ) {
-      if (!all[i].data) {
-        i++;
-        continue;
-      }
-      let j = i + 1;
-      let end = all[i].start + all[i].length;
-      let total = all[i].length;
-      while (j < all.length && all[j].data && all[j].start === end && total + all[j].length <= MAX_FLUSH_WRITE) {
-        end += all[j].length;
-        total += all[j].length;
-        j++;
-      }
-      let buf = all[i].data!;
-      if (j > i + 1) {
-        buf = new Uint8Array(total);
-        for (let k = i, at = 0; k < j; k++) {
-          buf.set(all[k].data!, at);
-          at += all[k].length;
-        }
-      }
-      await fs.volumes.writeLogical(all[i].start, buf);
-      i = j;
-    }
-    // Then the checksums, runs of consecutive sectors in one insert each.
-    const ss = fs.sectorsize;
-    for (let i = 0; i < all.length; ) {
-      if (!all[i].sums) {
-        i++;
-        continue;
-      }
-      let j = i + 1;
-      let end = all[i].start + all[i].length;
-      let total = all[i].sums!.length;
-      while (j < all.length && all[j].sums && all[j].start === end) {
-        end += all[j].length;
-        total += all[j].sums!.length;
-        j++;
-      }
-      let sums = all[i].sums!;
-      if (j > i + 1) {
-        sums = new Uint8Array(total);
-        for (let k = i, at = 0; k < j; k++) {
-          sums.set(all[k].sums!, at);
-          at += all[k].sums!.length;
-        }
-      }
-      assert(all[i].start % ss === 0, 'writeback: unaligned extent');
-      await insertCsums(fs, all[i].start, sums);
-      i = j;
-    }
+    // Data first: runs of adjacent waiting extents in one device write each; then the
+    // checksums, runs of consecutive sectors in one insert each.
+    for (const r of adjacentRuns(all, (h) => h.data, MAX_FLUSH_WRITE)) await fs.volumes.writeLogical(r.start, r.bytes);
+    for (const r of adjacentRuns(all, (h) => h.sums, Infinity)) await insertCsums(fs, r.start, r.bytes);
   }
 
   /** Forget everything (the filesystem is going away after a failed commit). */
@@ -197,5 +149,40 @@ export class DataWriteback {
     this.held = new Map();
     this.sorted = [];
     this.bytes = 0;
+  }
+}
+
+/**
+ * The runs of `all` (sorted, non-overlapping) whose extents each start where the previous one
+ * ends and all have `part`, with at most `maxBytes` of it per run: each run's start and its
+ * parts end to end (the one part itself for a run of one).
+ */
+function* adjacentRuns(all: Held[], part: (h: Held) => Uint8Array | undefined, maxBytes: number): Generator<{ start: number; bytes: Uint8Array }> {
+  for (let i = 0; i < all.length; ) {
+    const first = part(all[i]);
+    if (!first) {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    let end = all[i].start + all[i].length;
+    let total = first.length;
+    for (; j < all.length; j++) {
+      const p = part(all[j]);
+      if (!p || all[j].start !== end || total + p.length > maxBytes) break;
+      end += all[j].length;
+      total += p.length;
+    }
+    let bytes = first;
+    if (j > i + 1) {
+      bytes = new Uint8Array(total);
+      for (let k = i, at = 0; k < j; k++) {
+        const p = part(all[k])!;
+        bytes.set(p, at);
+        at += p.length;
+      }
+    }
+    yield { start: all[i].start, bytes };
+    i = j;
   }
 }

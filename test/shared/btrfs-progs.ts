@@ -45,3 +45,15 @@ export async function saveImage(dev: BlockDevice, path: string): Promise<void> {
   }
   await writeFile(path, out);
 }
+
+/** `btrfs check --readonly` (with --check-data-csum unless told otherwise) of a device, saved to a temporary image. */
+export async function btrfsCheckDevice(dev: BlockDevice, opts: { dataCsum?: boolean } = { dataCsum: true }): Promise<ProgResult> {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const img = join(dir, 'fs.img');
+    await saveImage(dev, img);
+    return await btrfsCheck(img, opts);
+  } finally {
+    await cleanup();
+  }
+}
