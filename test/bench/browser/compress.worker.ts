@@ -7,6 +7,7 @@ import { OpfsDevice } from '../../../src/device/index.js';
 import { mkfs, mount } from '../../../src/api/filesystem.js';
 import { compress, heuristic, loadCompressionKernels, type CompressionName } from '../../../src/kernels/compression.js';
 import { checksum } from '../../../src/kernels/checksum.js';
+import { rng } from './files-workloads.js';
 
 const MiB = 1024 * 1024;
 const CHUNK = 128 * 1024;
@@ -14,17 +15,6 @@ const DEVICE_BYTES = 1024 * MiB;
 const OPEN_TIMEOUT_MS = 5000;
 let seq = 0;
 
-/** mulberry32. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = ['btrfs', 'extent', 'inode', 'subvolume', 'snapshot', 'checksum', 'compression', 'transaction', 'commit', 'leaf',
   'node', 'chunk', 'device', 'mirror', 'scrub', 'balance', 'quota', 'generation', 'offset', 'length', 'buffer', 'stream', 'worker',
