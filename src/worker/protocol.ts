@@ -134,9 +134,9 @@ export function parentOf(root: unknown, path: WirePath): { parent: Record<string
  * back at `p` (a path into the argument list).
  *  * bytes: a Uint8Array the worker received (a copy, or moved by transfer()): kept in mind so
  *    that a result carrying it back (FileHandle.write's { buffer }) is not sent back;
- *  * out:   a buffer the engine fills (FileHandle.read/readv): not sent; the worker makes a
- *    zeroed Uint8Array of `n` bytes and returns it, and the page copies what was read into the
- *    caller's own buffer;
+ *  * out:   a buffer the engine fills (FileHandle.read/readv): not sent; the engine reads into
+ *    `n` bytes of `b` (a scratch buffer the page lends, moved both ways) or of a new array, which
+ *    is returned, and the page copies what was read into the caller's own buffer;
  *  * view:  another ArrayBufferView (DataView, Uint16Array, ...): its bytes arrive as a
  *    Uint8Array and are viewed again as `t`;
  *  * handle: a FileHandle this connection opened (by its number);
@@ -144,7 +144,7 @@ export function parentOf(root: unknown, path: WirePath): { parent: Record<string
  */
 export type ArgPatch =
   | { p: WirePath; k: 'bytes' }
-  | { p: WirePath; k: 'out'; n: number }
+  | { p: WirePath; k: 'out'; n: number; b?: ArrayBuffer }
   | { p: WirePath; k: 'view'; t: string }
   | { p: WirePath; k: 'handle'; h: number }
   | { p: WirePath; k: 'signal'; w: WireSignal };

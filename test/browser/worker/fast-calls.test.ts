@@ -165,6 +165,31 @@ describe('buffers', () => {
     await fh.close();
   });
 
+  it('large reads (through the page\'s scratch buffers) fill only what was read, also several in flight', async () => {
+    const size = 300_000;
+    const content = new Uint8Array(size).map((_, i) => (i * 31 + 7) & 0xff);
+    await fast.promises.writeFile('/large', content);
+    const fh = await fast.promises.open('/large', 'r');
+    const whole = new Uint8Array(size);
+    expect((await fh.read(whole, 0, size, 0)).bytesRead).toBe(size);
+    expect(whole).toEqual(content);
+    // The same scratch buffer again, for a short read: what it held before must not leak.
+    const short = new Uint8Array(size).fill(0xee);
+    const r = await fh.read(short, 1000, 200_000, size - 5000);
+    expect(r.bytesRead).toBe(5000);
+    expect(short.subarray(1000, 6000)).toEqual(content.subarray(size - 5000));
+    expect(short.subarray(0, 1000).every((b) => b === 0xee)).toBe(true);
+    expect(short.subarray(6000).every((b) => b === 0xee)).toBe(true);
+    // Reads in flight together each get their own bytes.
+    const parts = Array.from({ length: 4 }, () => new Uint8Array(100_000));
+    const done = await Promise.all(parts.map((p, i) => fh.read(p, 0, 100_000, i * 50_000)));
+    done.forEach((d, i) => {
+      expect(d.buffer).toBe(parts[i]);
+      expect(parts[i]).toEqual(content.subarray(i * 50_000, i * 50_000 + 100_000));
+    });
+    await fh.close();
+  });
+
   it('readv and writev use the caller\'s arrays; write resolves with the caller\'s buffer', async () => {
     const fh = await fast.promises.open('/vec', 'w+');
     const parts = [new Uint8Array([1, 2, 3]), new Uint8Array([4, 5])];
