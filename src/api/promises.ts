@@ -209,8 +209,13 @@ export class FsPromises {
    */
   private async openIn(fs: FsInfo, path: string, flags: number, mode: number): Promise<{ loc: Loc; item: InodeItem }> {
     const excl = (flags & O.CREAT) !== 0 && (flags & O.EXCL) !== 0;
+    // Opening an existing file by a path the dcache knows: no walk (we hold the filesystem, so
+    // the caches are as the trees are). Anything else walks.
+    const known = (flags & O.CREAT) === 0 ? walkCached(this.top(fs), path, (flags & O.NOFOLLOW) === 0) : undefined;
     // With O_CREAT, a trailing slash is EISDIR once the parent is found (path.ts `create`).
-    const r = await walk(fs, this.top(fs), path, { followLast: (flags & O.NOFOLLOW) === 0 && !excl, create: (flags & O.CREAT) !== 0 });
+    const r: Resolved = known
+      ? { parent: known, name: undefined, target: known, mustBeDir: false, canonical: '' }
+      : await walk(fs, this.top(fs), path, { followLast: (flags & O.NOFOLLOW) === 0 && !excl, create: (flags & O.CREAT) !== 0 });
     if (r.target) {
       if (excl) throw new FsError('EEXIST', 'file exists');
       if (r.target.type === FileType.SYMLINK) throw new FsError('ELOOP', 'O_NOFOLLOW on a symbolic link');
