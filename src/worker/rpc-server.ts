@@ -195,8 +195,8 @@ export class FastCallServer {
           echoes.set(parent[key] as Uint8Array, { index, out: false });
           break;
         case 'out': {
-          // The page's scratch buffer when it lent one (its memory already touched: a fresh MiB
-          // costs ~0.6 ms of page faults here), else a new array.
+          // The page's scratch buffer when it lent one (reused from read to read: see rpc.ts
+          // ScratchPool), else a new array.
           const target = patch.b ? new Uint8Array(patch.b, 0, patch.n) : new Uint8Array(patch.n);
           parent[key] = target;
           echoes.set(target, { index, out: true });

@@ -107,11 +107,12 @@ function readPlan(method: string, args: unknown[]): { outs: Set<ArrayBufferView>
 
 /**
  * Scratch buffers for reads into the caller's buffer: lent to the worker with the request, filled
- * there, moved back with the answer, and kept here once their bytes are copied out. Memory that
- * was touched before costs no page faults (a fresh MiB cost ~0.6 ms of them in the worker, half
- * of what the fast path saves on a 1 MiB read). Only for reads of SCRATCH_MIN_BYTES or more
- * (small arrays come from the allocator's warm memory anyway), at most SCRATCH_KEPT buffers of
- * at most SCRATCH_MAX_BYTES each; reads in flight together take one each.
+ * there, moved back with the answer, and kept here once their bytes are copied out. With a fresh
+ * array per read in the worker a 1 MiB FileHandle.read was no faster than through comlink (three
+ * runs: 0.87-1.08x); with these, 1.27-1.38x (docs/benchmarks.md, "Client round trip"). Only for
+ * reads of SCRATCH_MIN_BYTES or more (small arrays come from the allocator's warm memory anyway),
+ * at most SCRATCH_KEPT buffers of at most SCRATCH_MAX_BYTES each; reads in flight together take
+ * one each.
  */
 const SCRATCH_MIN_BYTES = 64 * 1024;
 const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
