@@ -489,7 +489,7 @@ class Checker {
       // A tree being dropped: pointers before its drop progress are gone (btrfs-progs
       // run_next_block with ri->drop_key).
       let first = 0;
-      if (t.dropKey && eb.level > t.dropLevel) first = binSearchSlot(eb, t.dropKey);
+      if (t.dropKey && eb.level > t.dropLevel) first = eb.childSlot(t.dropKey);
       // Children pushed in reverse so that leaves are visited in key order.
       const children: Pending[] = [];
       for (let slot = first; slot < nr; slot++) {
@@ -1393,23 +1393,6 @@ class Checker {
       if (bad.count > 0) this.error(`${x.where}: csums cover ${rangesString(bad)}, which is in no data extent`);
     }
   }
-}
-
-/**
- * btrfs_bin_search for a node, then one back unless exact: the slot whose subtree holds
- * `key`.
- */
-function binSearchSlot(eb: ExtentBuffer, key: Key): number {
-  let lo = 0;
-  let hi = eb.nritems;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const c = eb.compareKey(mid, key);
-    if (c === 0) return mid;
-    if (c < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo > 0 ? lo - 1 : 0;
 }
 
 /** A u64 field in number form (throws FsError EOVERFLOW past 2^53, caught by guard()). */

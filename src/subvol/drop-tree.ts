@@ -30,10 +30,9 @@ import type { FsInfo, Root } from '../fs/fs-info.js';
 import { lookupExtentInfo, modRef, blockRef, isShareableRoot } from '../fs/extent-tree.js';
 import { qgroupTraceSubtree } from './qgroup.js';
 import { startTransaction, commitTransaction } from '../fs/transaction.js';
-import { updateItem } from '../fs/items.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
-import { findRootItem, loadRoot } from './snapshot.js';
+import { findRootItem, loadRoot, updateRootItem } from './snapshot.js';
 
 export interface DropProgress {
   /** The tree being dropped. */
@@ -117,15 +116,7 @@ async function writeRootItem(fs: FsInfo, root: Root): Promise<void> {
     item.generation = fs.transid;
     item.generationV2 = fs.transid;
   }
-  const f = await findRootItem(fs, root.objectid);
-  if (!f) throw new FsError('EUCLEAN', `tree ${root.objectid} has no root item`);
-  const encoded = new Uint8Array(RootItem.size);
-  RootItem.encode(viewOf(encoded), 0, root.item!);
-  await updateItem(fs, fs.rootTree, f.key, (_dv, data) => {
-    if (data.length !== RootItem.size) throw new FsError('EUCLEAN', `root item ${f.key} is ${data.length} bytes`);
-    data.set(encoded);
-  });
-  root.itemOnDisk = encoded;
+  await updateRootItem(fs, root);
 }
 
 async function defaultEndTransaction(fs: FsInfo): Promise<void> {
@@ -187,7 +178,7 @@ export async function dropTree(fs: FsInfo, root: Root, opts: DropOptions = {}): 
     let eb = root.node;
     for (let l = root.node.level; ; l--) {
       assert(eb.level === l, 'dropTree: level mismatch on the resume path');
-      const slot = nodeSlot(eb, key);
+      const slot = eb.childSlot(key);
       wc.nodes[l] = eb;
       wc.slots[l] = slot;
       if (l === dropLevel) {
@@ -247,20 +238,6 @@ export async function dropTree(fs: FsInfo, root: Root, opts: DropOptions = {}): 
   }
   report();
   return 'done';
-}
-
-/** The slot of node `eb` whose subtree holds `key` (bin search, then one back unless exact). */
-function nodeSlot(eb: ExtentBuffer, key: Key): number {
-  let lo = 0;
-  let hi = eb.nritems;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const c = eb.compareKey(mid, key);
-    if (c === 0) return mid;
-    if (c < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo > 0 ? lo - 1 : 0;
 }
 
 /** walk_down_proc: true when the walk must not go below the current block. */

@@ -30,7 +30,7 @@
 // Run to completion: everything here runs under the filesystem's writer mutex.
 import { Key } from '../format/key.js';
 import { ItemType, QUOTA_TREE_OBJECTID, FS_TREE_OBJECTID, FileExtentType } from '../format/constants.js';
-import { QgroupStatus, QgroupInfo, QgroupLimit, RootItem, FileExtentItem } from '../format/structs.js';
+import { QgroupStatus, QgroupInfo, QgroupLimit, FileExtentItem } from '../format/structs.js';
 import { viewOf } from '../format/struct.js';
 import { readU64 } from '../format/u64.js';
 import { insertItem, iterItems, searchSlot, deleteItems, deleteItem } from '../tree/ctree.js';
@@ -42,7 +42,7 @@ import { upsertItem } from '../fs/items.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
 import { committedView, currentView, findAllRoots, allExtents, type TreeView } from './backref.js';
-import { randomUuid, findRootItem } from './snapshot.js';
+import { findRootItem, createTree } from './snapshot.js';
 
 export const QGROUP_STATUS_FLAG_ON = 1;
 export const QGROUP_STATUS_FLAG_RESCAN = 2;
@@ -477,18 +477,7 @@ export async function quotaEnable(fs: FsInfo): Promise<void> {
   }
   await commitTransaction(fs);
   startTransaction(fs);
-  const leaf = fs.allocBlock(QUOTA_TREE_OBJECTID, 0);
-  const item = RootItem.zero();
-  Object.assign(item.inode, { generation: 1, size: 3, nlink: 1, nbytes: fs.nodesize, mode: 0o40755 });
-  Object.assign(item, {
-    generation: fs.transid, generationV2: fs.transid, bytenr: leaf.bytenr, level: 0, refs: 1, bytesUsed: fs.nodesize, uuid: randomUuid(),
-  });
-  const encoded = new Uint8Array(RootItem.size);
-  RootItem.encode(viewOf(encoded), 0, item);
-  await insertItem(fs, fs.rootTree, Key.of(QUOTA_TREE_OBJECTID, ItemType.ROOT_ITEM, 0), encoded);
-  const root = new Root(QUOTA_TREE_OBJECTID, leaf, item);
-  root.itemOnDisk = encoded;
-  fs.roots.set(QUOTA_TREE_OBJECTID, root);
+  await createTree(fs, QUOTA_TREE_OBJECTID);
 
   const st = new QgroupState(QGROUP_STATUS_FLAG_ON | QGROUP_STATUS_FLAG_INCONSISTENT);
   st.add(FS_TREE_OBJECTID);

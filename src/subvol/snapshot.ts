@@ -30,6 +30,7 @@ import { decodeRootItem } from '../fs/open.js';
 import { nowTimespec } from '../inode/inode.js';
 import { flushDelayedInodes } from '../fs/delayed-inode.js';
 import { FsError } from '../util/errors.js';
+import { updateItem } from '../fs/items.js';
 import { assert } from '../util/assert.js';
 
 export interface SnapshotOptions {
@@ -186,4 +187,37 @@ export async function loadRoot(fs: FsInfo, id: number): Promise<Root | undefined
   RootItem.encode(viewOf(encoded), 0, f.item);
   r.itemOnDisk = encoded;
   return r;
+}
+
+/** btrfs_update_root: writes the in-memory ROOT_ITEM of `root` now. */
+export async function updateRootItem(fs: FsInfo, root: Root): Promise<void> {
+  const f = await findRootItem(fs, root.objectid);
+  if (!f) throw new FsError('EUCLEAN', `tree ${root.objectid} has no root item`);
+  const encoded = new Uint8Array(RootItem.size);
+  RootItem.encode(viewOf(encoded), 0, root.item!);
+  await updateItem(fs, fs.rootTree, f.key, (_dv, data) => {
+    if (data.length !== RootItem.size) throw new FsError('EUCLEAN', `root item ${f.key} is ${data.length} bytes`);
+    data.set(encoded);
+  });
+  root.itemOnDisk = encoded;
+}
+
+/**
+ * btrfs_create_tree: a new tree `id` of one empty leaf, its ROOT_ITEM (refs 1, a new uuid, the
+ * root inode fields btrfs writes, then `fields`) inserted and the Root registered in fs.roots.
+ */
+export async function createTree(fs: FsInfo, id: number, fields: Partial<RootItem> = {}, inodeFlags = 0): Promise<Root> {
+  const leaf = fs.allocBlock(id, 0);
+  const item = RootItem.zero();
+  Object.assign(item.inode, { generation: 1, size: 3, nlink: 1, nbytes: fs.nodesize, mode: 0o40755, flags: inodeFlags });
+  Object.assign(item, {
+    generation: fs.transid, generationV2: fs.transid, bytenr: leaf.bytenr, level: 0, refs: 1, bytesUsed: fs.nodesize, uuid: randomUuid(),
+  }, fields);
+  const encoded = new Uint8Array(RootItem.size);
+  RootItem.encode(viewOf(encoded), 0, item);
+  await insertItem(fs, fs.rootTree, Key.of(id, ItemType.ROOT_ITEM, 0), encoded);
+  const root = new Root(id, leaf, item);
+  root.itemOnDisk = encoded;
+  fs.roots.set(id, root);
+  return root;
 }

@@ -19,8 +19,8 @@ import {
   ROOT_SUBVOL_RDONLY, ROOT_SUBVOL_DEAD, IncompatFlags, FileType,
 } from '../format/constants.js';
 import { RootItem, DirItem } from '../format/structs.js';
-import { viewOf, type Timespec } from '../format/struct.js';
-import { insertItem, iterItems } from '../tree/ctree.js';
+import type { Timespec } from '../format/struct.js';
+import { iterItems } from '../tree/ctree.js';
 import { Root, type FsInfo } from '../fs/fs-info.js';
 import { isShareableRoot } from '../fs/extent-tree.js';
 import { updateItem } from '../fs/items.js';
@@ -33,7 +33,7 @@ import { lookupName, addSubvolumeEntry, removeSubvolumeEntry, checkMutable, rmdi
 import { inheritedFlags } from '../inode/attr.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
-import { snapshotRoot, readFsRoot, findRootItem, randomUuid } from './snapshot.js';
+import { snapshotRoot, readFsRoot, findRootItem, updateRootItem, createTree } from './snapshot.js';
 import { markRootDead } from './drop-tree.js';
 import { addRootRef, delRootRef, findRootRef, findRootBackref, hasChildSubvolumes, type RootRefInfo } from './root-ref.js';
 import { uuidTreeAdd, uuidTreeRemove, isEmptyUuid } from './uuid-tree.js';
@@ -123,19 +123,9 @@ export async function createSubvolume(fs: FsInfo, parent: Root, dir: number, nam
   const transid = fs.transid;
   const now = o.now ?? nowTimespec();
 
-  const leaf = fs.allocBlock(id, 0);
-  const item = RootItem.zero();
-  Object.assign(item.inode, { generation: 1, size: 3, nlink: 1, nbytes: fs.nodesize, mode: 0o40755, flags: INODE_ROOT_ITEM_INIT });
-  Object.assign(item, {
-    generation: transid, generationV2: transid, rootDirid: FIRST_FREE_OBJECTID, bytenr: leaf.bytenr, level: 0, refs: 1,
-    bytesUsed: fs.nodesize, lastSnapshot: 0, flags: 0, uuid: randomUuid(), ctime: now, otime: now, ctransid: transid, otransid: transid,
-  });
-  const encoded = new Uint8Array(RootItem.size);
-  RootItem.encode(viewOf(encoded), 0, item);
-  await insertItem(fs, fs.rootTree, Key.of(id, ItemType.ROOT_ITEM, 0), encoded);
-  const root = new Root(id, leaf, item);
-  root.itemOnDisk = encoded;
-  fs.roots.set(id, root);
+  const root = await createTree(fs, id, {
+    generation: transid, generationV2: transid, rootDirid: FIRST_FREE_OBJECTID, lastSnapshot: 0, flags: 0, ctime: now, otime: now, ctransid: transid, otransid: transid,
+  }, INODE_ROOT_ITEM_INIT);
   // ---- qgroups: the new subvolume's qgroup 0/id (btrfs_qgroup_inherit in create_subvol).
   await qgroupOnSubvolumeCreate(fs, id);
 
@@ -154,7 +144,7 @@ export async function createSubvolume(fs: FsInfo, parent: Root, dir: number, nam
     if (v) await setXattr(fs, root, FIRST_FREE_OBJECTID, x, v);
   }
 
-  await uuidTreeAdd(fs, item.uuid, ItemType.UUID_KEY_SUBVOL, id);
+  await uuidTreeAdd(fs, root.item!.uuid, ItemType.UUID_KEY_SUBVOL, id);
   await linkSubvolume(fs, parent, dir, name, id);
   return root;
 }
@@ -298,18 +288,6 @@ export async function renameSubvolume(
 
 // ---------------------------------------------------------------- flags
 
-/** btrfs_update_root: writes the in-memory ROOT_ITEM of `root` now. */
-export async function updateRootItem(fs: FsInfo, root: Root): Promise<void> {
-  const f = await findRootItem(fs, root.objectid);
-  if (!f) throw new FsError('EUCLEAN', `tree ${root.objectid} has no root item`);
-  const encoded = new Uint8Array(RootItem.size);
-  RootItem.encode(viewOf(encoded), 0, root.item!);
-  await updateItem(fs, fs.rootTree, f.key, (_dv, data) => {
-    if (data.length !== RootItem.size) throw new FsError('EUCLEAN', `root item ${f.key} is ${data.length} bytes`);
-    data.set(encoded);
-  });
-  root.itemOnDisk = encoded;
-}
 
 /**
  * btrfs_ioctl_subvol_setflags (BTRFS_SUBVOL_RDONLY), with btrfs-progs' property rule: a

@@ -109,6 +109,12 @@ export class ExtentBuffer {
     return [false, lo];
   }
 
+  /** In a node: the slot whose subtree holds `k` (the last key <= k; slot 0 when k is below all). */
+  childSlot(k: Key): number {
+    const [found, slot] = this.binSearch(k);
+    return found || slot === 0 ? slot : slot - 1;
+  }
+
   // ---- leaf items
   itemDataOffset(slot: number): number {
     return this.dv.getUint32(HEADER_SIZE + slot * ITEM_SIZE + DISK_KEY_SIZE, true);

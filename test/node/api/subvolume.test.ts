@@ -9,7 +9,7 @@ import { mkfs, mount, type Filesystem } from '../../../src/api/filesystem.js';
 import { constants } from '../../../src/api/promises.js';
 import { btrfsCheck, btrfsProg, saveImage, tempDir } from '../../shared/btrfs-progs.js';
 import { SubvolModel, judgeSubvolumes } from '../../shared/subvol-oracle.js';
-import { updateRootItem } from '../../../src/subvol/subvolume.js';
+import { updateRootItem } from '../../../src/subvol/snapshot.js';
 import { uuidTreeAdd, uuidTreeLookup } from '../../../src/subvol/uuid-tree.js';
 import { ItemType } from '../../../src/format/constants.js';
 
