@@ -1,6 +1,6 @@
 // The external judge: Debian's btrfs-progs run on image files (node project only).
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -53,6 +53,28 @@ export async function btrfsCheckDevice(dev: BlockDevice, opts: { dataCsum?: bool
     const img = join(dir, 'fs.img');
     await saveImage(dev, img);
     return await btrfsCheck(img, opts);
+  } finally {
+    await cleanup();
+  }
+}
+
+/**
+ * Saves the device to a temporary image, runs `btrfs check --readonly --check-data-csum` and
+ * `btrfs restore` (with `args`) into a directory beside it, and hands that directory to
+ * `inspect`; throws with progs' output when check or restore fails.
+ */
+export async function checkAndRestore(dev: BlockDevice, args: string[], inspect: (out: string) => Promise<void>): Promise<void> {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const img = join(dir, 'fs.img');
+    await saveImage(dev, img);
+    const r = await btrfsCheck(img, { dataCsum: true });
+    if (!r.ok) throw new Error(`btrfs check found errors:\n${r.output}`);
+    const out = join(dir, 'restore');
+    await mkdir(out);
+    const rr = await btrfsProg(['restore', ...args, img, out]);
+    if (!rr.ok) throw new Error(`btrfs restore failed:\n${rr.output}`);
+    await inspect(out);
   } finally {
     await cleanup();
   }

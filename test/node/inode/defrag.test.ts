@@ -3,7 +3,7 @@
 // images judged by btrfs check --check-data-csum and btrfs restore.
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { mkdir, readFile as readHostFile } from 'node:fs/promises';
+import { readFile as readHostFile } from 'node:fs/promises';
 import { MemoryDevice, mkfs, mount } from '../../../src/index.js';
 import type { Filesystem } from '../../../src/api/filesystem.js';
 import { findFileExtents, type FileExtent } from '../../../src/inode/file-item.js';
@@ -11,7 +11,7 @@ import { readInode, S_IFIFO } from '../../../src/inode/inode.js';
 import { createNode, listXattrs } from '../../../src/inode/namei.js';
 import { CompressionType, FileExtentType, InodeFlags } from '../../../src/format/constants.js';
 import { patternBytes } from '../../shared/file-model.js';
-import { saveImage, tempDir, btrfsCheck, btrfsProg } from '../../shared/btrfs-progs.js';
+import { checkAndRestore } from '../../shared/btrfs-progs.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -74,20 +74,9 @@ async function writeFragmented(fs: Filesystem, path: string, data: Uint8Array, p
 async function judge(dev: MemoryDevice, fs: Filesystem, want: Record<string, Uint8Array>, restoreArgs: string[] = []): Promise<void> {
   expect((await fs.check()).errors).toEqual([]);
   await fs.unmount();
-  const { dir, cleanup } = await tempDir('butterfs-defrag-');
-  try {
-    const img = join(dir, 'fs.img');
-    await saveImage(dev, img);
-    const r = await btrfsCheck(img, { dataCsum: true });
-    expect(r.ok, r.output).toBe(true);
-    const out = join(dir, 'restore');
-    await mkdir(out);
-    const rr = await btrfsProg(['restore', ...restoreArgs, img, out]);
-    expect(rr.ok, rr.output).toBe(true);
+  await checkAndRestore(dev, restoreArgs, async (out) => {
     for (const [name, data] of Object.entries(want)) expectSame(new Uint8Array(await readHostFile(join(out, name))), data, name);
-  } finally {
-    await cleanup();
-  }
+  });
 }
 
 describe('fs.filesystem.defragment', () => {
