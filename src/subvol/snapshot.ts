@@ -21,8 +21,6 @@ import { Key } from '../format/key.js';
 import { ItemType, ROOT_SUBVOL_RDONLY } from '../format/constants.js';
 import { RootItem } from '../format/structs.js';
 import { viewOf, type Timespec } from '../format/struct.js';
-import { Header } from '../format/structs.js';
-import { HEADER_FLAG_WRITTEN, HEADER_FLAG_RELOC, MIXED_BACKREF_REV } from '../format/constants.js';
 import { cowBlock, insertItem, iterItems } from '../tree/ctree.js';
 import { Root, type FsInfo } from '../fs/fs-info.js';
 import { isShareableRoot, modRef } from '../fs/extent-tree.js';
@@ -87,18 +85,7 @@ export async function snapshotRoot(fs: FsInfo, src: Root, newObjectid: number, o
 
   // btrfs_copy_root: a copy owned by the new tree; its children gain the new tree's refs.
   const copy = fs.allocBlock(newObjectid, old.level);
-  const H = Header.off;
-  const fsid = copy.data.slice(H.fsid, H.fsid + 16);
-  const chunkUuid = copy.data.slice(H.chunkTreeUuid, H.chunkTreeUuid + 16);
-  copy.data.set(old.data);
-  copy.data.fill(0, H.csum, H.csum + 32);
-  copy.data.set(fsid, H.fsid);
-  copy.data.set(chunkUuid, H.chunkTreeUuid);
-  copy.headerBytenr = copy.bytenr;
-  copy.generation = transid;
-  copy.flagsLo = copy.flagsLo & ~(HEADER_FLAG_WRITTEN | HEADER_FLAG_RELOC);
-  copy.backrefRev = MIXED_BACKREF_REV;
-  copy.owner = newObjectid;
+  copy.copyContentsFrom(old, transid, newObjectid);
   modRef(fs, newObjectid, copy, false, true);
   fs.markDirty(copy);
 

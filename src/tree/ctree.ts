@@ -40,9 +40,9 @@
 //
 // Single writer: there are no locks. The kernel's complexity that exists only for locking
 // (path locks, skip_locking, keep_locks, re-search after dropping locks) is left out.
-import { HEADER_FLAG_RELOC, HEADER_FLAG_WRITTEN, ItemType, FileExtentType, MAX_LEVEL, MIXED_BACKREF_REV } from '../format/constants.js';
+import { ItemType, FileExtentType, MAX_LEVEL } from '../format/constants.js';
 import { Key, compareKeys } from '../format/key.js';
-import { FileExtentHead, FileExtentItem, Header } from '../format/structs.js';
+import { FileExtentHead, FileExtentItem } from '../format/structs.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import {
@@ -178,22 +178,8 @@ export async function cowBlock(
     assert(!host.shouldCow(parent, root.objectid), 'COW: parent not writable');
   }
   const cow = host.allocBlock(root.objectid, eb.level);
-  assert(cow.nodesize === eb.nodesize, 'COW: nodesize mismatch');
-  // Copy everything, then put back the identity the new block must have: its own bytenr,
-  // the running generation, no WRITTEN / RELOC flag, our owner, and the fsid and chunk tree
-  // uuid the allocator stamped. The checksum is recomputed when the block is written.
-  const H = Header.off;
-  const fsid = cow.data.slice(H.fsid, H.fsid + 16);
-  const chunkUuid = cow.data.slice(H.chunkTreeUuid, H.chunkTreeUuid + 16);
-  cow.data.set(eb.data);
-  cow.data.fill(0, H.csum, H.csum + 32);
-  cow.data.set(fsid, H.fsid);
-  cow.data.set(chunkUuid, H.chunkTreeUuid);
-  cow.headerBytenr = cow.bytenr;
-  cow.generation = host.transid;
-  cow.flagsLo = cow.flagsLo & ~(HEADER_FLAG_WRITTEN | HEADER_FLAG_RELOC);
-  cow.backrefRev = MIXED_BACKREF_REV;
-  cow.owner = root.objectid;
+  // Everything copied; the copy keeps its own identity (its bytenr, the running generation, our owner).
+  cow.copyContentsFrom(eb, host.transid, root.objectid);
   await host.onCow?.(eb, cow, root.objectid);
   if (parent === undefined) {
     root.node = cow;

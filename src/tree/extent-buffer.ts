@@ -8,7 +8,7 @@
 import { Header, Item, KeyPtr } from '../format/structs.js';
 import { DISK_KEY_SIZE, Key, compareDiskKey, readDiskKey, writeDiskKey } from '../format/key.js';
 import { readU64, writeU64 } from '../format/u64.js';
-import { BACKREF_REV_SHIFT, HEADER_FLAG_WRITTEN, HEADER_FLAG_RELOC } from '../format/constants.js';
+import { BACKREF_REV_SHIFT, HEADER_FLAG_WRITTEN, HEADER_FLAG_RELOC, MIXED_BACKREF_REV } from '../format/constants.js';
 import { viewOf } from '../format/struct.js';
 import { assert } from '../util/assert.js';
 
@@ -107,6 +107,27 @@ export class ExtentBuffer {
       else return [true, mid];
     }
     return [false, lo];
+  }
+
+  /**
+   * Takes `src`'s contents while keeping this (newly allocated) block's identity: its bytenr,
+   * fsid and chunk tree uuid; the checksum cleared (computed at write), generation
+   * `generation`, no WRITTEN / RELOC flag, the mixed backref revision, owner `owner`
+   * (btrfs_cow_block and btrfs_copy_root: copy_extent_buffer_full, then the header fixups).
+   */
+  copyContentsFrom(src: ExtentBuffer, generation: number, owner: number): void {
+    assert(src.nodesize === this.nodesize, 'copy between blocks of different sizes');
+    const fsid = this.data.slice(H.fsid, H.fsid + 16);
+    const chunkUuid = this.data.slice(H.chunkTreeUuid, H.chunkTreeUuid + 16);
+    this.data.set(src.data);
+    this.data.fill(0, H.csum, H.csum + 32);
+    this.data.set(fsid, H.fsid);
+    this.data.set(chunkUuid, H.chunkTreeUuid);
+    this.headerBytenr = this.bytenr;
+    this.generation = generation;
+    this.flagsLo = this.flagsLo & ~(HEADER_FLAG_WRITTEN | HEADER_FLAG_RELOC);
+    this.backrefRev = MIXED_BACKREF_REV;
+    this.owner = owner;
   }
 
   /** In a node: the slot whose subtree holds `k` (the last key <= k; slot 0 when k is below all). */
