@@ -71,21 +71,20 @@ export async function lookupName(fs: FsInfo, root: Root, dir: number, name: Uint
   return { ino: e.location.objectid, type: e.type };
 }
 
-/** Directory entries in creation (DIR_INDEX) order, starting after index `after`. */
+/**
+ * Directory entries in creation (DIR_INDEX) order, starting after index `after`: readDirAll a
+ * page at a time (each page its own search, so the tree may change between pages).
+ */
 export async function* readDir(fs: FsInfo, root: Root, dir: number, after = 1): AsyncGenerator<DirEntryInfo> {
-  for await (const it of iterItems(fs, root, Key.of(dir, ItemType.DIR_INDEX, after + 1), Key.of(dir, ItemType.DIR_INDEX, -1))) {
-    const entries = parseDirItems(it.data, `dir index ${it.key}`);
-    if (entries.length !== 1) throw new FsError('EUCLEAN', `dir index ${it.key} holds ${entries.length} entries`);
-    const e = entries[0];
-    const info: DirEntryInfo = { name: e.name.slice(), ino: e.location.objectid, type: e.type, index: it.key.offset };
-    if (e.location.type === ItemType.ROOT_ITEM) {
-      info.subvolume = e.location.objectid;
-      info.ino = FIRST_INODE_OBJECTID;
-    }
-    yield info;
+  for (;;) {
+    const page = await readDirAll(fs, root, dir, after, READDIR_PAGE);
+    yield* page;
+    if (page.length < READDIR_PAGE) return;
+    after = page[page.length - 1].index;
   }
 }
 
+const READDIR_PAGE = 256;
 const DIR_NAME_LEN = DirItem.off.nameLen;
 const DIR_DATA_LEN = DirItem.off.dataLen;
 const DIR_TYPE = DirItem.off.type;
