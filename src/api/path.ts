@@ -12,6 +12,9 @@
 import { FileType, NAME_LEN } from '../format/constants.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { lookupName, readlink, type LookupResult } from '../inode/namei.js';
+import { nameString } from '../inode/dir-item.js';
+
+export { nameString };
 import { enterSubvolume } from '../subvol/subvolume.js';
 import { FsError } from '../util/errors.js';
 import { btrfsNameHash } from '../kernels/hash.js';
@@ -24,24 +27,9 @@ export const MAX_SYMLINKS = 40;
 export const PATH_MAX = 4096;
 
 const utf8 = new TextEncoder();
-const utf8Decoder = new TextDecoder();
 
 export function nameBytes(s: string): Uint8Array {
   return utf8.encode(s);
-}
-
-export function nameString(b: Uint8Array): string {
-  // Most names are short ASCII: build those directly (a TextDecoder call costs more).
-  if (b.length <= 64) {
-    let s = '';
-    for (let i = 0; i < b.length; i++) {
-      const c = b[i];
-      if (c > 0x7f) return utf8Decoder.decode(b);
-      s += String.fromCharCode(c);
-    }
-    return s;
-  }
-  return utf8Decoder.decode(b);
 }
 
 /**
@@ -136,11 +124,15 @@ export async function walk(fs: FsInfo, top: Loc, path: string, options: WalkOpti
   let mustBeDir = /\/\.?$/.test(path) && path !== '/';
   let links = 0;
   const cur = () => stack[stack.length - 1];
-  const canonicalOf = (frames: Frame[], last?: string) => {
-    const parts = frames.slice(1).map((f) => f.name);
-    if (last !== undefined) parts.push(last);
-    return '/' + parts.join('/');
-  };
+  // realpath and rename want the canonical path; most walks never read it, so it is built on use.
+  const result = (parent: Loc, name: Uint8Array | undefined, target: Resolved['target'], mustBeDir: boolean, frames: Frame[], last?: string): Resolved => ({
+    parent, name, target, mustBeDir,
+    get canonical() {
+      const parts = frames.slice(1).map((f) => f.name);
+      if (last !== undefined) parts.push(last);
+      return '/' + parts.join('/');
+    },
+  });
   // Bounded: each round consumes a component; symlinks add at most MAX_SYMLINKS targets, each
   // bounded by PATH_MAX.
   while (pending.length > 0) {
@@ -150,21 +142,26 @@ export async function walk(fs: FsInfo, top: Loc, path: string, options: WalkOpti
       if (comp === '..' && stack.length > 1) stack = stack.slice(0, -1);
       if (isLast) {
         const d = cur().loc;
-        return { parent: d, name: undefined, target: { ...d, type: FileType.DIR }, mustBeDir: true, canonical: canonicalOf(stack) };
+        return result(d, undefined, { ...d, type: FileType.DIR }, true, stack);
       }
       continue;
     }
     const name = utf8.encode(comp);
     const dir = cur().loc;
-    if (isLast && options.parentOnly) return { parent: dir, name, target: undefined, mustBeDir, canonical: canonicalOf(stack, comp) };
+    if (isLast && options.parentOnly) return result(dir, name, undefined, mustBeDir, stack, comp);
     if (isLast && options.create && mustBeDir) throw new FsError('EISDIR', 'O_CREAT with a trailing slash');
     if (name.length > NAME_LEN) throw new FsError('ENAMETOOLONG', `component of ${name.length} bytes`);
-    const e = await lookupName(fs, dir.root, dir.ino, name);
+    // The dcache first (item-cache.ts names: dropped whenever the name's DIR_ITEM changes).
+    const cache = dir.root.itemCache;
+    let e = cache?.getName(dir.ino, comp) as LookupResult | undefined;
     if (!e) {
-      if (isLast) return { parent: dir, name, target: undefined, mustBeDir, canonical: canonicalOf(stack, comp) };
-      throw new FsError('ENOENT', `'${comp}' does not exist`);
+      e = await lookupName(fs, dir.root, dir.ino, name);
+      if (!e) {
+        if (isLast) return result(dir, name, undefined, mustBeDir, stack, comp);
+        throw new FsError('ENOENT', `'${comp}' does not exist`);
+      }
+      cache?.putName(dir.ino, comp, btrfsNameHash(name), e);
     }
-    dir.root.itemCache?.putName(dir.ino, comp, btrfsNameHash(name), e);
     if (e.type === FileType.SYMLINK && (!isLast || options.followLast || mustBeDir)) {
       if (++links > MAX_SYMLINKS) throw new FsError('ELOOP', `more than ${MAX_SYMLINKS} symbolic links`);
       const target = nameString(await readlink(fs, dir.root, e.ino));
@@ -175,21 +172,21 @@ export async function walk(fs: FsInfo, top: Loc, path: string, options: WalkOpti
       if (pending.length === 0) {
         // The link pointed at '/' (or its target was only slashes).
         const d = cur().loc;
-        return { parent: d, name: undefined, target: { ...d, type: FileType.DIR }, mustBeDir: true, canonical: canonicalOf(stack) };
+        return result(d, undefined, { ...d, type: FileType.DIR }, true, stack);
       }
       continue;
     }
     const loc: Loc = e.subvolume !== undefined ? await subvolumes(fs, dir, name, e.subvolume) : { root: dir.root, ino: e.ino };
     if (isLast) {
       if (mustBeDir && e.type !== FileType.DIR) throw new FsError('ENOTDIR', `'${comp}' is not a directory`);
-      return { parent: dir, name, target: { ...loc, type: e.type }, mustBeDir, canonical: canonicalOf(stack, comp) };
+      return result(dir, name, { ...loc, type: e.type }, mustBeDir, stack, comp);
     }
     if (e.type !== FileType.DIR) throw new FsError('ENOTDIR', `'${comp}' is not a directory`);
     stack = [...stack, { loc, name: comp }];
   }
   // The path had no components: '/', '//', ...
   const d = cur().loc;
-  return { parent: d, name: undefined, target: { ...d, type: FileType.DIR }, mustBeDir: true, canonical: canonicalOf(stack) };
+  return result(d, undefined, { ...d, type: FileType.DIR }, true, stack);
 }
 
 /**

@@ -579,9 +579,10 @@ export class FsPromises {
       for (let q = 0; q < queue.length; q++) {
         const { loc, rel } = queue[q];
         for (const e of await namei.readDirAll(fs, loc.root, loc.ino)) {
-          const name = nameString(e.name);
+          const name = e.text;
           const relName = rel === '' ? name : `${rel}/${name}`;
           if (withTypes) out.push(new Dirent(outName(e.name, encoding), e.type, rel === '' ? p : joinPath(p, rel)));
+          else if (rel === '' && encoding === undefined) out.push(name);
           else out.push(rel === '' ? outName(e.name, encoding) : encoding === 'buffer' ? asNodeBytes(nameBytes(relName)) : relName);
           if (recursive && e.type === FileType.DIR) {
             const child = e.subvolume !== undefined ? await loadedSubvolume(fs, loc, e.name, e.subvolume) : { root: loc.root, ino: e.ino };

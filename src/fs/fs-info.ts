@@ -32,7 +32,7 @@ export class Root implements TreeRoot {
   ) {
     // Subvolume trees cache inode items and directory entries (path walks, stat): item-cache.ts.
     if (objectid === FS_TREE_OBJECTID || objectid >= FIRST_FREE_OBJECTID) {
-      this.itemCache = new ItemCache([ItemType.INODE_ITEM, ItemType.DIR_ITEM], ITEM_CACHE_ENTRIES);
+      this.itemCache = new ItemCache([ItemType.INODE_ITEM, ItemType.DIR_ITEM], ITEM_CACHE_ENTRIES, ItemType.DIR_INDEX);
     }
   }
 

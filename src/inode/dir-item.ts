@@ -143,3 +143,20 @@ export function checkName(name: Uint8Array, what = 'name'): void {
 export const DIR_ITEM = ItemType.DIR_ITEM;
 export const DIR_INDEX = ItemType.DIR_INDEX;
 export const XATTR_ITEM = ItemType.XATTR_ITEM;
+
+const utf8Decoder = new TextDecoder();
+
+/** A name's bytes as a string (invalid UTF-8 as U+FFFD, as node shows such names). */
+export function nameString(b: Uint8Array): string {
+  // Most names are short ASCII: build those directly (a TextDecoder call costs more).
+  if (b.length <= 64) {
+    let s = '';
+    for (let i = 0; i < b.length; i++) {
+      const c = b[i];
+      if (c > 0x7f) return utf8Decoder.decode(b);
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return utf8Decoder.decode(b);
+}

@@ -9,10 +9,11 @@
 // Names here are bytes (UTF-8 from the API layer); every function runs inside a transaction
 // except lookup/readdir/readlink/getxattr/listxattr.
 import { Key } from '../format/key.js';
+import { u64FromParts } from '../format/u64.js';
 import { ItemType, FileType, FileExtentType, LINK_MAX, ORPHAN_OBJECTID, FIRST_INODE_OBJECTID, InodeFlags, EMPTY_SUBVOL_DIR_OBJECTID, ROOT_SUBVOL_RDONLY } from '../format/constants.js';
 import { FileExtentHead, FILE_EXTENT_INLINE_DATA_START, DirItem } from '../format/structs.js';
 import { viewOf } from '../format/struct.js';
-import { insertItem, insertEmptyItems, deleteItem, iterItems, forEachItem, lookup, searchSlot, prevLeaf, deleteItems } from '../tree/ctree.js';
+import { insertItem, insertEmptyItems, deleteItem, iterItems, forEachSlot, lookup, searchSlot, prevLeaf, deleteItems } from '../tree/ctree.js';
 import { maxItemSize } from '../tree/extent-buffer.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { FsError } from '../util/errors.js';
@@ -21,7 +22,7 @@ import {
   readInode, writeInode, newInodeItem, allocIno, nowTimespec, findInode, encodeInode, inodeKey, cacheInode,
   S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, isDir, type InodeItem,
 } from './inode.js';
-import { lookupHashed, insertHashed, deleteHashed, encodeDirItem, parseDirItems, checkName } from './dir-item.js';
+import { lookupHashed, insertHashed, deleteHashed, encodeDirItem, parseDirItems, checkName, nameString } from './dir-item.js';
 import { addRef, removeRef, listRefs, encodeRef } from './inode-ref.js';
 import { freeInodeData } from './file.js';
 import { inheritedFlags } from './attr.js';
@@ -41,7 +42,10 @@ export interface LookupResult {
 }
 
 export interface DirEntryInfo {
+  /** The name's bytes: read-only (a listing may be shared through the tree's cache). */
   name: Uint8Array;
+  /** The name as a string (nameString's form). */
+  text: string;
   ino: number;
   type: number;
   index: number;
@@ -90,26 +94,43 @@ const DIR_DATA_LEN = DirItem.off.dataLen;
 const DIR_TYPE = DirItem.off.type;
 
 /** Every entry of `dir` after index `after`, in creation (DIR_INDEX) order: readDir in one call, one await per leaf. */
-export async function readDirAll(fs: FsInfo, root: Root, dir: number, after = 1, limit = Infinity): Promise<DirEntryInfo[]> {
+export async function readDirAll(fs: FsInfo, root: Root, dir: number, after = 1, limit = Infinity): Promise<readonly DirEntryInfo[]> {
+  // A whole listing is remembered by the tree's cache until an index item of `dir` changes.
+  const whole = after <= 1 && limit === Infinity;
+  const cache = root.itemCache;
+  if (whole && cache) {
+    const hit = cache.getListing(dir) as readonly DirEntryInfo[] | undefined;
+    if (hit) return hit;
+  }
   const out: DirEntryInfo[] = [];
   if (limit <= 0) return out;
-  await forEachItem(fs, root, Key.of(dir, ItemType.DIR_INDEX, after + 1), Key.of(dir, ItemType.DIR_INDEX, -1), (key, data) => {
+  await forEachSlot(fs, root, Key.of(dir, ItemType.DIR_INDEX, after + 1), Key.of(dir, ItemType.DIR_INDEX, -1), (leaf, slot) => {
     // A DIR_INDEX holds exactly one btrfs_dir_item: read it in place (this is the readdir loop).
-    const nameLen = data.length >= DirItem.size ? data[DIR_NAME_LEN] | (data[DIR_NAME_LEN + 1] << 8) : 0;
-    const dataLen = data.length >= DirItem.size ? data[DIR_DATA_LEN] | (data[DIR_DATA_LEN + 1] << 8) : 0;
-    if (nameLen === 0 || DirItem.size + nameLen + dataLen !== data.length) {
-      throw new FsError('EUCLEAN', `dir index ${key}: item of ${data.length} bytes does not hold one entry (name ${nameLen}, data ${dataLen})`);
+    const d = leaf.data;
+    const p = leaf.itemPtr(slot);
+    const size = leaf.itemSize(slot);
+    const nameLen = size >= DirItem.size ? d[p + DIR_NAME_LEN] | (d[p + DIR_NAME_LEN + 1] << 8) : 0;
+    const dataLen = size >= DirItem.size ? d[p + DIR_DATA_LEN] | (d[p + DIR_DATA_LEN + 1] << 8) : 0;
+    if (nameLen === 0 || DirItem.size + nameLen + dataLen !== size) {
+      throw new FsError('EUCLEAN', `dir index ${leaf.key(slot)}: item of ${size} bytes does not hold one entry (name ${nameLen}, data ${dataLen})`);
     }
-    const u32 = (o: number) => (data[o] | (data[o + 1] << 8) | (data[o + 2] << 16) | (data[o + 3] << 24)) >>> 0;
-    const loc = new Key(u32(4), u32(0), data[8], 0, 0);
-    const info: DirEntryInfo = { name: data.slice(DirItem.size, DirItem.size + nameLen), ino: loc.objectid, type: data[DIR_TYPE], index: key.offset };
-    if (loc.type === ItemType.ROOT_ITEM) {
-      info.subvolume = loc.objectid;
+    const u32 = (o: number) => (d[o] | (d[o + 1] << 8) | (d[o + 2] << 16) | (d[o + 3] << 24)) >>> 0;
+    const k = leaf.keyOffset(slot);
+    const index = u64FromParts(u32(k + 13), u32(k + 9), 'dir index');
+    const nameAt = p + DirItem.size;
+    const name = d.slice(nameAt, nameAt + nameLen);
+    const info: DirEntryInfo = { name, text: nameString(name), ino: 0, type: d[p + DIR_TYPE], index };
+    if (d[p + 8] === ItemType.ROOT_ITEM) {
+      info.subvolume = u64FromParts(u32(p + 4), u32(p), 'subvolume id');
       info.ino = FIRST_INODE_OBJECTID;
+    } else {
+      info.ino = u64FromParts(u32(p + 4), u32(p), 'inode number');
     }
     out.push(info);
     return out.length < limit;
   });
+  // Shared with every later caller until the directory changes: read-only from here on.
+  if (whole && cache) cache.putListing(dir, out, out.length);
   return out;
 }
 

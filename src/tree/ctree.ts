@@ -1273,6 +1273,37 @@ export async function forEachItemFromFloor(
   await walkForward(host, root, path, maxKey, fn);
 }
 
+/**
+ * forEachItem for the hottest loops (readdir): `fn` gets the leaf and the slot and reads the
+ * item in place, so the walk allocates nothing per item. Keys ascend within a leaf (the
+ * tree-checker saw to it when the leaf was read, and every change keeps it so); across leaves
+ * the first key of each leaf must be above the last key of the one before, which bounds the
+ * walk on a corrupt tree as forEachItem's per-item check does.
+ */
+export async function forEachSlot(
+  host: TreeHost, root: TreeRoot, minKey: Key, maxKey: Key,
+  fn: (leaf: ExtentBuffer, slot: number) => boolean | void,
+): Promise<void> {
+  if (compareKeys(minKey, maxKey) > 0) return;
+  const { path } = await searchSlot(host, root, minKey);
+  let last: Key | undefined;
+  let emptyLeaves = 0;
+  for (;;) {
+    const leaf = path.leaf;
+    const n = leaf.nritems;
+    if (n === 0 && ++emptyLeaves > 1) throw new FsError('EUCLEAN', `tree ${root.objectid}: empty leaf ${leaf.bytenr} below the root`);
+    const first = path.slots[0];
+    if (last && first < n && leaf.compareKey(first, last) <= 0) throw new FsError('EUCLEAN', `tree ${root.objectid}: key ${leaf.key(first)} after ${last} in leaf ${leaf.bytenr}`);
+    for (let slot = first; slot < n; slot++) {
+      if (leaf.compareKey(slot, maxKey) > 0) return;
+      if (fn(leaf, slot) === false) return;
+    }
+    if (n > 0) last = leaf.key(n - 1);
+    path.slots[0] = n;
+    if (!(await nextLeaf(host, root, path))) return;
+  }
+}
+
 async function walkForward(host: TreeHost, root: TreeRoot, path: Path, maxKey: Key, fn: (key: Key, data: Uint8Array) => boolean | void): Promise<void> {
   let prev: Key | undefined;
   let emptyLeaves = 0;

@@ -26,7 +26,8 @@ interface DirNames {
 
 /**
  * The first of `types` may have delayed updates (inode items), the second has names (directory
- * items): fs-info.ts makes the caches of subvolume trees with [INODE_ITEM, DIR_ITEM].
+ * items), and `listType` (directory index items) keeps whole directory listings: fs-info.ts
+ * makes the caches of subvolume trees with [INODE_ITEM, DIR_ITEM] and DIR_INDEX.
  */
 export class ItemCache {
   // Per cached type, two generations: entries go into `young`; when the young maps hold
@@ -47,6 +48,7 @@ export class ItemCache {
   constructor(
     private readonly types: readonly number[],
     readonly capacity = 65536,
+    private readonly listType = -1,
   ) {
     this.young = types.map(() => new Map());
     this.old = types.map(() => new Map());
@@ -63,7 +65,7 @@ export class ItemCache {
 
   /** Whether any item of `type` is cached at all (ctree's cheap pre-test on mutations). */
   coversType(type: number): boolean {
-    return this.types.includes(type);
+    return this.types.includes(type) || (type === this.listType && this.listings.size > 0);
   }
 
   get size(): number {
@@ -165,6 +167,10 @@ export class ItemCache {
    * entry before it writes).
    */
   invalidate(key: Key): void {
+    if (key.type === this.listType) {
+      if (this.listings.size > 0 && key.objHi === 0) this.dropListing(key.objLo);
+      return;
+    }
     if (!this.covers(key)) return;
     const t = this.types.indexOf(key.type);
     const k = cacheKey(key);
@@ -172,6 +178,36 @@ export class ItemCache {
     this.old[t].delete(k);
     if (this.delayed.size > 0 && t === 0) this.delayed.delete(k);
     if (t === 1 && this.names.size > 0) this.forgetNames(key.objLo, key.offLo);
+  }
+
+  // ---- directory listings (readdir): per directory, every entry in index order as the caller
+  // decoded it, dropped when any index item of the directory is inserted, deleted or changed.
+  // Bounded by the entries they hold, like the rest.
+  private listings = new Map<number, { value: unknown; entries: number }>();
+  private listingEntries = 0;
+
+  /** The whole listing of directory `dir`, if remembered. */
+  getListing(dir: number): unknown {
+    return this.listings.get(dir)?.value;
+  }
+
+  /** Remembers the whole listing of `dir` (`entries` long, for the bound); only directories below 2^32. */
+  putListing(dir: number, value: unknown, entries: number): void {
+    if (!Number.isInteger(dir) || dir < 0 || dir >= 0x100000000 || entries > this.capacity >>> 2) return;
+    this.dropListing(dir);
+    if (this.listingEntries + entries > this.capacity >>> 1) {
+      this.listings.clear();
+      this.listingEntries = 0;
+    }
+    this.listings.set(dir, { value, entries });
+    this.listingEntries += entries;
+  }
+
+  private dropListing(dir: number): void {
+    const l = this.listings.get(dir);
+    if (!l) return;
+    this.listings.delete(dir);
+    this.listingEntries -= l.entries;
   }
 
   // ---- delayed updates (btrfs's delayed inodes): the newest decoded item of a key of the
@@ -208,6 +244,10 @@ export class ItemCache {
     this.young = this.types.map(() => new Map());
     this.old = this.types.map(() => new Map());
     this.youngSize = 0;
+    this.listings.clear();
+    this.listingEntries = 0;
+    this.names = new Map();
+    this.nameCount = 0;
   }
 }
 

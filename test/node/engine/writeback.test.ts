@@ -170,6 +170,66 @@ describe('subvolume item cache', () => {
   });
 });
 
+describe('directory listing cache', () => {
+  it('answers a repeated readdir from memory and sees every change of the directory at once', async () => {
+    const dev = new MemoryDevice(128 * 1024 * 1024);
+    await mkfs([dev]);
+    const fs = await mount([dev]);
+    const p = fs.promises;
+    await p.mkdir('/d');
+    await p.mkdir('/e');
+    const names = ['b', 'a', 'c'];
+    for (const n of names) await p.writeFile(`/d/${n}`, n);
+    const list = async (dir: string) => p.readdir(dir);
+    expect(await list('/d')).toEqual(names);
+    // The second listing is the cache's (the same entries, no leaf walk) and must stay exact.
+    const root = fs.info.fsTree;
+    const dirIno = (await p.stat('/d')).ino;
+    expect(root.itemCache!.getListing(dirIno)).toBeDefined();
+    expect(await list('/d')).toEqual(names);
+    const expectList = async (want: string[]) => {
+      expect(await list('/d')).toEqual(want);
+      // The same answer as the tree gives with nothing cached.
+      root.itemCache!.clear();
+      expect(await list('/d')).toEqual(want);
+    };
+    await p.writeFile('/d/new', 'n');
+    await expectList(['b', 'a', 'c', 'new']);
+    await p.unlink('/d/a');
+    await expectList(['b', 'c', 'new']);
+    await p.rename('/d/b', '/d/b2');
+    await expectList(['c', 'new', 'b2']);
+    await p.rename('/d/c', '/e/c');
+    await expectList(['new', 'b2']);
+    expect(await list('/e')).toEqual(['c']);
+    await p.rename('/e/c', '/d/new'); // over an existing name
+    await expectList(['b2', 'new']);
+    expect(await list('/e')).toEqual([]);
+    await p.link('/d/b2', '/d/hard');
+    await p.symlink('b2', '/d/sym');
+    await p.mkdir('/d/sub');
+    await expectList(['b2', 'new', 'hard', 'sym', 'sub']);
+    await fs.sync();
+    expect(await list('/d')).toEqual(['b2', 'new', 'hard', 'sym', 'sub']);
+    await p.rmdir('/d/sub');
+    await fs.subvolume.create('/d/vol');
+    await expectList(['b2', 'new', 'hard', 'sym', 'vol']);
+    await fs.subvolume.delete('/d/vol');
+    await expectList(['b2', 'new', 'hard', 'sym']);
+    // Typed entries and buffer names from the same cached listing are copies, not shared state.
+    const typed = await p.readdir('/d', { withFileTypes: true });
+    expect(typed.map((e) => [e.name, e.isSymbolicLink()])).toEqual([['b2', false], ['new', false], ['hard', false], ['sym', true]]);
+    const bufs = await p.readdir('/d', { encoding: 'buffer' });
+    bufs[0][0] = 0x7a;
+    expect(await list('/d')).toEqual(['b2', 'new', 'hard', 'sym']);
+    await p.rm('/d', { recursive: true });
+    await expect(list('/d')).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await fs.check()).errors).toEqual([]);
+    await fs.unmount();
+    await judge(dev);
+  });
+});
+
 describe('delayed inode updates', () => {
   it('wait in memory, are what every read sees, reach the tree before a snapshot and at the commit, and die with their inode', async () => {
     const dev = new MemoryDevice(128 * 1024 * 1024);
