@@ -145,10 +145,10 @@ export class FileHandle {
       const item = await readInode(fs, this.loc.root, this.loc.ino);
       if (isDir(item.mode)) throw new FsError('EISDIR', 'is a directory');
       const at = position ?? this.#position;
-      const data = await file.readFile(fs, this.loc.root, this.loc.ino, at, target.length);
-      target.set(data);
-      if (position === undefined) this.#position = at + data.length;
-      return { n: data.length, item };
+      // Straight into the caller's buffer (verified there): no buffer of our own, no copy.
+      const n = await file.readFileInto(fs, this.loc.root, this.loc.ino, at, target, item);
+      if (position === undefined) this.#position = at + n;
+      return { n, item };
     });
     if (!(this.flags & O.NOATIME)) await this.touch(item);
     return n;

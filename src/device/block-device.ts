@@ -42,10 +42,24 @@ export interface BlockDevice {
   readonly sizeBytes: number;
   /** Read `length` bytes at `offset`. Out-of-range reads are EINVAL. */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Optional: reads `dest.length` bytes at `offset` into `dest` (the caller's buffer, any view),
+   * the same bytes read() would return, without a buffer of the device's own. Devices that can
+   * fill a given view (a sync access handle, a file descriptor, memory) implement it so that
+   * the data path reads straight into the reader's buffer; readDeviceInto() falls back to
+   * read() and a copy for the others (wrappers such as the fault and zoned devices).
+   */
+  readInto?(offset: number, dest: Uint8Array): Promise<void>;
   /** Write all of `data` at `offset`. Out-of-range writes are EINVAL. The device may keep a reference to `data` only until the promise settles. */
   write(offset: number, data: Uint8Array): Promise<void>;
   /** Everything written before is durable after. */
   flush(): Promise<void>;
   close(): Promise<void>;
   readonly zoned?: ZoneInfo;
+}
+
+/** `dest.length` bytes at `offset` of `device` into `dest`: readInto when the device has it, else read() and a copy. */
+export async function readDeviceInto(device: BlockDevice, offset: number, dest: Uint8Array): Promise<void> {
+  if (device.readInto) return device.readInto(offset, dest);
+  dest.set(await device.read(offset, dest.length));
 }

@@ -93,9 +93,15 @@ export class FileDevice implements BlockDevice {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    const handle = this.live('read');
-    checkRange(offset, length, this.sizeBytes, 'read', this.path);
     const out = new Uint8Array(length);
+    await this.readInto(offset, out);
+    return out;
+  }
+
+  async readInto(offset: number, out: Uint8Array): Promise<void> {
+    const handle = this.live('read');
+    const length = out.length;
+    checkRange(offset, length, this.sizeBytes, 'read', this.path);
     let done = 0;
     for (let i = 0; done < length; i++) {
       if (i >= MAX_PARTIAL_IO) throw new FsError('EIO', 'too many short reads', { syscall: 'read', path: this.path });
@@ -104,7 +110,6 @@ export class FileDevice implements BlockDevice {
       if (bytesRead === 0) throw new FsError('EIO', `unexpected end of file at ${offset + done}`, { syscall: 'read', path: this.path });
       done += bytesRead;
     }
-    return out;
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {

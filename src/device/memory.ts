@@ -64,11 +64,22 @@ export class MemoryDevice implements BlockDevice {
     this.writeSync(offset, data);
   }
 
+  async readInto(offset: number, dest: Uint8Array): Promise<void> {
+    this.readIntoSync(offset, dest);
+  }
+
   /** read() without the promise, for wrappers (FaultDevice) that must apply I/O in call order. */
   readSync(offset: number, length: number): Uint8Array {
-    if (this.closed) throw closedError('read');
-    checkRange(offset, length, this.sizeBytes, 'read');
     const out = new Uint8Array(length);
+    this.readIntoSync(offset, out);
+    return out;
+  }
+
+  /** readInto() without the promise: fills all of `dest` (zeros where nothing was written). */
+  readIntoSync(offset: number, dest: Uint8Array): void {
+    if (this.closed) throw closedError('read');
+    const length = dest.length;
+    checkRange(offset, length, this.sizeBytes, 'read');
     let done = 0;
     // Bounded: one iteration per page touched, at most length / MEMORY_PAGE_BYTES + 1.
     while (done < length) {
@@ -77,10 +88,10 @@ export class MemoryDevice implements BlockDevice {
       const inPage = pos - index * MEMORY_PAGE_BYTES;
       const n = Math.min(MEMORY_PAGE_BYTES - inPage, length - done);
       const page = this.pages[index];
-      if (page) out.set(page.subarray(inPage, inPage + n), done);
+      if (page) dest.set(page.subarray(inPage, inPage + n), done);
+      else dest.fill(0, done, done + n);
       done += n;
     }
-    return out;
   }
 
   /** write() without the promise (see readSync). */

@@ -12,8 +12,9 @@
 // exponential backoff, then reported as EBUSY. A handle that settles after its attempt timed out
 // is closed at once so it does not keep the file locked.
 //
-// Hot path: read() reads straight into the Uint8Array it returns and write() hands the caller's
-// buffer to the handle: no intermediate copies. Both are synchronous calls wrapped in a promise.
+// Hot path: read() reads straight into the Uint8Array it returns, readInto() into the caller's
+// view, and write() hands the caller's buffer to the handle: no intermediate copies. All are
+// synchronous calls wrapped in a promise.
 //
 // Fault model: the browser's. A write that returned may be lost by a crash (of the tab, the
 // browser or the machine) until flush(), which is handle.flush(): after it, everything written
@@ -200,9 +201,15 @@ export class OpfsDevice implements BlockDevice {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    const handle = this.live('read');
-    checkRange(offset, length, this.sizeBytes, 'read', this.name);
     const out = new Uint8Array(length);
+    await this.readInto(offset, out);
+    return out;
+  }
+
+  async readInto(offset: number, out: Uint8Array): Promise<void> {
+    const handle = this.live('read');
+    const length = out.length;
+    checkRange(offset, length, this.sizeBytes, 'read', this.name);
     this.ioOpts.at = offset;
     let n: number;
     try {
@@ -211,7 +218,6 @@ export class OpfsDevice implements BlockDevice {
       throw domToFsError(e, 'read', this.name);
     }
     if (n !== length) throw new FsError('EIO', `short read: ${n} of ${length} bytes at ${offset}`, { syscall: 'read', path: this.name });
-    return out;
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {

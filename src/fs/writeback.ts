@@ -101,14 +101,15 @@ export class DataWriteback {
   }
 
   /**
-   * The waiting bytes of [addr, addr + len) (a copy), or undefined when they are not in
-   * memory (read them from the device).
+   * Copies the waiting bytes of [addr, addr + dest.length) into `dest` and returns true, or
+   * returns false when they are not in memory (read them from the device).
    */
-  read(addr: number, len: number): Uint8Array | undefined {
-    const h = this.find(addr, len);
-    if (!h?.data) return undefined;
+  readInto(addr: number, dest: Uint8Array): boolean {
+    const h = this.find(addr, dest.length);
+    if (!h?.data) return false;
     const off = addr - h.start;
-    return h.data.slice(off, off + len);
+    dest.set(h.data.subarray(off, off + dest.length));
+    return true;
   }
 
   /**

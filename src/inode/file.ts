@@ -63,7 +63,7 @@ import { Key } from '../format/key.js';
 import {
   ItemType, FileExtentType, CompressionType, InodeFlags, IncompatFlags, BlockGroupFlags, MAX_EXTENT_SIZE,
 } from '../format/constants.js';
-import { checksum, csumSizeBytes, checksumMatches } from '../kernels/checksum.js';
+import { checksum, csumSizeBytes, checksumMatches, checksumSectorsInto } from '../kernels/checksum.js';
 import { deleteItem, lookup, searchSlot, setItemKeySafe, truncateItem } from '../tree/ctree.js';
 import { maxItemSize } from '../tree/extent-buffer.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
@@ -150,31 +150,48 @@ export async function readFile(fs: FsInfo, root: Root, ino: number, offset: numb
   const inode = await readInode(fs, root, ino);
   if (isDir(inode.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
   if (offset >= inode.size || length === 0) return new Uint8Array(0);
-  const end = Math.min(inode.size, offset + length);
-  return readRange({ fs, root, ino, inode }, offset, end - offset);
+  const out = new Uint8Array(Math.min(inode.size, offset + length) - offset);
+  await readRangeInto({ fs, root, ino, inode }, offset, out);
+  return out;
+}
+
+/**
+ * readFile into the caller's buffer: [offset, offset + dest.length) of a regular file, short
+ * at EOF; returns the bytes read (0 past EOF). The data is read from the devices straight into
+ * `dest` and verified there; on an error the bytes it was to read are zeroed, so it never
+ * holds bytes that failed their checksum. `inode`: the inode item when the caller has just
+ * read it (saves a lookup).
+ */
+export async function readFileInto(fs: FsInfo, root: Root, ino: number, offset: number, dest: Uint8Array, inode?: InodeItem): Promise<number> {
+  checkOffset(offset, 'read offset');
+  const item = inode ?? await readInode(fs, root, ino);
+  if (isDir(item.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
+  if (offset >= item.size || dest.length === 0) return 0;
+  const n = Math.min(item.size - offset, dest.length);
+  const view = n === dest.length ? dest : dest.subarray(0, n);
+  try {
+    await readRangeInto({ fs, root, ino, inode: item }, offset, view);
+  } catch (e) {
+    // Never leave bytes that failed (or were not yet checked) in the caller's buffer.
+    view.fill(0);
+    throw e;
+  }
+  return n;
 }
 
 /** The file's bytes [start, start + len), zeros where nothing is stored. */
 async function readRange(st: FileState, start: number, len: number): Promise<Uint8Array> {
-  const { fs } = st;
-  const ss = fs.sectorsize;
-  const end = start + len;
-  const extents = await findFileExtents(fs, st.root, st.ino, start, end);
-  // One uncompressed regular extent covering exactly whole sectors of the range (sequential
-  // reads of aligned chunks): the buffer read from the device is the result. It is a fresh
-  // buffer nobody else holds (BlockDevice.read and readLogical return new arrays), so this
-  // saves an allocation and a copy of the whole range (a 1 MiB allocation costs about as much
-  // as its checksum here).
-  if (extents.length === 1 && start % ss === 0 && end % ss === 0) {
-    const fe = extents[0];
-    if (fe.type === FileExtentType.REG && !isHole(fe) && fe.compression === CompressionType.NONE && fe.encryption === 0
-      && fe.otherEncoding === 0 && fe.fileOffset <= start && fileExtentEnd(fe) >= end) {
-      const data = await readData(st, fe.diskBytenr + fe.offset + (start - fe.fileOffset), len, start);
-      assert(data.length === len, 'readData returned a short buffer');
-      return data;
-    }
-  }
   const out = new Uint8Array(len);
+  await readRangeInto(st, start, out);
+  return out;
+}
+
+/** The file's bytes [start, start + out.length) into `out` (every byte written: zeros where nothing is stored). */
+async function readRangeInto(st: FileState, start: number, out: Uint8Array): Promise<void> {
+  const end = start + out.length;
+  const extents = await findFileExtents(st.fs, st.root, st.ino, start, end);
+  // Bytes of out before `filled` are written; gaps between items (NO_HOLES) read as zeros.
+  let filled = start;
   for (const fe of extents) {
     const ks = fe.fileOffset;
     const a = Math.max(ks, start);
@@ -183,22 +200,58 @@ async function readRange(st: FileState, start: number, len: number): Promise<Uin
     if (fe.encryption !== 0 || fe.otherEncoding !== 0) {
       throw new FsError('EOPNOTSUPP', `inode ${st.ino}: the extent at file offset ${ks} is encrypted or encoded (not supported)`);
     }
+    assert(a >= filled, 'file extents overlap');
+    if (a > filled) out.fill(0, filled - start, a - start);
+    filled = b;
+    const dest = out.subarray(a - start, b - start);
     if (fe.type === FileExtentType.INLINE) {
-      out.set((await inlineData(st, fe)).subarray(a - ks, b - ks), a - start);
-      continue;
-    }
-    if (isHole(fe) || fe.type === FileExtentType.PREALLOC) continue;
-    if (fe.compression !== CompressionType.NONE) {
+      dest.set((await inlineData(st, fe)).subarray(a - ks, b - ks));
+    } else if (isHole(fe) || fe.type === FileExtentType.PREALLOC) {
+      dest.fill(0);
+    } else if (fe.compression !== CompressionType.NONE) {
       const ram = await readCompressed(st, fe);
-      out.set(ram.subarray(fe.offset + (a - ks), fe.offset + (b - ks)), a - start);
-      continue;
+      dest.set(ram.subarray(fe.offset + (a - ks), fe.offset + (b - ks)));
+    } else {
+      await readExtentInto(st, fe, a, dest);
     }
-    const sa = alignDown(a, ss);
-    const sb = Math.min(alignUp(b, ss), fileExtentEnd(fe));
-    const data = await readData(st, fe.diskBytenr + fe.offset + (sa - ks), sb - sa, sa);
-    out.set(data.subarray(a - sa, b - sa), a - start);
   }
-  return out;
+  if (filled < end) out.fill(0, filled - start);
+}
+
+/** Unaligned reads up to this size go through one buffer of their whole sectors (one checksum lookup). */
+const SMALL_UNALIGNED_READ_BYTES = 128 * 1024;
+
+/**
+ * The file bytes [a, a + dest.length) of the uncompressed regular extent `fe` into `dest`. The
+ * whole sectors go straight into `dest`; a partial sector at either end is read (and verified)
+ * whole into a scratch buffer and its part copied.
+ */
+async function readExtentInto(st: FileState, fe: FileExtent, a: number, dest: Uint8Array): Promise<void> {
+  const ss = st.fs.sectorsize;
+  const b = a + dest.length;
+  const disk = (x: number) => fe.diskBytenr + fe.offset + (x - fe.fileOffset);
+  const sa = alignDown(a, ss);
+  const sb = Math.min(alignUp(b, ss), fileExtentEnd(fe));
+  if (sa === a && sb === b) return readDataInto(st, disk(a), dest, a);
+  if (sb - sa <= SMALL_UNALIGNED_READ_BYTES) {
+    const tmp = new Uint8Array(sb - sa);
+    await readDataInto(st, disk(sa), tmp, sa);
+    dest.set(tmp.subarray(a - sa, b - sa));
+    return;
+  }
+  const ma = alignUp(a, ss);
+  const mb = alignDown(b, ss);
+  if (sa < a) {
+    const head = new Uint8Array(ma - sa);
+    await readDataInto(st, disk(sa), head, sa);
+    dest.set(head.subarray(a - sa), 0);
+  }
+  if (ma < mb) await readDataInto(st, disk(ma), dest.subarray(ma - a, mb - a), ma);
+  if (mb < b) {
+    const tail = new Uint8Array(sb - mb);
+    await readDataInto(st, disk(mb), tail, mb);
+    dest.set(tail.subarray(0, b - mb), mb - a);
+  }
 }
 
 /** The codec of a compressed extent; EIO for an id btrfs does not define (the item is corrupt). */
@@ -246,47 +299,62 @@ async function readCompressed(st: FileState, fe: FileExtent): Promise<Uint8Array
   if (fe.ramBytes <= 0 || fe.ramBytes > BTRFS_MAX_UNCOMPRESSED || fe.offset + fe.numBytes > fe.ramBytes) {
     throw new FsError('EIO', `${where}: compressed extent of ram_bytes ${fe.ramBytes} read at ${fe.offset} + ${fe.numBytes}`);
   }
-  const raw = await readData(st, fe.diskBytenr, fe.diskNumBytes, fe.fileOffset - fe.offset);
+  const raw = new Uint8Array(fe.diskNumBytes);
+  await readDataInto(st, fe.diskBytenr, raw, fe.fileOffset - fe.offset);
   await loadCompressionKernels();
   return decompressed(st, fe, () => decompress(codec, raw, fe.ramBytes, ss));
 }
 
+/** Digests computed by readDataInto, reused (grown as needed): only used between two awaits. */
+let digestScratch = new Uint8Array(1024);
+
 /**
- * Reads [logical, +len) (whole sectors) and verifies every sector against the csum tree;
- * a sector that fails is read from the other copies, the first good one is used and written
- * over the bad copy (read repair). EIO naming the inode and file offset when none is good.
+ * Reads [logical, logical + dest.length) (whole sectors) into `dest` and verifies every sector
+ * against the csum tree (one lookup, one batched checksum call); a sector that fails is read
+ * from the other copies, the first good one is used and written over the bad copy (read
+ * repair). EIO naming the inode and file offset when none is good (`dest` then holds bytes
+ * that failed: callers that hand out `dest` zero it, see readFileInto).
  */
-async function readData(st: FileState, logical: number, len: number, fileOffset: number): Promise<Uint8Array> {
+async function readDataInto(st: FileState, logical: number, dest: Uint8Array, fileOffset: number): Promise<void> {
   const { fs } = st;
   const ss = fs.sectorsize;
+  const len = dest.length;
   // Written in this transaction and not flushed yet: the bytes the digests were made of.
-  const held = fs.writeback.read(logical, len);
-  if (held) return held;
-  const data = await fs.volumes.readLogical(logical, len);
-  if (!hasDataSum(st) || fs.options.ignoreDataCsums) return data;
+  if (fs.writeback.readInto(logical, dest)) return;
+  await fs.volumes.readLogicalInto(logical, dest);
+  if (!hasDataSum(st) || fs.options.ignoreDataCsums) return;
   const size = csumSizeBytes(fs.csum);
+  const sectors = len / ss;
   const waiting = fs.writeback.sums(logical, len, ss, size);
   assert(waiting !== undefined || !fs.writeback.overlaps(logical, len), () => `read of ${len} bytes at ${logical} straddles data waiting for writeback`);
-  const sums = waiting ? { csums: waiting, found: new Uint8Array(len / ss).fill(1), count: len / ss } : await lookupCsums(fs, logical, len);
-  const got = checksum(fs.csum, data, ss);
-  for (let i = 0; i < len / ss; i++) {
-    if (sums.found[i] && equalRange(got, sums.csums, i * size, size)) continue;
+  const sums = waiting ? undefined : await lookupCsums(fs, logical, len);
+  const expected = waiting ?? sums!.csums;
+  if (digestScratch.length < sectors * size) digestScratch = new Uint8Array(sectors * size);
+  const got = digestScratch;
+  checksumSectorsInto(fs.csum, dest, 0, len, ss, got, 0);
+  // The sectors that need a look (synchronously, before any await can reuse the scratch).
+  let bad: number[] | undefined;
+  for (let i = 0; i < sectors; i++) {
+    if ((!sums || sums.found[i]) && equalRange(got, expected, i * size, size)) continue;
+    (bad ??= []).push(i);
+  }
+  if (!bad) return;
+  for (const i of bad) {
     const at = logical + i * ss;
     const where = `inode ${st.ino} of subvolume ${st.root.objectid}, file offset ${fileOffset + i * ss} (logical ${at})`;
-    if (!sums.found[i]) throw new FsError('EIO', `${where}: no data checksum for the sector`);
+    if (sums && !sums.found[i]) throw new FsError('EIO', `${where}: no data checksum for the sector`);
     fs.stats.csumErrors++;
     let good: Uint8Array | undefined;
     const copies = fs.volumes.numCopies(at);
     for (let mirror = 2; mirror <= copies && !good; mirror++) {
       const d = await fs.volumes.readLogical(at, ss, mirror);
-      if (checksumMatches(fs.csum, d, 0, ss, sums.csums, i * size)) good = d;
+      if (checksumMatches(fs.csum, d, 0, ss, expected, i * size)) good = d;
       else fs.stats.csumErrors++;
     }
     if (!good) throw new FsError('EIO', `${where}: data checksum mismatch on ${copies} cop${copies === 1 ? 'y' : 'ies'}`);
-    data.set(good, i * ss);
+    dest.set(good, i * ss);
     if (!fs.readonly) await fs.volumes.writeLogicalCopy(at, good, 1);
   }
-  return data;
 }
 
 function equalRange(a: Uint8Array, b: Uint8Array, off: number, len: number): boolean {

@@ -4,7 +4,7 @@
 // Fault model: devices may fail reads (EIO) and return rotten bytes; this layer does not
 // verify contents (checksums are checked above it). It never writes outside a chunk's
 // stripes, and writes to every copy of a mirrored profile.
-import type { BlockDevice } from '../device/block-device.js';
+import { readDeviceInto, type BlockDevice } from '../device/block-device.js';
 import type { DevItem } from '../format/structs.js';
 import { superblockOffset, SUPER_MIRROR_MAX, BlockGroupFlags, STRIPE_LEN, EXTENT_TREE_OBJECTID } from '../format/constants.js';
 import { Chunk, Stripe, chunkItemSize } from '../format/structs.js';
@@ -178,6 +178,20 @@ export class Volumes {
       out.set(await this.deviceOf(c.devid).read(c.physical, s.length), s.rangeOffset);
     }
     return out;
+  }
+
+  /**
+   * Reads copy `mirror` (1-based; 0 = the first) of [logical, logical + dest.length) into
+   * `dest`, each stripe piece straight into its part of `dest` where the device can
+   * (BlockDevice.readInto): the data path reads into the reader's buffer this way.
+   */
+  async readLogicalInto(logical: number, dest: Uint8Array, mirror = 0): Promise<void> {
+    const segs = this.mapRange(logical, dest.length);
+    for (const s of segs) {
+      const c = s.copies[Math.max(0, mirror - 1) % s.copies.length];
+      const piece = segs.length === 1 ? dest : dest.subarray(s.rangeOffset, s.rangeOffset + s.length);
+      await readDeviceInto(this.deviceOf(c.devid), c.physical, piece);
+    }
   }
 
   /** Writes every copy of a logical range. Missing devices are skipped (degraded). */

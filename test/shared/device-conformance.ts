@@ -3,7 +3,7 @@
 // (where OPFS sync access handles live): each check is a plain async function that throws on
 // failure; the caller wraps each in `it()` or relays it from a worker.
 
-import type { BlockDevice } from '../../src/device/block-device.js';
+import { readDeviceInto, type BlockDevice } from '../../src/device/block-device.js';
 import { isFsError } from '../../src/util/errors.js';
 
 export interface DeviceHarness {
@@ -136,6 +136,24 @@ export const deviceConformanceChecks: ConformanceCheck[] = [
       await d.write(64 * KiB, big.subarray(4 * KiB, 8 * KiB));
       assertBytesEqual(await d.read(64 * KiB, 4 * KiB), big.subarray(4 * KiB, 8 * KiB), 'subarray write');
       assertZeros(await d.read(68 * KiB, 4 * KiB), 'after subarray write');
+    }),
+  },
+  {
+    name: 'readInto (or readDeviceInto) fills exactly the given view, zeros where unwritten',
+    run: (h) => withDevice(h, async (d) => {
+      await d.write(60 * KiB, pattern(72 * KiB, 31));
+      // A view into the middle of a larger buffer full of garbage: only its bytes change.
+      const big = new Uint8Array(160 * KiB).fill(0xa5);
+      const view = big.subarray(8 * KiB, 8 * KiB + 136 * KiB);
+      await readDeviceInto(d, 56 * KiB, view);
+      assertZeros(view.subarray(0, 4 * KiB), 'unwritten head');
+      assertBytesEqual(view.subarray(4 * KiB, 76 * KiB), pattern(72 * KiB, 31), 'written part across a page boundary');
+      assertZeros(view.subarray(76 * KiB), 'unwritten tail');
+      for (const [from, to] of [[0, 8 * KiB], [144 * KiB, 160 * KiB]]) {
+        for (let i = from; i < to; i++) if (big[i] !== 0xa5) fail(`byte ${i} outside the view changed`);
+      }
+      await expectFsError(() => readDeviceInto(d, 512, new Uint8Array(4 * KiB)), 'EINVAL', 'misaligned readInto offset');
+      await expectFsError(() => readDeviceInto(d, d.sizeBytes - 4 * KiB, new Uint8Array(8 * KiB)), 'EINVAL', 'readInto across end');
     }),
   },
   {
