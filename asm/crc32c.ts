@@ -10,7 +10,9 @@
 // memory as needed and reads results back. The module has no imports and no allocator.
 //
 // The batch takes sixteen sectors at a time through a SIMD kernel (crc32cSectors16,
-// ~15-25% faster than the scalar lanes here), then fours, then ones.
+// ~15-25% faster than the scalar lanes here), then each remaining sector split into sixteen
+// lanes of the same kernel (crc32cSplit16), else fours, then ones. Long single buffers from
+// the standard seed (tree blocks) take the split too.
 //
 // Why four lanes: one slicing-by-8 chain is bound by the latency of its own loads and
 // xors (each 8-byte step needs the previous CRC), not by load throughput. Running four
@@ -150,6 +152,13 @@ let shiftForLane: u32 = 0;
  */
 export function crc32cUpdate(crc: u32, ptr: usize, len: usize): u32 {
   if (len < LANES_MIN_BYTES) return updateChain(crc, ptr, len);
+  // From the standard seed (a tree block, a superblock), the whole 256-byte multiples go
+  // through the sixteen-lane SIMD kernel, the rest through one chain.
+  if (crc == 0xffffffff && len >= SPLIT16_MIN_BYTES) {
+    const simdBytes = len & ~<usize>255;
+    const raw = ~crc32cSplit16(ptr, simdBytes);
+    return updateChain(raw, ptr + simdBytes, len - simdBytes);
+  }
   // Four lanes of equal 8-byte-multiple length; the tail goes to the last chain.
   const laneBytes = (len >>> 2) & ~<usize>7;
   let c0 = crc;
@@ -282,6 +291,54 @@ function crc32cSectors16(p: usize, sectorBytes: usize, outPtr: usize): void {
   }
 }
 
+// One buffer through the sixteen-lane kernel: its sixteen equal pieces are the lanes, and
+// their standard CRCs are joined as zlib's crc32_combine does: crc(A || B) =
+// shift_|B|(crc(A)) ^ crc(B), where shift_n multiplies by x^(8n) modulo the polynomial. That
+// multiplication is linear over GF(2), so for a fixed n it is four 256-entry tables (one per
+// byte of the CRC); the tables of the last few lane lengths are kept (a sector's, a tree
+// block's, the superblock's), as building one costs ~1,000 multiplications.
+
+/** Lane lengths whose shift tables are cached, and the tables (4 x 256 u32 each). */
+const SHIFT_SLOTS: usize = 4;
+const SHIFT_TABLES: usize = memory.data(<i32>(SHIFT_SLOTS * 4096), 64);
+/** The lane length of each slot's table (0: empty); static data, as the heap is the JS side's scratch. */
+const SHIFT_SLOT_LANES: usize = memory.data(<i32>(SHIFT_SLOTS * 4), 16);
+let shiftSlotNext: usize = 0;
+/** The sixteen lane CRCs of crc32cSplit16. */
+const LANE_CRCS: usize = memory.data(16 * 4, 16);
+/** Below this many bytes the four scalar lanes are as fast (the join costs ~15 table steps). */
+const SPLIT16_MIN_BYTES: usize = 2048;
+
+function shiftTableFor(laneBytes: usize): usize {
+  for (let k: usize = 0; k < SHIFT_SLOTS; k++) {
+    if (<usize>load<u32>(SHIFT_SLOT_LANES + (k << 2)) == laneBytes) return SHIFT_TABLES + (k << 12);
+  }
+  const slot = shiftSlotNext;
+  shiftSlotNext = (shiftSlotNext + 1) % SHIFT_SLOTS;
+  const table = SHIFT_TABLES + (slot << 12);
+  const m = xPow8n(laneBytes);
+  for (let k: usize = 0; k < 4; k++) {
+    for (let b: usize = 0; b < 256; b++) store<u32>(table + (k << 10) + (b << 2), multModP(m, <u32>b << (<u32>k * 8)));
+  }
+  store<u32>(SHIFT_SLOT_LANES + (slot << 2), <u32>laneBytes);
+  return table;
+}
+
+@inline function shiftBy(table: usize, x: u32): u32 {
+  return load<u32>(table + (<usize>(x & 0xff) << 2)) ^ load<u32>(table + 1024 + (<usize>((x >>> 8) & 0xff) << 2)) ^
+    load<u32>(table + 2048 + (<usize>((x >>> 16) & 0xff) << 2)) ^ load<u32>(table + 3072 + (<usize>(x >>> 24) << 2));
+}
+
+/** Standard CRC-32C (init ~0, final ~0) of len bytes at p; len a multiple of 256 (lanes of whole 16-byte columns). */
+function crc32cSplit16(p: usize, len: usize): u32 {
+  const lane = len >>> 4;
+  crc32cSectors16(p, lane, LANE_CRCS);
+  const table = shiftTableFor(lane);
+  let d = load<u32>(LANE_CRCS);
+  for (let i: usize = 1; i < 16; i++) d = shiftBy(table, d) ^ load<u32>(LANE_CRCS + (i << 2));
+  return d;
+}
+
 /**
  * Standard CRC-32C (init ~0, final xor ~0) of each of `count` sectors of `sectorBytes`
  * laid end to end at ptr; the results go to outPtr as little-endian u32, which is how
@@ -291,6 +348,11 @@ export function crc32cSectors(ptr: usize, sectorBytes: usize, count: usize, outP
   let i: usize = 0;
   if ((sectorBytes & 15) == 0) {
     for (; i + 16 <= count; i += 16) crc32cSectors16(ptr + i * sectorBytes, sectorBytes, outPtr + (i << 2));
+  }
+  // Fewer than sixteen left (a random 4 KiB read or write): each sector's sixteen pieces are
+  // the lanes instead.
+  if ((sectorBytes & 255) == 0 && sectorBytes >= SPLIT16_MIN_BYTES) {
+    for (; i < count; i++) store<u32>(outPtr + (i << 2), crc32cSplit16(ptr + i * sectorBytes, sectorBytes));
   }
   // Four sectors side by side while they are long enough for the lanes to pay off and
   // their length keeps the loads 8-aligned (btrfs sector sizes are powers of two >= 4 KiB).
