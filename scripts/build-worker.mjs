@@ -9,7 +9,8 @@
 // application whose bundler follows that URL (Vite, webpack 5: they bundle it again, harmlessly).
 //
 // The .wasm kernels are emitted beside the bundle (dist/worker/assets/) and loaded from there only
-// when a kernel is first used (crc32c at mount, zstd and lzo only for compressed extents).
+// when a kernel is first used (crc32c at mount, zstd and lzo only for compressed extents). The
+// compression workers' script is emitted there too (assets/compress.worker-*.js, one file).
 import { build } from 'vite';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +26,10 @@ export async function buildWorker(outDir, { minify = true, sourcemap = true } = 
     // directory works wherever it is served from.
     base: './',
     logLevel: 'warn',
+    // The compression workers (src/kernels/compress.worker.ts), which the engine's worker starts
+    // itself: bundled as their own ES module file under assets/ (the engine's `new Worker(new
+    // URL(...))` literal is rewritten to it), with the kernels they load beside it.
+    worker: { format: 'es', rollupOptions: { output: { codeSplitting: false } } },
     build: {
       outDir,
       emptyOutDir: false,

@@ -292,6 +292,7 @@ export class Filesystem {
       if (!this.info.readonly) await this.commitLocked();
       this.mounted = false;
       this.info.cache.clear();
+      await this.info.compressPool?.terminate();
     });
   }
 }

@@ -13,6 +13,7 @@ import { BlockGroups, type BlockGroup } from './block-group.js';
 import { BLOCK_FLAG_FULL_BACKREF, CHUNK_TREE_OBJECTID, BlockGroupFlags, EXTENT_TREE_OBJECTID, ROOT_TREE_OBJECTID, CSUM_TREE_OBJECTID, FREE_SPACE_TREE_OBJECTID, DEV_TREE_OBJECTID, UUID_TREE_OBJECTID, FS_TREE_OBJECTID, FIRST_FREE_OBJECTID, ItemType } from '../format/constants.js';
 import { ItemCache } from '../tree/item-cache.js';
 import type { CsumName } from '../kernels/checksum.js';
+import type { CompressPool } from '../kernels/compress-pool.js';
 import { readTreeBlock } from './disk-io.js';
 import { DelayedRefs, isShareableRoot, lookupExtentInfo, modRef, blockRef } from './extent-tree.js';
 import { allocateSpace } from './space.js';
@@ -134,6 +135,8 @@ export class FsInfo implements TreeHost {
   qgroup: QgroupHooks | undefined = undefined;
   /** Mount options the engine acts on. */
   options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS };
+  /** The compression workers, from the first compressed write to unmount (kernels/compress-pool.ts). */
+  compressPool: CompressPool | undefined = undefined;
   /** Counters for tests and stats. */
   readonly stats = { treeBlockReads: 0, treeBlockRepairs: 0, csumErrors: 0, treeBlocksAllocated: 0 };
   /**

@@ -74,9 +74,10 @@ import { assert } from '../util/assert.js';
 import { readInode, findInode, writeInode, nowTimespec, isDir, isReg, type InodeItem } from './inode.js';
 import { getXattr } from './namei.js';
 import {
-  compress, compressRaw, decompress, decompressInline, heuristic, loadCompressionKernels, compressionTypeById,
+  compressRaw, decompress, decompressInline, heuristic, loadCompressionKernels, compressionTypeById,
   compressionTypeByName, effectiveLevel, BTRFS_MAX_UNCOMPRESSED, BTRFS_MAX_COMPRESSED, type CompressionName,
 } from '../kernels/compression.js';
+import { CompressPool, defaultCompressWorkers } from '../kernels/compress-pool.js';
 import {
   type FileExtent, fileExtentKey, findFileExtents, fileExtentEnd, encodeFileExtent, insertFileExtent, newFileExtent,
   holeFileExtent, isHole,
@@ -609,6 +610,20 @@ async function cowRange(st: FileState, start: number, buf: Uint8Array): Promise<
   const { fs } = st;
   const ss = fs.sectorsize;
   const diskISize = st.inode.size;
+  // The chunks, and which are tried: a single sector that is not the whole file cannot save a
+  // sector (not tried, no flag).
+  const chunks: (Uint8Array | undefined)[] = [];
+  for (let pos = 0; pos < buf.length; pos += BTRFS_MAX_UNCOMPRESSED) {
+    const fileOffset = start + pos;
+    const len = Math.min(buf.length - pos, BTRFS_MAX_UNCOMPRESSED);
+    const tiny = len <= ss && (fileOffset > 0 || fileOffset + len < diskISize);
+    chunks.push(tiny ? undefined : buf.subarray(pos, pos + len));
+  }
+  // The chunks compress on the pool's workers while the extents of earlier ones are written
+  // here, in file order (kernels/compress-pool.ts); the results are the same as compressing
+  // each here in turn.
+  if (fs.compressPool === undefined) fs.compressPool = new CompressPool({ workers: await defaultCompressWorkers() });
+  const results = fs.compressPool.stream({ codec: plan.codec, level: plan.level, sectorSize: ss, heuristic: !plan.skipHeuristic, csum: fs.csum }, chunks);
   let plainFrom = 0;
   const flushPlain = async (to: number): Promise<number> => {
     // The shortfall (<= 0) of writing [plainFrom, to) uncompressed.
@@ -621,54 +636,56 @@ async function cowRange(st: FileState, start: number, buf: Uint8Array): Promise<
       throw e;
     }
   };
-  let pos = 0;
-  while (pos < buf.length) {
-    const fileOffset = start + pos;
-    const len = Math.min(buf.length - pos, BTRFS_MAX_UNCOMPRESSED);
-    const chunk = buf.subarray(pos, pos + len);
-    // A single sector that is not the whole file cannot save a sector: not tried, no flag.
-    const tiny = len <= ss && (fileOffset > 0 || fileOffset + len < diskISize);
-    let z: Uint8Array | null = null;
-    if (!tiny && (plan.skipHeuristic || heuristic(chunk))) {
-      z = compress(plan.codec, chunk, plan.level, ss);
-      if (z === null && !plan.force && !plan.prop) {
+  try {
+    let pos = 0;
+    while (pos < buf.length) {
+      const fileOffset = start + pos;
+      const len = Math.min(buf.length - pos, BTRFS_MAX_UNCOMPRESSED);
+      const r = await results.next();
+      if (r.kind === 'incompressible' && !plan.force && !plan.prop) {
         // The sticky flag: this and every later write of the inode go uncompressed.
         st.inode.flags |= InodeFlags.NOCOMPRESS;
         const short = await flushPlain(buf.length);
         return buf.length + short;
       }
-    }
-    if (z === null) {
+      if (r.kind !== 'compressed') {
+        pos += len;
+        continue;
+      }
+      const short = await flushPlain(pos);
+      if (short < 0) return pos + short;
+      try {
+        await writeCompressedExtent(st, fileOffset, len, r.disk, r.sums, plan.codec);
+      } catch (e) {
+        if (isFsError(e, 'ENOSPC') && pos > 0) return pos;
+        throw e;
+      }
       pos += len;
-      continue;
+      plainFrom = pos;
     }
-    const short = await flushPlain(pos);
-    if (short < 0) return pos + short;
-    try {
-      await writeCompressedExtent(st, fileOffset, len, z, plan.codec);
-    } catch (e) {
-      if (isFsError(e, 'ENOSPC') && pos > 0) return pos;
-      throw e;
-    }
-    pos += len;
-    plainFrom = pos;
+  } finally {
+    results.close();
   }
   const short = await flushPlain(buf.length);
   return buf.length + short;
 }
 
-/** One compressed extent: `z` (the codec's output for `len` bytes at `fileOffset`), zero padded to a sector. */
-async function writeCompressedExtent(st: FileState, fileOffset: number, len: number, z: Uint8Array, codec: CompressionName): Promise<void> {
+/**
+ * One compressed extent of `len` bytes at `fileOffset`: `disk` (the codec's output, zero padded
+ * to a sector) with `sums`, its data checksums (kernels/compress-chunk.ts).
+ */
+async function writeCompressedExtent(
+  st: FileState, fileOffset: number, len: number, disk: Uint8Array, sums: Uint8Array, codec: CompressionName,
+): Promise<void> {
   const { fs, root, ino } = st;
   const ss = fs.sectorsize;
-  const diskLen = alignUp(z.length, ss);
-  assert(diskLen < len && diskLen <= BTRFS_MAX_COMPRESSED, () => `compressed extent of ${diskLen} bytes for ${len}`);
+  const diskLen = disk.length;
+  assert(diskLen % ss === 0 && diskLen < len && diskLen <= BTRFS_MAX_COMPRESSED, () => `compressed extent of ${diskLen} bytes for ${len}`);
+  assert(sums.length === (diskLen / ss) * csumSizeBytes(fs.csum), () => `${sums.length} bytes of checksums for a ${diskLen}-byte extent`);
   assert(hasDataSum(st), 'compressed extent of a NODATASUM inode');
   const ext = allocateSpaceRange(fs, BlockGroupFlags.DATA, diskLen, diskLen, ss);
-  const disk = new Uint8Array(diskLen);
-  disk.set(z);
   // The checksums (and a small extent's device write) wait for the commit (fs/writeback.ts).
-  await fs.writeback.add(fs, ext.start, disk, checksum(fs.csum, disk, ss), true);
+  await fs.writeback.add(fs, ext.start, disk, sums, true);
   await dropExtents(st, fileOffset, fileOffset + len);
   const fe: FileExtent = {
     ...newFileExtent(fs, FileExtentType.REG, fileOffset, ext.start, diskLen, 0, len), ramBytes: len, compression: compressionTypeByName(codec).id,

@@ -1,0 +1,441 @@
+// The compression workers (btrfs compresses on every CPU through its async workqueue,
+// compress_file_range queued per 512 KiB of delalloc): a write's 128 KiB chunks go to a few
+// workers at once, and the engine thread takes their results in file order, inserting the
+// extent of chunk i while later chunks compress.
+//
+// Owns: the workers (started lazily on the first write that has two chunks to compress,
+// terminated by terminate(): unmount), the queue of chunk jobs, and the fallback. A chunk's
+// result is compressChunk's (compress-chunk.ts) whichever thread runs it, so the extents are
+// byte for byte the ones the engine thread would write alone.
+//
+//  * Work stealing: when the writer needs chunk i and no worker has taken it yet, the engine
+//    thread compresses it itself. Workers that are still starting, or busy, never make a write
+//    wait for them, and the engine thread is one more compressor.
+//  * Failure: a worker that cannot start (no Worker in this environment, a script that does not
+//    load, kernels that fail), that dies, that reports an error or that does not answer a chunk
+//    within JOB_TIMEOUT_MS disables the pool for good: its chunks, and every later chunk, are
+//    compressed on the engine thread (where a codec error, if that was the cause, surfaces to the
+//    writer as it would without a pool). `disabledReason` says why; a warning is printed once.
+//  * Node: workers are unref'd while idle, so a pool never keeps a process alive.
+//
+// Where the worker script is: beside this module as compress.worker.js (tsc's dist/), or, in a
+// browser, wherever Vite emitted it (the `new Worker(new URL(...))` literal below is what Vite
+// follows). Running from the TypeScript sources in Node (vitest's node project), there is no .js:
+// the worker is started with a loader that strips the types of src/ (compress-worker-node.ts).
+
+import { assert } from '../util/assert.js';
+import { compressChunk, fromWire, type ChunkJob, type ChunkResult, type WorkerReply, type WorkerRequest } from './compress-chunk.js';
+import { BTRFS_MAX_UNCOMPRESSED } from './compression.js';
+import { spawnNodeCompressWorker } from './compress-worker-node.js';
+
+/** A chunk a worker has not answered by then is taken back (a worker that hangs must not hang a write). */
+const JOB_TIMEOUT_MS = 30_000;
+/** Chunks one worker holds at once: one compressing, one waiting in its message queue. */
+const PER_WORKER_INFLIGHT = 2;
+/** At most this many chunks of a write are submitted ahead of the one being written (memory bound). */
+const MAX_LOOKAHEAD_CHUNKS = 32;
+/** Input buffers kept for reuse. */
+const MAX_SPARE_BUFFERS = 64;
+
+/** One worker as the pool sees it, whatever kind of Worker is behind it. */
+export interface CompressWorkerPort {
+  post(request: WorkerRequest, transfer: ArrayBuffer[]): void;
+  onMessage(handler: (reply: WorkerReply) => void): void;
+  /** Called once if the worker fails to load, throws outside a request, or exits. */
+  onFailure(handler: (reason: string) => void): void;
+  /** Node: whether the worker may keep the process alive (while it holds chunks). */
+  setBusy(busy: boolean): void;
+  terminate(): Promise<void>;
+}
+
+export type SpawnCompressWorker = () => Promise<CompressWorkerPort>;
+
+export interface CompressPoolOptions {
+  /** Workers to start (0: everything on the engine thread). */
+  workers: number;
+  /** Starts one worker; defaults to the platform's (spawnCompressWorker). For tests. */
+  spawn?: SpawnCompressWorker;
+  /** How long a worker may take over one chunk before the pool gives up on it (default JOB_TIMEOUT_MS). */
+  jobTimeoutMs?: number;
+}
+
+let defaultWorkers: number | undefined;
+
+/** The CPUs this environment reports (navigator.hardwareConcurrency, os.availableParallelism), at least 1. */
+export async function hardwareThreads(): Promise<number> {
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  if (nav?.hardwareConcurrency !== undefined && nav.hardwareConcurrency > 0) return nav.hardwareConcurrency;
+  if (isNode()) {
+    const specifier = 'node:os';
+    const os = (await import(/* @vite-ignore */ specifier)) as typeof import('node:os');
+    return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  }
+  return 1;
+}
+
+/** Workers a new filesystem's pool starts: setDefaultCompressWorkers's, else one per CPU. */
+export async function defaultCompressWorkers(): Promise<number> {
+  return defaultWorkers ?? hardwareThreads();
+}
+
+/** Sets the workers of pools created from now on (undefined: one per CPU; 0: none). Benchmarks and tests. */
+export function setDefaultCompressWorkers(workers: number | undefined): void {
+  assert(workers === undefined || (Number.isInteger(workers) && workers >= 0 && workers <= 256), `compress workers ${workers}`);
+  defaultWorkers = workers;
+}
+
+function isNode(): boolean {
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof p?.versions?.node === 'string' && !('WorkerGlobalScope' in globalThis) && !('document' in globalThis);
+}
+
+/** Starts a compression worker the way this platform can. */
+export async function spawnCompressWorker(): Promise<CompressWorkerPort> {
+  if (typeof Worker === 'function') return browserPort(new Worker(new URL('./compress.worker.js', import.meta.url), { type: 'module', name: 'butterfs-compress' }));
+  if (isNode()) {
+    return spawnNodeCompressWorker(import.meta.url);
+  }
+  throw new Error('no Worker in this environment');
+}
+
+function browserPort(worker: Worker): CompressWorkerPort {
+  let failed: ((reason: string) => void) | undefined;
+  let done = false;
+  const fail = (reason: string) => {
+    if (done) return;
+    done = true;
+    failed?.(reason);
+  };
+  worker.addEventListener('error', (e) => {
+    e.preventDefault();
+    fail(`compression worker error: ${e.message || 'the script failed to load'}`);
+  });
+  worker.addEventListener('messageerror', () => fail('compression worker: a message could not be read'));
+  return {
+    post: (request, transfer) => worker.postMessage(request, transfer),
+    onMessage: (handler) => worker.addEventListener('message', (e: MessageEvent<WorkerReply>) => handler(e.data)),
+    onFailure: (handler) => { failed = handler; },
+    setBusy: () => undefined,
+    terminate: async () => {
+      done = true;
+      worker.terminate();
+    },
+  };
+}
+
+interface Job {
+  readonly id: number;
+  readonly job: ChunkJob;
+  /** The caller's bytes: run from here on the engine thread (stolen, or after a failure). */
+  readonly input: Uint8Array;
+  state: 'queued' | 'running' | 'settled' | 'cancelled';
+  slot: Slot | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** The outcome once settled. Kept here, not in a promise, so that an error nobody asks for is no unhandled rejection. */
+  outcome: { readonly ok: true; readonly result: ChunkResult } | { readonly ok: false; readonly error: unknown } | undefined;
+  /** The stream waiting for the outcome. */
+  waiter: { resolve: (r: ChunkResult) => void; reject: (e: unknown) => void } | undefined;
+}
+
+interface Slot {
+  port: CompressWorkerPort | undefined;
+  ready: boolean;
+  readonly running: Map<number, Job>;
+}
+
+export interface CompressPoolStatus {
+  readonly workers: number;
+  readonly started: number;
+  readonly ready: number;
+  /** Chunks the workers compressed / the engine thread compressed (stolen or fallback). */
+  readonly chunksInWorkers: number;
+  readonly chunksInThread: number;
+  readonly disabledReason: string | undefined;
+}
+
+export class CompressPool {
+  readonly workers: number;
+  private readonly spawn: SpawnCompressWorker;
+  private readonly jobTimeoutMs: number;
+  /** Called when a worker becomes ready or the pool turns off (start()). */
+  private readonly waiters: (() => void)[] = [];
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
+  private readonly spares: ArrayBuffer[] = [];
+  private nextId = 1;
+  private terminated = false;
+  private reason: string | undefined;
+  private inWorkers = 0;
+  private inThread = 0;
+
+  constructor(options: CompressPoolOptions) {
+    assert(Number.isInteger(options.workers) && options.workers >= 0, `compress pool of ${options.workers} workers`);
+    this.workers = options.workers;
+    this.spawn = options.spawn ?? spawnCompressWorker;
+    this.jobTimeoutMs = options.jobTimeoutMs ?? JOB_TIMEOUT_MS;
+    assert(this.jobTimeoutMs > 0, `job timeout ${this.jobTimeoutMs} ms`);
+  }
+
+  /**
+   * Starts the workers now rather than at the first write, and resolves once every one is
+   * ready or the pool is off (then `disabledReason` says why). Benchmarks and tests.
+   */
+  async start(): Promise<void> {
+    this.startWorkers();
+    while (this.active && this.slots.filter((s) => s.ready).length < this.workers) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Whether chunks go to workers (false: none configured, disabled after a failure, or terminated). */
+  get active(): boolean {
+    return this.workers > 0 && this.reason === undefined && !this.terminated;
+  }
+
+  get disabledReason(): string | undefined {
+    return this.reason;
+  }
+
+  status(): CompressPoolStatus {
+    return {
+      workers: this.workers, started: this.slots.filter((s) => s.port !== undefined).length, ready: this.slots.filter((s) => s.ready).length,
+      chunksInWorkers: this.inWorkers, chunksInThread: this.inThread, disabledReason: this.reason,
+    };
+  }
+
+  /**
+   * The chunks of one write, compressed in the pool with results in order (or all on the engine
+   * thread when the pool is not active). `chunks` are views of the write's buffer, which must
+   * not change until the stream is closed.
+   */
+  stream(job: ChunkJob, chunks: readonly (Uint8Array | undefined)[]): ChunkStream {
+    return new ChunkStream(this, job, chunks);
+  }
+
+  /** Stops every worker. Chunks still held are compressed on the engine thread. */
+  async terminate(): Promise<void> {
+    if (this.terminated) return;
+    this.terminated = true;
+    this.wake();
+    await this.stopWorkers();
+  }
+
+  // ---- used by ChunkStream
+
+  submit(job: ChunkJob, input: Uint8Array): Job {
+    assert(!this.terminated, 'compress pool used after terminate()');
+    const j: Job = { id: this.nextId++, job, input, state: 'queued', slot: undefined, timer: undefined, outcome: undefined, waiter: undefined };
+    this.queue.push(j);
+    this.startWorkers();
+    this.dispatch();
+    return j;
+  }
+
+  /** The job's result: taken from the queue and run here when no worker has it. */
+  result(j: Job): Promise<ChunkResult> {
+    if (j.state === 'queued') {
+      this.queue.splice(this.queue.indexOf(j), 1);
+      this.runHere(j);
+    }
+    const o = j.outcome;
+    if (o !== undefined) return o.ok ? Promise.resolve(o.result) : Promise.reject(o.error);
+    assert(j.state === 'running' && j.waiter === undefined, () => `chunk job ${j.id} asked for twice, or in state ${j.state}`);
+    return new Promise<ChunkResult>((resolve, reject) => { j.waiter = { resolve, reject }; });
+  }
+
+  cancel(j: Job): void {
+    if (j.state === 'queued') this.queue.splice(this.queue.indexOf(j), 1);
+    if (j.state === 'queued' || j.state === 'running') j.state = 'cancelled';
+  }
+
+  // ---- internals
+
+  private runHere(j: Job): void {
+    this.clearJob(j);
+    this.inThread++;
+    let outcome: Job['outcome'];
+    try {
+      outcome = { ok: true, result: compressChunk(j.job, j.input) };
+    } catch (e) {
+      outcome = { ok: false, error: e };
+    }
+    this.settle(j, outcome);
+  }
+
+  private settle(j: Job, outcome: NonNullable<Job['outcome']>): void {
+    j.state = 'settled';
+    j.outcome = outcome;
+    const w = j.waiter;
+    j.waiter = undefined;
+    if (w === undefined) return;
+    if (outcome.ok) w.resolve(outcome.result);
+    else w.reject(outcome.error);
+  }
+
+  private clearJob(j: Job): void {
+    if (j.timer !== undefined) clearTimeout(j.timer);
+    j.timer = undefined;
+    if (j.slot) {
+      j.slot.running.delete(j.id);
+      if (j.slot.running.size === 0) j.slot.port?.setBusy(false);
+    }
+    j.slot = undefined;
+  }
+
+  private startWorkers(): void {
+    if (!this.active) return;
+    while (this.slots.length < this.workers) {
+      const slot: Slot = { port: undefined, ready: false, running: new Map() };
+      this.slots.push(slot);
+      this.spawn().then((port) => {
+        if (!this.active) {
+          void port.terminate();
+          return;
+        }
+        slot.port = port;
+        port.onMessage((reply) => this.onReply(slot, reply));
+        port.onFailure((reason) => this.disable(reason));
+      }, (e: unknown) => this.disable(`compression worker could not start: ${e instanceof Error ? e.message : String(e)}`));
+    }
+  }
+
+  private onReply(slot: Slot, reply: WorkerReply): void {
+    if (!this.active) return;
+    switch (reply.type) {
+      case 'ready':
+        slot.ready = true;
+        this.wake();
+        this.dispatch();
+        return;
+      case 'load-failed':
+        this.disable(`compression worker could not load its kernels: ${reply.error}`);
+        return;
+      case 'failed':
+      case 'done': {
+        const j = slot.running.get(reply.id);
+        assert(j !== undefined, () => `compression worker answered chunk ${reply.id}, which it does not hold`);
+        this.recycle(reply.input);
+        this.clearJob(j);
+        if (reply.type === 'failed') {
+          // Run again here, where a deterministic error reaches the writer; the pool is off.
+          this.disable(`compression worker failed a chunk: ${reply.error}`);
+          if (j.state === 'running') this.runHere(j);
+          return;
+        }
+        if (j.state === 'running') {
+          this.inWorkers++;
+          this.settle(j, { ok: true, result: fromWire(reply.result) });
+        }
+        this.dispatch();
+        return;
+      }
+    }
+  }
+
+  private dispatch(): void {
+    if (!this.active) return;
+    while (this.queue.length > 0) {
+      let best: Slot | undefined;
+      for (const s of this.slots) {
+        if (s.ready && s.port && s.running.size < PER_WORKER_INFLIGHT && (!best || s.running.size < best.running.size)) best = s;
+      }
+      if (!best) return;
+      const j = this.queue.shift()!;
+      const buf = this.spares.pop() ?? new ArrayBuffer(BTRFS_MAX_UNCOMPRESSED);
+      new Uint8Array(buf, 0, j.input.length).set(j.input);
+      j.state = 'running';
+      j.slot = best;
+      best.running.set(j.id, j);
+      best.port!.setBusy(true);
+      j.timer = setTimeout(() => this.disable(`compression worker did not answer a chunk within ${this.jobTimeoutMs} ms`), this.jobTimeoutMs);
+      best.port!.post({ id: j.id, job: j.job, input: buf, length: j.input.length }, [buf]);
+    }
+  }
+
+  private recycle(buf: ArrayBuffer): void {
+    if (buf.byteLength === BTRFS_MAX_UNCOMPRESSED && this.spares.length < MAX_SPARE_BUFFERS) this.spares.push(buf);
+  }
+
+  /** Turns the pool off for good: workers stopped, every chunk from now on on the engine thread. */
+  private disable(reason: string): void {
+    if (this.reason !== undefined || this.terminated) return;
+    this.reason = reason;
+    this.wake();
+    console.warn(`butterfs: compressing on the engine thread from now on: ${reason}`);
+    void this.stopWorkers();
+  }
+
+  private async stopWorkers(): Promise<void> {
+    const slots = this.slots.splice(0);
+    // Chunks the workers held are compressed here (their writer may be waiting for them); queued
+    // ones when their stream asks.
+    for (const s of slots) {
+      for (const j of [...s.running.values()]) {
+        if (j.state === 'running') this.runHere(j);
+        else this.clearJob(j);
+      }
+    }
+    await Promise.all(slots.map((s) => s.port?.terminate()));
+  }
+}
+
+/**
+ * The chunks of one write, in order. Chunks that are undefined are not compressed (tiny); the
+ * others are submitted up to MAX_LOOKAHEAD_CHUNKS ahead of the one asked for. An inactive pool
+ * (or a write with fewer than two chunks to compress) compresses each on the engine thread when
+ * asked, as the write would without a pool.
+ */
+export class ChunkStream {
+  private readonly jobs: (Job | undefined)[] = [];
+  private submitted = 0;
+  private nextIndex = 0;
+  private closed = false;
+  private readonly pooled: boolean;
+
+  constructor(private readonly pool: CompressPool, private readonly job: ChunkJob, private readonly chunks: readonly (Uint8Array | undefined)[]) {
+    this.pooled = pool.active && chunks.filter((c) => c !== undefined).length >= 2;
+    this.fill();
+  }
+
+  /** The next chunk's result (undefined chunk: `plain`). */
+  async next(): Promise<ChunkResult> {
+    assert(!this.closed && this.nextIndex < this.chunks.length, 'ChunkStream.next past its end');
+    const i = this.nextIndex++;
+    const input = this.chunks[i];
+    if (input === undefined) return { kind: 'plain' };
+    if (!this.pooled || (!this.pool.active && this.jobs[i] === undefined)) {
+      // Not pooled (or the pool went off before this chunk was submitted): here, now.
+      return compressChunk(this.job, input);
+    }
+    this.fill();
+    const j = this.jobs[i];
+    assert(j !== undefined, () => `chunk ${i} was not submitted`);
+    this.jobs[i] = undefined;
+    try {
+      return await this.pool.result(j);
+    } finally {
+      this.fill();
+    }
+  }
+
+  /** Drops what is not needed any more (results of chunks not asked for are discarded). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const j of this.jobs) if (j) this.pool.cancel(j);
+    this.jobs.length = 0;
+  }
+
+  private fill(): void {
+    if (!this.pooled || this.closed || !this.pool.active) return;
+    const limit = Math.min(this.chunks.length, this.nextIndex + MAX_LOOKAHEAD_CHUNKS);
+    for (; this.submitted < limit; this.submitted++) {
+      const input = this.chunks[this.submitted];
+      if (input !== undefined) this.jobs[this.submitted] = this.pool.submit(this.job, input);
+    }
+  }
+}
