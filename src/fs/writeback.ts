@@ -28,15 +28,39 @@ interface Held {
   data: Uint8Array | undefined;
   /** The digests of the extent's sectors (undefined for nodatasum data). */
   sums: Uint8Array | undefined;
+  /** When `data` is an arena copy: its chunk (an index into arenaChunks) and offset there; else -1. */
+  arenaChunk: number;
+  arenaOffset: number;
 }
 
 /** Extents from this size on are written at once (a copy would cost more than the write saves); only their checksums wait. */
 const WRITE_THROUGH_BYTES = 256 * 1024;
 
+/**
+ * Granule of the address index: each held extent is listed under every granule it touches, so
+ * finding the extent at an address looks at a few extents, and adding one costs a map entry
+ * or two whatever the order of the addresses (freed space is reused below earlier extents).
+ */
+const INDEX_GRANULE_BYTES = 64 * 1024;
+
+/**
+ * Small extents' bytes are copied end to end into arena chunks of this size rather than each
+ * into its own buffer: extents allocated one after the other (the usual case) then sit side by
+ * side in the arena as on disk, and the flush writes a run of them from the arena as it is,
+ * without gathering it into a new buffer. A chunk or two are kept for the next transaction.
+ */
+const ARENA_CHUNK_BYTES = 4 * 1024 * 1024;
+const ARENA_CHUNKS_KEPT = 2;
+
 export class DataWriteback {
-  private held = new Map<number, Held>();
-  /** Starts of `held`, ascending (allocation mostly ascends: usually an append). */
-  private sorted: number[] = [];
+  /** Every held extent, in the order added. */
+  private all: Held[] = [];
+  /** Granule (address / INDEX_GRANULE_BYTES) -> the held extents that touch it. */
+  private index = new Map<number, Held[]>();
+  private arenaChunks: Uint8Array[] = [];
+  /** The chunk being filled (an index into arenaChunks) and its bytes used. */
+  private arenaChunk = -1;
+  private arenaUsed = 0;
   /** Bytes waiting. */
   bytes = 0;
 
@@ -44,7 +68,7 @@ export class DataWriteback {
   constructor(readonly limitBytes = 64 * 1024 * 1024) {}
 
   get size(): number {
-    return this.held.size;
+    return this.all.length;
   }
 
   get overLimit(): boolean {
@@ -53,51 +77,76 @@ export class DataWriteback {
 
   /**
    * A new extent at `start` (just allocated, referenced by nothing on disk) with `data`; `sums`
-   * are its sectors' digests for the csum tree. Small extents wait in memory (a copy of `data`,
-   * or `data` itself when `owned`: nobody else keeps it); large ones are written now.
+   * are its sectors' digests for the csum tree. Small extents wait in memory (a copy of `data`
+   * in the arena, or `data` itself when `owned`: nobody else keeps it); large ones are written
+   * now.
    */
   async add(fs: FsInfo, start: number, data: Uint8Array, sums: Uint8Array | undefined, owned = false): Promise<void> {
-    assert(!this.held.has(start), () => `writeback: extent ${start} held twice`);
+    assert(data.length > 0, 'writeback: empty extent');
+    assert(!this.overlaps(start, data.length), () => `writeback: extent ${start} (+${data.length}) overlaps a held one`);
     let kept: Uint8Array | undefined;
-    if (data.length >= WRITE_THROUGH_BYTES) await fs.volumes.writeLogical(start, data);
-    else kept = owned ? data : data.slice();
-    this.held.set(start, { start, length: data.length, data: kept, sums });
-    const s = this.sorted;
-    if (s.length === 0 || s[s.length - 1] < start) s.push(start);
-    else s.splice(this.countUpTo(start), 0, start);
+    let arenaChunk = -1;
+    let arenaOffset = 0;
+    if (data.length >= WRITE_THROUGH_BYTES) {
+      await fs.volumes.writeLogical(start, data);
+    } else if (owned) {
+      kept = data;
+    } else {
+      kept = this.copyToArena(data);
+      arenaChunk = this.arenaChunk;
+      arenaOffset = this.arenaUsed - data.length;
+    }
+    const h: Held = { start, length: data.length, data: kept, sums, arenaChunk, arenaOffset };
+    this.all.push(h);
+    const last = Math.floor((start + data.length - 1) / INDEX_GRANULE_BYTES);
+    for (let g = Math.floor(start / INDEX_GRANULE_BYTES); g <= last; g++) {
+      const list = this.index.get(g);
+      if (list) list.push(h);
+      else this.index.set(g, [h]);
+    }
     if (kept) this.bytes += kept.length;
   }
 
-  /** How many held extents start at or below `addr`. */
-  private countUpTo(addr: number): number {
-    const starts = this.sorted;
-    let lo = 0;
-    let hi = starts.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (starts[mid] <= addr) lo = mid + 1;
-      else hi = mid;
+  /** A copy of `data` (< ARENA_CHUNK_BYTES) in the arena, right after the previous one when it fits. */
+  private copyToArena(data: Uint8Array): Uint8Array {
+    assert(data.length <= ARENA_CHUNK_BYTES, 'writeback: arena copy of a large extent');
+    if (this.arenaChunk < 0 || this.arenaUsed + data.length > ARENA_CHUNK_BYTES) {
+      this.arenaChunk++;
+      if (this.arenaChunk === this.arenaChunks.length) this.arenaChunks.push(new Uint8Array(ARENA_CHUNK_BYTES));
+      this.arenaUsed = 0;
     }
-    return lo;
+    const chunk = this.arenaChunks[this.arenaChunk];
+    const copy = chunk.subarray(this.arenaUsed, this.arenaUsed + data.length);
+    copy.set(data);
+    this.arenaUsed += data.length;
+    return copy;
   }
 
   /** The held extent containing all of [addr, addr + len), if any. */
   private find(addr: number, len: number): Held | undefined {
-    if (this.held.size === 0) return undefined;
-    const direct = this.held.get(addr);
-    if (direct) return len <= direct.length ? direct : undefined;
-    const n = this.countUpTo(addr);
-    const h = n > 0 ? this.held.get(this.sorted[n - 1])! : undefined;
-    return h && addr + len <= h.start + h.length ? h : undefined;
+    if (this.all.length === 0) return undefined;
+    const list = this.index.get(Math.floor(addr / INDEX_GRANULE_BYTES));
+    if (!list) return undefined;
+    for (const h of list) if (h.start <= addr && addr + len <= h.start + h.length) return h;
+    return undefined;
   }
 
   /** Whether any held extent overlaps [addr, addr + len). */
   overlaps(addr: number, len: number): boolean {
-    if (this.held.size === 0) return false;
-    const n = this.countUpTo(addr);
-    const before = n > 0 ? this.held.get(this.sorted[n - 1])! : undefined;
-    if (before && before.start + before.length > addr) return true;
-    return n < this.sorted.length && this.sorted[n] < addr + len;
+    if (this.all.length === 0 || len <= 0) return false;
+    const first = Math.floor(addr / INDEX_GRANULE_BYTES);
+    const last = Math.floor((addr + len - 1) / INDEX_GRANULE_BYTES);
+    const end = addr + len;
+    if (last - first >= this.all.length) {
+      // A range wider than the extents held: fewer steps over the extents than the granules.
+      for (const h of this.all) if (h.start < end && addr < h.start + h.length) return true;
+      return false;
+    }
+    for (let g = first; g <= last; g++) {
+      const list = this.index.get(g);
+      if (list) for (const h of list) if (h.start < end && addr < h.start + h.length) return true;
+    }
+    return false;
   }
 
   /**
@@ -134,31 +183,49 @@ export class DataWriteback {
    * checksums; runs inside the transaction (the csum tree changes).
    */
   async flush(fs: FsInfo): Promise<void> {
-    if (this.held.size === 0) return;
-    const all = this.sorted.map((st) => this.held.get(st)!);
-    this.held = new Map();
-    this.sorted = [];
+    if (this.all.length === 0) return;
+    const all = this.all.sort((a, b) => a.start - b.start);
+    this.all = [];
+    this.index = new Map();
     this.bytes = 0;
     // Data first: runs of adjacent waiting extents in one device write each; then the
     // checksums, runs of consecutive sectors in one insert each.
-    for (const r of adjacentRuns(all, (h) => h.data, MAX_FLUSH_WRITE)) await fs.volumes.writeLogical(r.start, r.bytes);
+    const chunks = this.arenaChunks;
+    const inArena = (a: Held, b: Held) => a.arenaChunk >= 0 && b.arenaChunk === a.arenaChunk && b.arenaOffset === a.arenaOffset + a.length;
+    const arenaRun = (h: Held, bytes: number) => chunks[h.arenaChunk].subarray(h.arenaOffset, h.arenaOffset + bytes);
+    for (const r of adjacentRuns(all, (h) => h.data, MAX_FLUSH_WRITE, inArena, arenaRun)) await fs.volumes.writeLogical(r.start, r.bytes);
     for (const r of adjacentRuns(all, (h) => h.sums, Infinity)) await insertCsums(fs, r.start, r.bytes);
+    // The arena is reused only now that the writes from it are done; the writer runs one
+    // operation at a time, so nothing was added meanwhile.
+    assert(this.all.length === 0, 'writeback: extents added during a flush');
+    this.arenaChunk = -1;
+    this.arenaUsed = 0;
+    this.arenaChunks.length = Math.min(this.arenaChunks.length, ARENA_CHUNKS_KEPT);
   }
 
   /** Forget everything (the filesystem is going away after a failed commit). */
   discard(): void {
-    this.held = new Map();
-    this.sorted = [];
+    this.all = [];
+    this.index = new Map();
     this.bytes = 0;
+    this.arenaChunk = -1;
+    this.arenaUsed = 0;
+    this.arenaChunks = [];
   }
 }
 
 /**
  * The runs of `all` (sorted, non-overlapping) whose extents each start where the previous one
  * ends and all have `part`, with at most `maxBytes` of it per run: each run's start and its
- * parts end to end (the one part itself for a run of one).
+ * parts end to end (the one part itself for a run of one; when `together` says each part lies
+ * right after the previous one in memory, as arena copies of consecutive extents do, `view`
+ * gives them as one view, without a copy, and the run ends where they stop doing so). `together` is told rather than found from the
+ * parts' buffers: reading `.buffer` of a small typed array makes V8 materialize it.
  */
-function* adjacentRuns(all: Held[], part: (h: Held) => Uint8Array | undefined, maxBytes: number): Generator<{ start: number; bytes: Uint8Array }> {
+function* adjacentRuns(
+  all: Held[], part: (h: Held) => Uint8Array | undefined, maxBytes: number,
+  together?: (prev: Held, next: Held) => boolean, view?: (first: Held, bytes: number) => Uint8Array,
+): Generator<{ start: number; bytes: Uint8Array }> {
   for (let i = 0; i < all.length; ) {
     const first = part(all[i]);
     if (!first) {
@@ -168,19 +235,33 @@ function* adjacentRuns(all: Held[], part: (h: Held) => Uint8Array | undefined, m
     let j = i + 1;
     let end = all[i].start + all[i].length;
     let total = first.length;
+    // Whether the parts so far lie end to end in memory.
+    let inPlace = together !== undefined && view !== undefined;
     for (; j < all.length; j++) {
       const p = part(all[j]);
       if (!p || all[j].start !== end || total + p.length > maxBytes) break;
+      if (inPlace && !together!(all[j - 1], all[j])) {
+        // The parts stop lying end to end (an arena chunk ends): the run so far goes out as
+        // it lies; a lone part starts a run that is gathered by copying instead.
+        if (j - i >= 2) break;
+        inPlace = false;
+      }
       end += all[j].length;
       total += p.length;
     }
     let bytes = first;
     if (j > i + 1) {
-      bytes = new Uint8Array(total);
-      for (let k = i, at = 0; k < j; k++) {
-        const p = part(all[k])!;
-        bytes.set(p, at);
-        at += p.length;
+      if (inPlace) {
+        bytes = view!(all[i], total);
+      } else {
+        bytes = new Uint8Array(total);
+        for (let k = i, at = 0; k < j; k++) {
+          const p = part(all[k])!;
+          // A few digests: a loop beats TypedArray.set, whose call costs ~1 us in V8.
+          if (p.length <= 64) for (let b = 0; b < p.length; b++) bytes[at + b] = p[b];
+          else bytes.set(p, at);
+          at += p.length;
+        }
       }
     }
     yield { start: all[i].start, bytes };
