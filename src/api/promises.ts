@@ -559,8 +559,8 @@ export class FsPromises {
     return encoding ? outName(nameBytes(made), encoding) : made;
   }
 
-  readdir(path: PathLike, options?: string | null | { encoding?: string | null; withFileTypes?: false; recursive?: boolean }): Promise<string[]>;
   readdir(path: PathLike, options: 'buffer' | { encoding: 'buffer'; withFileTypes?: false; recursive?: boolean }): Promise<Uint8Array[]>;
+  readdir(path: PathLike, options?: string | null | { encoding?: string | null; withFileTypes?: false; recursive?: boolean }): Promise<string[]>;
   readdir(path: PathLike, options: { encoding?: string | null; withFileTypes: true; recursive?: boolean }): Promise<Dirent[]>;
   readdir(path: PathLike, options?: EncodingOption | { encoding?: string | null; withFileTypes?: boolean; recursive?: boolean }): Promise<(string | Uint8Array)[] | Dirent<string | Uint8Array>[]>;
   async readdir(path: PathLike, options?: EncodingOption | { encoding?: string | null; withFileTypes?: boolean; recursive?: boolean }): Promise<(string | Uint8Array)[] | Dirent<string | Uint8Array>[]> {

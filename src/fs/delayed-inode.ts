@@ -1,4 +1,5 @@
-// Delayed inode updates (btrfs delayed-inode.c, its inode half): writeInode (src/inode/inode.ts)
+// Delayed inode updates (btrfs delayed-inode.c, its inode half; the items half is ctree.ts
+// insertDeferred, flushed here first): writeInode (src/inode/inode.ts)
 // does not search the tree for every change of an INODE_ITEM; the newest decoded item waits in
 // the subvolume's item cache (tree/item-cache.ts setDelayed) and reads see it there. A file
 // created and written, and its directory changed a hundred times in one transaction, cost one
@@ -12,7 +13,7 @@
 // resurrects an inode.
 import { InodeItem, type InodeItem as InodeItemT } from '../format/structs.js';
 import { viewOf } from '../format/struct.js';
-import { searchSlot, type Path } from '../tree/ctree.js';
+import { searchSlot, flushDeferred, type Path } from '../tree/ctree.js';
 import { FsError } from '../util/errors.js';
 import type { FsInfo, Root } from './fs-info.js';
 
@@ -20,6 +21,8 @@ import type { FsInfo, Root } from './fs-info.js';
 export async function flushDelayedInodes(fs: FsInfo, only?: Root): Promise<number> {
   let n = 0;
   for (const root of only ? [only] : [...fs.roots.values()]) {
+    // The deferred inserts first (new inodes' items among them), then their newer updates.
+    await flushDeferred(fs, root);
     const c = root.itemCache;
     if (!c || c.delayedCount === 0) continue;
     let path: Path | undefined;

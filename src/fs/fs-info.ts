@@ -12,6 +12,7 @@ import { Volumes } from '../volume/volumes.js';
 import { BlockGroups, type BlockGroup } from './block-group.js';
 import { BLOCK_FLAG_FULL_BACKREF, CHUNK_TREE_OBJECTID, BlockGroupFlags, EXTENT_TREE_OBJECTID, ROOT_TREE_OBJECTID, CSUM_TREE_OBJECTID, FREE_SPACE_TREE_OBJECTID, DEV_TREE_OBJECTID, UUID_TREE_OBJECTID, FS_TREE_OBJECTID, FIRST_FREE_OBJECTID, ItemType } from '../format/constants.js';
 import { ItemCache } from '../tree/item-cache.js';
+import type { DeferredItem } from '../tree/tree-host.js';
 import type { CsumName } from '../kernels/checksum.js';
 import type { CompressPool } from '../kernels/compress-pool.js';
 import { readTreeBlock } from './disk-io.js';
@@ -50,6 +51,8 @@ export class Root implements TreeRoot {
   nextIno: number | undefined;
   /** Next DIR_INDEX per directory, found on first use (btrfs's index_cnt): src/inode/namei.ts. */
   dirIndexNext: Map<number, number> | undefined;
+  /** Inserts waiting for the next search of this tree or the commit (ctree.ts insertDeferred). */
+  deferred: Map<string, DeferredItem> | undefined = undefined;
 }
 
 /**

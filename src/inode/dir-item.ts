@@ -10,7 +10,7 @@ import { Key, readDiskKey, writeDiskKey } from '../format/key.js';
 import { viewOf } from '../format/struct.js';
 import { ItemType, NAME_LEN } from '../format/constants.js';
 import { btrfsNameHash } from '../kernels/checksum.js';
-import { searchSlot, insertItem, extendItem, truncateItem, deleteItems, lookup } from '../tree/ctree.js';
+import { searchSlot, insertItem, insertDeferred, extendItem, truncateItem, deleteItems, lookup } from '../tree/ctree.js';
 import { maxItemSize } from '../tree/extent-buffer.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { FsError } from '../util/errors.js';
@@ -89,6 +89,13 @@ export async function lookupHashed(fs: FsInfo, root: Root, objectid: number, typ
  */
 export async function insertHashed(fs: FsInfo, root: Root, objectid: number, type: number, entry: Uint8Array, name: Uint8Array): Promise<void> {
   const key = Key.of(objectid, type, btrfsNameHash(name));
+  // The cache knows the key is absent (the lookup before a create asked): a new key for
+  // certain, deferred with the other new items (ctree.ts insertDeferred).
+  const c = root.itemCache;
+  if (c && c.covers(key) && c.get(key)?.data === null) {
+    insertDeferred(fs, root, key, entry.slice());
+    return;
+  }
   // The common case is a new hash: one search. A collision (EEXIST on the key) appends.
   if (await tryInsert(fs, root, key, entry)) return;
   const current = await lookup(fs, root, key);

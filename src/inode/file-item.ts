@@ -13,7 +13,7 @@ import { Key } from '../format/key.js';
 import { viewOf } from '../format/struct.js';
 import { FileExtentHead, FileExtentItem } from '../format/structs.js';
 import { ItemType, FileExtentType, CompressionType } from '../format/constants.js';
-import { insertItem, forEachItemFromFloor } from '../tree/ctree.js';
+import { insertItem, insertDeferred, forEachItemFromFloor } from '../tree/ctree.js';
 import { readU64 } from '../format/u64.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { FsError } from '../util/errors.js';
@@ -97,6 +97,11 @@ export const isHole = (fe: FileExtent): boolean => fe.type !== FileExtentType.IN
 
 export async function insertFileExtent(fs: FsInfo, root: Root, ino: number, fe: FileExtent): Promise<void> {
   await insertItem(fs, root, fileExtentKey(ino, fe.fileOffset), encodeFileExtent(fe));
+}
+
+/** insertFileExtent for a key that is new for certain: deferred with the tree's other new items (ctree.ts insertDeferred). */
+export function insertFileExtentDeferred(fs: FsInfo, root: Root, ino: number, fe: FileExtent): void {
+  insertDeferred(fs, root, fileExtentKey(ino, fe.fileOffset), encodeFileExtent(fe));
 }
 
 /** A REG or PREALLOC item over a disk extent, as written now. */

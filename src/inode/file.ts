@@ -79,7 +79,7 @@ import {
 } from '../kernels/compression.js';
 import { CompressPool, defaultCompressWorkers } from '../kernels/compress-pool.js';
 import {
-  type FileExtent, fileExtentKey, findFileExtents, fileExtentEnd, encodeFileExtent, insertFileExtent, newFileExtent,
+  type FileExtent, fileExtentKey, findFileExtents, fileExtentEnd, encodeFileExtent, insertFileExtent, insertFileExtentDeferred, newFileExtent,
   holeFileExtent, isHole,
 } from './file-item.js';
 
@@ -399,12 +399,24 @@ async function rewriteExtent(st: FileState, oldOffset: number, fe: FileExtent): 
  * deleted with their refs; nbytes follows. Inline items go whole (they start at 0 and end
  * within the first sector; callers never cut one).
  */
+/**
+ * A file made in this transaction that holds no bytes yet has no file extent items (with
+ * no_holes, holes have none either). Only for inodes of this transaction, whose nbytes this
+ * code kept exact from zero.
+ */
+function hasNoExtents(st: FileState): boolean {
+  return st.inode.nbytes === 0 && st.inode.generation === st.fs.transid && noHoles(st.fs);
+}
+
+/** Inserts a file extent item; for a file with no items yet its key is new for certain and the insert waits with the other new items (ctree.ts insertDeferred). */
+async function putFileExtent(st: FileState, fe: FileExtent): Promise<void> {
+  if (hasNoExtents(st)) insertFileExtentDeferred(st.fs, st.root, st.ino, fe);
+  else await insertFileExtent(st.fs, st.root, st.ino, fe);
+}
+
 async function dropExtents(st: FileState, start: number, end: number): Promise<void> {
   const { fs, root, ino } = st;
-  // A file made in this transaction that holds no bytes yet has no file extent items (with
-  // no_holes, holes have none either): nothing to look for. Only for inodes of this
-  // transaction, whose nbytes this code kept exact from zero.
-  if (st.inode.nbytes === 0 && st.inode.generation === fs.transid && noHoles(fs)) return;
+  if (hasNoExtents(st)) return;
   let cur = start;
   // Each round removes or trims one item inside [start, end): bounded by the items there.
   for (let round = 0; cur < end; round++) {
@@ -507,6 +519,7 @@ async function storeInline(st: FileState, content: Uint8Array): Promise<boolean>
 }
 
 async function inlineExtentOf(st: FileState): Promise<FileExtent | undefined> {
+  if (hasNoExtents(st)) return undefined;
   const [fe] = await findFileExtents(st.fs, st.root, st.ino, 0, 1, 1);
   return fe?.type === FileExtentType.INLINE ? fe : undefined;
 }
@@ -518,7 +531,7 @@ async function inlineExtentOf(st: FileState): Promise<FileExtent | undefined> {
 async function writeInline(st: FileState, content: Uint8Array, stored: Uint8Array = content, compression: number = CompressionType.NONE): Promise<void> {
   const { fs } = st;
   await dropExtents(st, 0, fs.sectorsize);
-  await insertFileExtent(fs, st.root, st.ino, {
+  await putFileExtent(st, {
     fileOffset: 0, generation: fs.transid, ramBytes: content.length, compression, encryption: 0,
     otherEncoding: 0, type: FileExtentType.INLINE, diskBytenr: 0, diskNumBytes: 0, offset: 0, numBytes: content.length, inline: stored,
   });
@@ -698,7 +711,7 @@ async function writeCompressedExtent(
 
 /** cow_file_range without compression: extents of up to BTRFS_MAX_EXTENT_SIZE. */
 async function cowPlain(st: FileState, start: number, buf: Uint8Array): Promise<number> {
-  const { fs, root, ino } = st;
+  const { fs } = st;
   const ss = fs.sectorsize;
   let pos = 0;
   while (pos < buf.length) {
@@ -716,7 +729,7 @@ async function cowPlain(st: FileState, start: number, buf: Uint8Array): Promise<
     const fileOffset = start + pos;
     await dropExtents(st, fileOffset, fileOffset + len);
     const fe = newFileExtent(fs, FileExtentType.REG, fileOffset, ext.start, len, 0, len);
-    await insertFileExtent(fs, root, ino, fe);
+    await putFileExtent(st, fe);
     fs.delayedRefs.addDataRef(ext.start, len, dataRefOf(st, fe, fileOffset), +1, true);
     st.inode.nbytes += len;
     pos += len;

@@ -13,7 +13,7 @@ import { u64FromParts } from '../format/u64.js';
 import { ItemType, FileType, FileExtentType, LINK_MAX, ORPHAN_OBJECTID, FIRST_INODE_OBJECTID, InodeFlags, EMPTY_SUBVOL_DIR_OBJECTID, ROOT_SUBVOL_RDONLY } from '../format/constants.js';
 import { FileExtentHead, FILE_EXTENT_INLINE_DATA_START, DirItem } from '../format/structs.js';
 import { viewOf } from '../format/struct.js';
-import { insertItem, insertEmptyItems, deleteItem, iterItems, forEachSlot, lookup, searchSlot, prevLeaf, deleteItems } from '../tree/ctree.js';
+import { insertItem, insertDeferred, deleteItem, iterItems, forEachSlot, lookup, searchSlot, prevLeaf, deleteItems } from '../tree/ctree.js';
 import { maxItemSize } from '../tree/extent-buffer.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { FsError } from '../util/errors.js';
@@ -178,23 +178,26 @@ export async function addLink(fs: FsInfo, root: Root, dir: number, name: Uint8Ar
   const index = await nextDirIndex(fs, root, dir);
   // A new inode's INODE_ITEM and its first INODE_REF go in together (btrfs_create_new_inode
   // inserts both in one batch: adjacent keys, one search).
-  if (newInode) await insertInodeWithRef(fs, root, ino, newInode, dir, name, index);
+  if (newInode) insertInodeWithRef(fs, root, ino, newInode, dir, name, index);
   const entry = encodeDirItem(Key.of(ino, ItemType.INODE_ITEM, 0), fs.transid, type, name);
   await insertHashed(fs, root, dir, ItemType.DIR_ITEM, entry, name);
-  await insertItem(fs, root, Key.of(dir, ItemType.DIR_INDEX, index), entry);
+  // A fresh index is a new key for certain: it waits with the other new items (btrfs delays
+  // every DIR_INDEX insert: btrfs_insert_delayed_dir_index).
+  insertDeferred(fs, root, Key.of(dir, ItemType.DIR_INDEX, index), entry.slice());
   if (!newInode) await addRef(fs, root, ino, dir, name, index);
   await touchDir(fs, root, dir, 2 * name.length);
   return index;
 }
 
-async function insertInodeWithRef(fs: FsInfo, root: Root, ino: number, item: InodeItem, dir: number, name: Uint8Array, index: number): Promise<void> {
+/**
+ * A new inode's INODE_ITEM and its first INODE_REF (btrfs_create_new_inode inserts both in one
+ * batch). The inode number was never used (allocIno), so both keys are new for certain: they
+ * wait as deferred inserts and go into the tree with the other new items in key order.
+ */
+function insertInodeWithRef(fs: FsInfo, root: Root, ino: number, item: InodeItem, dir: number, name: Uint8Array, index: number): void {
   const inode = encodeInode(item);
-  const ref = encodeRef(index, name);
-  const path = await insertEmptyItems(fs, root, [inodeKey(ino), Key.of(ino, ItemType.INODE_REF, dir)], [inode.length, ref.length]);
-  const leaf = path.leaf;
-  leaf.data.set(inode, leaf.itemPtr(path.slots[0]));
-  leaf.data.set(ref, leaf.itemPtr(path.slots[0] + 1));
-  fs.markDirty(leaf);
+  insertDeferred(fs, root, inodeKey(ino), inode);
+  insertDeferred(fs, root, Key.of(ino, ItemType.INODE_REF, dir), encodeRef(index, name));
   cacheInode(root, ino, inode, item);
 }
 

@@ -24,7 +24,7 @@ import { Key, compareKeys } from '../format/key.js';
 import { ItemType, ORPHAN_OBJECTID, BLOCK_FLAG_FULL_BACKREF, MAX_LEVEL, MIXED_BACKREF_REV } from '../format/constants.js';
 import { RootItem } from '../format/structs.js';
 import { viewOf } from '../format/struct.js';
-import { deleteItem, insertItem, iterItems, lookup, readNodeSlot } from '../tree/ctree.js';
+import { deleteItem, flushDeferred, insertItem, iterItems, lookup, readNodeSlot } from '../tree/ctree.js';
 import type { ExtentBuffer } from '../tree/extent-buffer.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { lookupExtentInfo, modRef, blockRef, isShareableRoot } from '../fs/extent-tree.js';
@@ -101,6 +101,8 @@ export async function markRootDead(fs: FsInfo, root: Root): Promise<void> {
   if (fs.transid <= 0) throw new FsError('EROFS', 'marking a root dead outside a transaction');
   if (!isShareableRoot(root.objectid) || !root.item) throw new FsError('EINVAL', `tree ${root.objectid} is not a subvolume`);
   if (root.objectid === fs.fsTree.objectid) throw new FsError('EPERM', 'the top-level subvolume cannot be deleted');
+  // Deferred inserts go in first: their file extent items carry data refs the drop must see.
+  await flushDeferred(fs, root);
   root.item.refs = 0;
   await writeRootItem(fs, root);
   await insertItem(fs, fs.rootTree, rootOrphanKey(root.objectid), new Uint8Array(0));

@@ -56,11 +56,16 @@ import {
 } from './extent-buffer.js';
 import { Path } from './path.js';
 import type { CachedItem, ItemCache } from './item-cache.js';
-import type { BlockExpectation, TreeHost, TreeRoot } from './tree-host.js';
+import type { BlockExpectation, DeferredItem, TreeHost, TreeRoot } from './tree-host.js';
 
 export { Path } from './path.js';
 
 export interface SearchOptions {
+  /**
+   * The caller reads one exact key and has looked among the deferred inserts itself
+   * (lookup): the search need not put them into the tree first.
+   */
+  exactRead?: boolean;
   /**
    * > 0: make room so that this many bytes (item data + item headers) fit in the leaf
    * (split / push on the way down). < 0: the caller will delete; merge underfull nodes on
@@ -787,6 +792,8 @@ export async function searchSlot(host: TreeHost, root: TreeRoot, key: Key, opts:
     throw new FsError('EOVERFLOW', `${insLen} bytes can never fit in a leaf of nodesize ${host.nodesize}`);
   }
   if (cow && host.transid <= 0) throw new FsError('EROFS', `cannot modify tree ${root.objectid}: no running transaction`);
+  // Whatever waits to be inserted goes in first: every search sees the whole tree.
+  if (root.deferred !== undefined && root.deferred.size > 0 && !(opts.exactRead && !cow)) await flushDeferred(host, root);
 
   // A restart happens only after a root promotion, which lowers the tree: bounded by levels.
   for (let restart = 0; restart <= MAX_LEVEL; restart++) {
@@ -841,13 +848,17 @@ export async function lookup(host: TreeHost, root: TreeRoot, key: Key): Promise<
     const e = c.get(key) ?? (await fillCache(host, root, c, key));
     return e.data ? e.data.slice() : undefined;
   }
-  const { found, path } = await searchSlot(host, root, key);
+  const waiting = deferredItem(root, key);
+  if (waiting) return waiting.data.slice();
+  const { found, path } = await searchSlot(host, root, key, { exactRead: true });
   if (!found) return undefined;
   return path.itemData().slice();
 }
 
 async function fillCache(host: TreeHost, root: TreeRoot, c: ItemCache, key: Key): Promise<CachedItem> {
-  const { found, path } = await searchSlot(host, root, key);
+  const waiting = deferredItem(root, key);
+  if (waiting) return c.set(key, waiting.data);
+  const { found, path } = await searchSlot(host, root, key, { exactRead: true });
   return c.set(key, found ? path.itemData() : null);
 }
 
@@ -864,7 +875,9 @@ export async function lookupDecoded<T>(host: TreeHost, root: TreeRoot, key: Key,
     if (e.decoded === undefined) e.decoded = decode(e.data);
     return e.decoded as T;
   }
-  const { found, path } = await searchSlot(host, root, key);
+  const waiting = deferredItem(root, key);
+  if (waiting) return decode(waiting.data.slice());
+  const { found, path } = await searchSlot(host, root, key, { exactRead: true });
   return found ? decode(path.itemData().slice()) : undefined;
 }
 
@@ -912,13 +925,13 @@ function keyAtInsertionPoint(path: Path): Key | undefined {
  * setup_items_for_insert: opens `keys.length` items at the path's slot, whose leaf has room
  * (the search made it). Their data is zeroed.
  */
-function setupItemsForInsert(host: TreeHost, root: TreeRoot, path: Path, keys: Key[], sizes: number[], totalSize: number): void {
+function setupItemsForInsert(host: TreeHost, root: TreeRoot, path: Path, keys: Key[], sizes: number[], totalSize: number, forget = true): void {
   const leaf = path.leaf;
   const slot = path.slots[0];
   const nr = keys.length;
   const nritems = leaf.nritems;
   const cache = root.itemCache;
-  if (cache) for (const k of keys) cache.invalidate(k);
+  if (cache && forget) for (const k of keys) cache.invalidate(k);
   assert(leaf.leafFreeSpace() >= totalSize, () => `leaf ${leaf.bytenr} lacks ${totalSize} free bytes`);
   assert(slot <= nritems, 'insert slot past end');
   let totalData = 0;
@@ -977,6 +990,76 @@ export async function insertEmptyItems(host: TreeHost, root: TreeRoot, keys: Key
   }
   setupItemsForInsert(host, root, path, keys, sizes, totalSize);
   return path;
+}
+
+// ---------------------------------------------------------------- deferred inserts
+
+/**
+ * btrfs's delayed items, for inserts whose keys are new for certain (a new inode's INODE_ITEM
+ * and INODE_REF, a directory's next DIR_INDEX, a DIR_ITEM whose absence the cache knows): the
+ * item waits in `root.deferred` and goes into the tree with the others in key order, one
+ * search per leaf instead of one per item (flushDeferred). Nothing can miss it: every search
+ * of the tree flushes first (searchSlot), and the tree's cache holds covered items from the
+ * moment they are deferred, so lookups answer as if the insert had happened. The commit (and a
+ * snapshot of the tree) flushes before it writes the tree. `data` is owned from here on.
+ */
+export function insertDeferred(host: TreeHost, root: TreeRoot, key: Key, data: Uint8Array): void {
+  if (host.transid <= 0) throw new FsError('EROFS', `cannot modify tree ${root.objectid}: no running transaction`);
+  checkItemSizes(host.nodesize, [key], [data.length]);
+  const id = deferredId(key);
+  const q = (root.deferred ??= new Map());
+  if (q.has(id)) throw new FsError('EEXIST', `item ${key} already exists`);
+  const c = root.itemCache;
+  if (c) {
+    c.invalidate(key);
+    if (c.covers(key)) c.set(key, data);
+  }
+  q.set(id, { key, data });
+}
+
+function deferredId(key: Key): string {
+  return `${key.objHi}:${key.objLo}:${key.type}:${key.offHi}:${key.offLo}`;
+}
+
+/** The deferred insert of exactly `key`, if one waits. */
+function deferredItem(root: TreeRoot, key: Key): DeferredItem | undefined {
+  const q = root.deferred;
+  return q !== undefined && q.size > 0 ? q.get(deferredId(key)) : undefined;
+}
+
+/**
+ * Inserts every deferred item of `root`: sorted by key, then for each search as many of the
+ * following items as sort before the next existing key and fit the leaf go in with it
+ * (btrfs_insert_delayed_items). A deferred key that exists is EUCLEAN: it was new for certain,
+ * so the tree is not what this filesystem wrote. The cache already holds what is inserted:
+ * it is not touched (a newer delayed inode update of a new inode stays).
+ */
+export async function flushDeferred(host: TreeHost, root: TreeRoot): Promise<void> {
+  const q = root.deferred;
+  if (q === undefined || q.size === 0) return;
+  root.deferred = undefined;
+  const items = [...q.values()].sort((a, b) => compareKeys(a.key, b.key));
+  for (let i = 0; i < items.length; ) {
+    const first = items[i];
+    const size0 = checkItemSizes(host.nodesize, [first.key], [first.data.length]);
+    const { found, path } = await searchSlot(host, root, first.key, { insLen: size0, cow: true });
+    if (found) throw new FsError('EUCLEAN', `tree ${root.objectid}: new item ${first.key} already exists`);
+    const bound = keyAtInsertionPoint(path);
+    let room = path.leaf.leafFreeSpace() - size0;
+    let j = i + 1;
+    while (j < items.length) {
+      const need = items[j].data.length + ITEM_SIZE;
+      if (need > room || (bound && compareKeys(items[j].key, bound) >= 0)) break;
+      room -= need;
+      j++;
+    }
+    const keys = items.slice(i, j).map((it) => it.key);
+    const sizes = items.slice(i, j).map((it) => it.data.length);
+    setupItemsForInsert(host, root, path, keys, sizes, sizes.reduce((a, b) => a + b, 0) + ITEM_SIZE * sizes.length, false);
+    const leaf = path.leaf;
+    for (let k = i; k < j; k++) leaf.data.set(items[k].data, leaf.itemPtr(path.slots[0] + k - i));
+    i = j;
+  }
 }
 
 /** btrfs_insert_empty_item. */

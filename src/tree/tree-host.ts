@@ -58,4 +58,15 @@ export interface TreeRoot {
   node: ExtentBuffer;
   /** Lookups of some item types cached (item-cache.ts); ctree.ts keeps it exact on every change. */
   readonly itemCache?: ItemCache;
+  /**
+   * Inserts of keys known to be new, waiting to go into the tree in key order (ctree.ts
+   * insertDeferred; btrfs's delayed items). Trees that never defer leave it undefined.
+   */
+  deferred?: Map<string, DeferredItem>;
+}
+
+/** One waiting insert: the key and the item's bytes (owned by the queue). */
+export interface DeferredItem {
+  key: import('../format/key.js').Key;
+  data: Uint8Array;
 }

@@ -219,7 +219,7 @@ describe('directory listing cache', () => {
     // Typed entries and buffer names from the same cached listing are copies, not shared state.
     const typed = await p.readdir('/d', { withFileTypes: true });
     expect(typed.map((e) => [e.name, e.isSymbolicLink()])).toEqual([['b2', false], ['new', false], ['hard', false], ['sym', true]]);
-    const bufs = await p.readdir('/d', { encoding: 'buffer' });
+    const bufs = await p.readdir('/d', 'buffer');
     bufs[0][0] = 0x7a;
     expect(await list('/d')).toEqual(['b2', 'new', 'hard', 'sym']);
     await p.rm('/d', { recursive: true });
