@@ -36,6 +36,26 @@ const PER_WORKER_INFLIGHT = 2;
 const MAX_LOOKAHEAD_CHUNKS = 32;
 /** Input buffers kept for reuse. */
 const MAX_SPARE_BUFFERS = 64;
+/** While the chunk the writer needs is on a worker, the engine thread compresses queued ones. */
+const STEAL_WHILE_WAITING = true;
+
+let channel: { port: MessagePort; waiting: (() => void)[] } | undefined;
+
+/** Resolves after the event loop has turned once (tasks queued before, such as worker messages, ran). */
+function yieldToEventLoop(): Promise<void> {
+  if (typeof setImmediate === 'function') return new Promise((resolve) => setImmediate(resolve));
+  if (channel === undefined) {
+    const mc = new MessageChannel();
+    const waiting: (() => void)[] = [];
+    mc.port1.onmessage = () => waiting.shift()?.();
+    channel = { port: mc.port2, waiting };
+  }
+  const c = channel;
+  return new Promise((resolve) => {
+    c.waiting.push(resolve);
+    c.port.postMessage(0);
+  });
+}
 
 /** One worker as the pool sees it, whatever kind of Worker is behind it. */
 export interface CompressWorkerPort {
@@ -87,6 +107,16 @@ export function setDefaultCompressWorkers(workers: number | undefined): void {
 function isNode(): boolean {
   const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
   return typeof p?.versions?.node === 'string' && !('WorkerGlobalScope' in globalThis) && !('document' in globalThis);
+}
+
+/**
+ * A pool whose workers start loading now, without waiting for them (mount with compress=: the
+ * first write then finds them ready). Failures to start turn the pool off, as at any time.
+ */
+export function startCompressPool(workers: number): CompressPool {
+  const pool = new CompressPool({ workers });
+  pool.prestart();
+  return pool;
 }
 
 /** Starts a compression worker the way this platform can. */
@@ -185,6 +215,24 @@ export class CompressPool {
     while (this.active && this.slots.filter((s) => s.ready).length < this.workers) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
+  }
+
+  /** Whether a worker is still starting (spawning, or loading its kernels). */
+  get starting(): boolean {
+    return this.active && this.slots.some((s) => !s.ready);
+  }
+
+  /** Compresses the last queued chunk on this thread; false when none is queued. */
+  stealLast(): boolean {
+    const j = this.queue.pop();
+    if (j === undefined) return false;
+    this.runHere(j);
+    return true;
+  }
+
+  /** Starts the workers now rather than at the first write, without waiting for them. */
+  prestart(): void {
+    this.startWorkers();
   }
 
   private wake(): void {
@@ -416,6 +464,19 @@ export class ChunkStream {
     assert(j !== undefined, () => `chunk ${i} was not submitted`);
     this.jobs[i] = undefined;
     try {
+      // The write path runs in microtasks (a sync access handle, a memory device: no await ever
+      // waits for a task), so worker messages (ready, results) are taken only when this thread
+      // lets the event loop turn. Let it before taking a chunk a starting worker may soon take,
+      // and, while chunk i is on a worker, compress the last queued chunk here meanwhile.
+      let yielded = false;
+      for (let turns = 0; turns < MAX_LOOKAHEAD_CHUNKS + 1; turns++) {
+        if (j.state === 'queued' && !yielded && this.pool.starting) {
+          yielded = true;
+        } else if (!(j.state === 'running' && STEAL_WHILE_WAITING && this.pool.stealLast())) {
+          break;
+        }
+        await yieldToEventLoop();
+      }
       return await this.pool.result(j);
     } finally {
       this.fill();

@@ -16,7 +16,12 @@ const QUICK = (import.meta as unknown as { env: Record<string, string | undefine
 const TOTAL = (QUICK ? 32 : 256) * MiB;
 const WRITE = 1 * MiB;
 const ROUNDS = 5;
-const MODES = ['', 'compress=zstd:1', 'compress=lzo', 'compress=zlib:1'];
+/** Mount options, and the compression workers (undefined: one per CPU, the default; 0: none, the engine thread alone). */
+const MODES: [string, number | undefined][] = [
+  ['', undefined], ['compress=zstd:1', undefined], ['compress=lzo', undefined], ['compress=zlib:1', undefined],
+  ['compress=zstd:1', 0], ['compress=lzo', 0],
+];
+const label = ([options, workers]: [string, number | undefined]) => `${options || '(none)'}${workers === 0 ? ', no workers' : ''}`;
 const prefix = `butterfs-compress-bench-${Date.now()}`;
 
 const fmt = (x: number, digits = 0) => x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -25,14 +30,15 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const worker = new Worker(new URL('./compress.worker.ts', import.meta.url), { type: 'module' });
 const engine = Comlink.wrap<CompressBenchWorkerApi>(worker);
 await engine.ping();
+const threads = await engine.threads();
 
 // Rounds alternate the modes, so that a slow moment of the machine hits them all alike.
-const runs = new Map<string, WriteFigures[]>(MODES.map((m) => [m, []]));
+const runs = new Map<string, WriteFigures[]>(MODES.map((m) => [label(m), []]));
 for (let round = 0; round < ROUNDS; round++) {
   for (const mode of MODES) {
-    const r = await engine.sequential(prefix, mode, TOTAL, WRITE, 1 + round);
-    runs.get(mode)!.push(r);
-    console.log(`${mode || 'none'} round ${round}: ${JSON.stringify(r)}`);
+    const r = await engine.sequential(prefix, mode[0], TOTAL, WRITE, 1 + round, mode[1]);
+    runs.get(label(mode))!.push(r);
+    console.log(`${label(mode)} round ${round}: ${JSON.stringify(r)}`);
   }
 }
 const parts = await engine.parts([['zstd', 1], ['lzo', 0], ['zlib', 1]], 64 * MiB, 1);
@@ -40,16 +46,19 @@ console.log(`parts: ${JSON.stringify(parts)}`);
 await engine.cleanup(prefix);
 worker.terminate();
 
-const base = median(runs.get('')!.map((r) => r.MBps));
+const base = median(runs.get(label(MODES[0]!))!.map((r) => r.MBps));
+const bestBase = Math.max(...runs.get(label(MODES[0]!))!.map((r) => r.MBps));
 const rows = MODES.map((mode) => {
-  const rs = runs.get(mode)!;
+  const rs = runs.get(label(mode))!;
   const m = (k: keyof WriteFigures) => median(rs.map((r) => r[k]));
+  const best = Math.max(...rs.map((r) => r.MBps));
   const ratio = m('uncompressedBytes') / m('diskBytes');
-  return `| ${mode || '(none)'} | ${fmt(m('MBps'))} | ${(m('MBps') / base).toFixed(2)}x | ${fmt(m('commitMs'))} | ${ratio.toFixed(2)}x | ${fmt(m('readMBps'))} |`;
+  const inWorkers = m('chunksInWorkers') / Math.max(1, m('chunksInWorkers') + m('chunksInThread'));
+  return `| ${label(mode)} | ${fmt(m('MBps'))} / ${fmt(best)} | ${(m('MBps') / base).toFixed(2)}x / ${(best / bestBase).toFixed(2)}x | ${fmt(m('commitMs'))} | ${ratio.toFixed(2)}x | ${mode[0] && mode[1] !== 0 ? `${(100 * inWorkers).toFixed(0)}%` : ''} | ${fmt(m('readMBps'))} |`;
 });
 console.log(`\n## Compressed writes in Chromium (${navigator.userAgent})\n`);
-console.log(`Sequential write of ${TOTAL / MiB} MiB of JSON/source-like text in ${WRITE / MiB} MiB writes + commit, engine in a worker on OpfsDevice, median of ${ROUNDS} alternating rounds.\n`);
-console.log(['| mount option | write + commit, MB/s | vs none | commit, ms | compsize ratio | cold read, MB/s |', '|---|---|---|---|---|---|', ...rows].join('\n'));
+console.log(`Sequential write of ${TOTAL / MiB} MiB of JSON/source-like text in ${WRITE / MiB} MiB writes + commit, engine in a worker on OpfsDevice, ${threads} hardware threads, median / best of ${ROUNDS} alternating rounds.\n`);
+console.log(['| mount option | write + commit, MB/s, median / best | vs none | commit, ms | compsize ratio | chunks on workers | cold read, MB/s |', '|---|---|---|---|---|---|---|', ...rows].join('\n'));
 console.log(`\n### The write path's CPU parts alone, same text, 128 KiB chunks, MB/s of input\n`);
 console.log(['| part | MB/s | ratio |', '|---|---|---|',
   `| heuristic | ${fmt(parts.heuristic!)} | |`, `| crc32c | ${fmt(parts.crc32c!)} | |`,

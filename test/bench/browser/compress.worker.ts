@@ -7,6 +7,7 @@ import { OpfsDevice } from '../../../src/device/index.js';
 import { mkfs, mount } from '../../../src/api/filesystem.js';
 import { compress, heuristic, loadCompressionKernels, type CompressionName } from '../../../src/kernels/compression.js';
 import { checksum } from '../../../src/kernels/checksum.js';
+import { hardwareThreads, setDefaultCompressWorkers } from '../../../src/kernels/compress-pool.js';
 import { rng } from './files-workloads.js';
 
 const MiB = 1024 * 1024;
@@ -46,16 +47,22 @@ export interface WriteFigures {
   readMBps: number;
   diskBytes: number;
   uncompressedBytes: number;
+  /** Chunks compressed on the pool's workers / on the engine thread (stolen, or no workers). */
+  chunksInWorkers: number;
+  chunksInThread: number;
 }
 
 const api = {
   ping: () => true,
+  threads: () => hardwareThreads(),
 
   /**
    * One filesystem mounted with `options`: `totalBytes` of text written sequentially in
    * `writeBytes` writes, committed (MB/s over both); then read back after a remount (cold).
+   * `workers`: compression workers of the mount (undefined: one per CPU, the default).
    */
-  async sequential(prefix: string, options: string, totalBytes: number, writeBytes: number, seed: number): Promise<WriteFigures> {
+  async sequential(prefix: string, options: string, totalBytes: number, writeBytes: number, seed: number, workers?: number): Promise<WriteFigures> {
+    setDefaultCompressWorkers(workers);
     const corpus = textCorpus(16 * MiB, seed);
     const name = `${prefix}/c${seq++}`;
     const dev = await OpfsDevice.open(name, { sizeBytes: DEVICE_BYTES, openTimeoutMs: OPEN_TIMEOUT_MS });
@@ -73,6 +80,8 @@ const api = {
       await fs.sync();
       const t2 = performance.now();
       const cs = await fs.filesystem.compsize('/text.json');
+      const pool = fs.info.compressPool?.status();
+      if (pool?.disabledReason !== undefined) throw new Error(`compression pool off: ${pool.disabledReason}`);
       await fs.unmount();
       fs = await mount([dev], options);
       const r0 = performance.now();
@@ -91,6 +100,7 @@ const api = {
       return {
         MBps: totalBytes / 1e3 / (t2 - t0), writeMs: t1 - t0, commitMs: t2 - t1, readMBps: totalBytes / 1e3 / (r1 - r0),
         diskBytes: cs.total.diskBytes, uncompressedBytes: cs.total.uncompressedBytes,
+        chunksInWorkers: pool?.chunksInWorkers ?? 0, chunksInThread: pool?.chunksInThread ?? 0,
       };
     } finally {
       await dev.close();

@@ -242,15 +242,19 @@ describe('compression pool: writes', () => {
 });
 
 describe('compression pool: lifetime', () => {
-  it('starts on the first compressed write of a mount that has two chunks, stops at unmount', async () => {
+  it('starts loading at a mount with compress= (none without), stops at unmount', async () => {
     const dev = new MemoryDevice(128 * 1024 * 1024);
     await mkfs([dev]);
+    const plain = await mount([dev]);
+    await plain.promises.writeFile('/plain', KINDS.text!(1024 * 1024));
+    expect(plain.info.compressPool).toBeUndefined();
+    await plain.unmount();
     const fs = await mount([dev], 'compress=zstd:1');
-    expect(fs.info.compressPool).toBeUndefined();
-    await fs.promises.writeFile('/big', KINDS.text!(2 * 1024 * 1024));
     const p = fs.info.compressPool!;
     expect(p).toBeDefined();
     expect(p.active).toBe(true);
+    await fs.promises.writeFile('/big', KINDS.text!(2 * 1024 * 1024));
+    expect(fs.info.compressPool).toBe(p);
     await p.start();
     expect(p.status().ready).toBe(p.workers);
     await fs.unmount();
@@ -259,6 +263,17 @@ describe('compression pool: lifetime', () => {
     const again = await mount([dev]);
     expect(Buffer.compare(await again.promises.readFile('/big'), KINDS.text!(2 * 1024 * 1024))).toBe(0);
     await again.unmount();
+  });
+
+  it('a pool is made by the first compressed write when the mount has none (chattr +c, property, defrag)', async () => {
+    const { fs, files } = await freshFs(1);
+    fs.options = { ...fs.options, compress: 'lzo', compressLevel: 1 };
+    expect(fs.compressPool).toBeUndefined();
+    startTransaction(fs);
+    await writeFile(fs, fs.fsTree, files[0]!.ino, 0, KINDS.text!(1024 * 1024));
+    await commitTransaction(fs);
+    expect(fs.compressPool).toBeDefined();
+    await fs.compressPool!.terminate();
   });
 
   it('terminate() waits for every worker thread to exit', async () => {
