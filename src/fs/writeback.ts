@@ -28,6 +28,8 @@ interface Held {
   data: Uint8Array | undefined;
   /** The digests of the extent's sectors (undefined for nodatasum data). */
   sums: Uint8Array | undefined;
+  /** Dropped before the flush (freed in the transaction that made it): nothing to write. */
+  dropped: boolean;
   /** When `data` is an arena copy: its chunk (an index into arenaChunks) and offset there; else -1. */
   arenaChunk: number;
   arenaOffset: number;
@@ -67,8 +69,11 @@ export class DataWriteback {
   /** @param limitBytes  above this many waiting bytes, `overLimit` asks the writer to flush */
   constructor(readonly limitBytes = 64 * 1024 * 1024) {}
 
+  /** Extents dropped since the last flush (still in `all`, skipped by the flush). */
+  private droppedCount = 0;
+
   get size(): number {
-    return this.all.length;
+    return this.all.length - this.droppedCount;
   }
 
   get overLimit(): boolean {
@@ -96,7 +101,7 @@ export class DataWriteback {
       arenaChunk = this.arenaChunk;
       arenaOffset = this.arenaUsed - data.length;
     }
-    const h: Held = { start, length: data.length, data: kept, sums, arenaChunk, arenaOffset };
+    const h: Held = { start, length: data.length, data: kept, sums, dropped: false, arenaChunk, arenaOffset };
     this.all.push(h);
     const last = Math.floor((start + data.length - 1) / INDEX_GRANULE_BYTES);
     for (let g = Math.floor(start / INDEX_GRANULE_BYTES); g <= last; g++) {
@@ -173,6 +178,29 @@ export class DataWriteback {
     return h.sums.subarray(from, from + (len / sectorsize) * csumSize);
   }
 
+  /**
+   * Forgets the held extent [start, start + length), if held (else nothing): it was freed in the
+   * transaction that allocated it, so neither its bytes nor its checksums go out. The caller
+   * vouches that nothing refers to it (its delayed refs net to none).
+   */
+  drop(start: number, length: number): void {
+    const list = this.index.get(Math.floor(start / INDEX_GRANULE_BYTES));
+    const h = list?.find((x) => x.start === start);
+    if (!h) return;
+    assert(h.length === length, () => `writeback: drop of ${length} bytes at ${start}, held ${h.length}`);
+    const last = Math.floor((start + length - 1) / INDEX_GRANULE_BYTES);
+    for (let g = Math.floor(start / INDEX_GRANULE_BYTES); g <= last; g++) {
+      const l = this.index.get(g)!;
+      l.splice(l.indexOf(h), 1);
+      if (l.length === 0) this.index.delete(g);
+    }
+    if (h.data) this.bytes -= h.data.length;
+    h.data = undefined;
+    h.sums = undefined;
+    h.dropped = true;
+    this.droppedCount++;
+  }
+
   /** Flushes first when [addr, addr + len) touches waiting extents (before an in-place write there). */
   async flushOverlapping(fs: FsInfo, addr: number, len: number): Promise<void> {
     if (this.overlaps(addr, len)) await this.flush(fs);
@@ -188,6 +216,7 @@ export class DataWriteback {
     this.all = [];
     this.index = new Map();
     this.bytes = 0;
+    this.droppedCount = 0;
     // Data first: runs of adjacent waiting extents in one device write each; then the
     // checksums, runs of consecutive sectors in one insert each.
     const chunks = this.arenaChunks;
@@ -205,6 +234,7 @@ export class DataWriteback {
 
   /** Forget everything (the filesystem is going away after a failed commit). */
   discard(): void {
+    this.droppedCount = 0;
     this.all = [];
     this.index = new Map();
     this.bytes = 0;

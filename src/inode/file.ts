@@ -372,7 +372,15 @@ function dataRefOf(st: FileState, fe: FileExtent, itemOffset: number) {
 /** Queues a change of the ref a file extent item at `itemOffset` holds on its disk extent. */
 function changeRef(st: FileState, fe: FileExtent, itemOffset: number, delta: number): void {
   assert(!isHole(fe) && fe.type !== FileExtentType.INLINE, 'ref of an extent without disk bytes');
-  st.fs.delayedRefs.addDataRef(fe.diskBytenr, fe.diskNumBytes, dataRefOf(st, fe, itemOffset), delta, false);
+  const { fs } = st;
+  fs.delayedRefs.addDataRef(fe.diskBytenr, fe.diskNumBytes, dataRefOf(st, fe, itemOffset), delta, false);
+  if (delta < 0 && fe.generation === fs.transid) {
+    // An extent of this transaction that nothing refers to any more (a block overwritten twice
+    // before the commit): its bytes and checksums need not reach the disk at all. No item names
+    // it, so nothing can read it or take a new ref to it; the commit still frees its space.
+    const h = fs.delayedRefs.headOf(fe.diskBytenr);
+    if (h && h.mustInsert && h.refs.every((r) => r.count === 0)) fs.writeback.drop(fe.diskBytenr, fe.diskNumBytes);
+  }
 }
 
 /** Bytes an item counts toward the inode's nbytes (inode_add_bytes): none for holes. */

@@ -82,3 +82,43 @@ describe('writeback index and arena', () => {
     expect(out[0]).toBe(5);
   });
 });
+
+import { writeFile, readFile } from '../../../src/inode/file.js';
+import { startTransaction, commitTransaction } from '../../../src/fs/transaction.js';
+import { FileModel, freshFs, judgeImage, patternBytes } from '../../shared/file-model.js';
+
+describe('extents freed in the transaction that made them', () => {
+  it('are dropped from the writeback: not written, no checksums; the image stays clean', async () => {
+    const { dev, fs, files } = await freshFs(2);
+    const root = fs.fsTree;
+    const models = [new FileModel(), new FileModel()];
+    startTransaction(fs);
+    for (const [i, f] of files.entries()) {
+      await writeFile(fs, root, f.ino, 0, patternBytes(i + 1, 256 * 1024));
+      models[i].write(0, patternBytes(i + 1, 256 * 1024));
+    }
+    await commitTransaction(fs);
+    startTransaction(fs);
+    const held = () => fs.writeback.size;
+    await writeFile(fs, root, files[0].ino, 8192, patternBytes(10, 4096));
+    expect(held()).toBe(1);
+    // The same block again: the first new extent has no ref left and goes.
+    await writeFile(fs, root, files[0].ino, 8192, patternBytes(11, 4096));
+    expect(held()).toBe(1);
+    models[0].write(8192, patternBytes(11, 4096));
+    // A block of file 1 written, cloned into file 0, then overwritten in file 1: still
+    // referenced by file 0's clone, so it stays.
+    await writeFile(fs, root, files[1].ino, 4096 * 20, patternBytes(12, 4096));
+    models[1].write(4096 * 20, patternBytes(12, 4096));
+    const { cloneRange } = await import('../../../src/inode/file.js');
+    await cloneRange(fs, root, files[1].ino, 4096 * 20, 4096, root, files[0].ino, 4096 * 30);
+    models[0].clone(models[1], 4096 * 20, 4096, 4096 * 30);
+    await writeFile(fs, root, files[1].ino, 4096 * 20, patternBytes(13, 4096));
+    models[1].write(4096 * 20, patternBytes(13, 4096));
+    expect(held()).toBe(3);
+    for (const [i, f] of files.entries()) expect(await readFile(fs, root, f.ino, 0, 1 << 20)).toEqual(models[i].content());
+    await commitTransaction(fs);
+    for (const [i, f] of files.entries()) expect(await readFile(fs, root, f.ino, 0, 1 << 20)).toEqual(models[i].content());
+    await judgeImage(dev, fs, files, models, 'dropped extents');
+  });
+});
