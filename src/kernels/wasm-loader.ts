@@ -15,9 +15,9 @@
 //    every static server sends; data: URLs that Vite inlines for small assets work too).
 //
 // Kernels have no imports (asm/asconfig.json: runtime stub, abort=), so the import
-// object is empty.
+// object is empty; a module that has some (libzstd's, in zstd.ts) passes them.
 
-export async function instantiateKernel(url: URL): Promise<WebAssembly.Instance> {
+export async function instantiateKernel(url: URL, imports: WebAssembly.Imports = {}): Promise<WebAssembly.Instance> {
   let bytes: ArrayBuffer;
   if (url.protocol === 'file:') {
     const specifier = 'node:fs/promises';
@@ -29,7 +29,7 @@ export async function instantiateKernel(url: URL): Promise<WebAssembly.Instance>
     if (!response.ok) throw new Error(`kernel ${url.href}: HTTP ${response.status} ${response.statusText}`);
     bytes = await response.arrayBuffer();
   }
-  const { instance } = await WebAssembly.instantiate(bytes, {});
+  const { instance } = await WebAssembly.instantiate(bytes, imports);
   return instance;
 }
 

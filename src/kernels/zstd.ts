@@ -5,11 +5,19 @@
 // Owns: loading the zstd codec once (bounded in time), the frame-header checks that keep
 // decoding bounded, and the btrfs read/write rules.
 //
-// Implementation: libzstd compiled to WebAssembly, from @bokuweb/zstd-wasm (its own
-// loader reads the .wasm from node_modules under Node and fetches it next to its module
-// in a browser). Compression is one-shot ZSTD_compress with the source size known, so
-// libzstd fits the window to the input: for inputs up to 128 KiB the frame is
-// single-segment, its window is its content size, never past windowLog 17.
+// Implementation: libzstd compiled to WebAssembly, two builds, each chosen on the benchmark
+// (docs/benchmarks.md, "Compression kernels"):
+//  * compression: @foxglove/wasm-zstd's build (libzstd 1.5, ~1.7x faster than bokuweb's at
+//    levels 1-3 on text), through our own glue below (its package glue is CommonJS over
+//    Node's Buffer). Its .wasm is copied to src/kernels/wasm/libzstd.wasm by
+//    scripts/build-asm.mjs and loads like our kernels. Its exports are minified names, pinned
+//    to version 1.0.1 and checked at load.
+//  * decompression: @bokuweb/zstd-wasm (its own loader reads the .wasm from node_modules
+//    under Node and fetches it next to its module in a browser), whose ZSTD_decompress takes
+//    a destination capacity, which bounded decoding needs.
+// Compression is one-shot ZSTD_compress with the source size known, so libzstd fits the
+// window to the input: for inputs up to 128 KiB the frame is single-segment, its window is
+// its content size, never past windowLog 17 (checked on every frame: compressFrame).
 //
 // Reading follows zstd_decompress_bio: only the first frame counts (Linux stops when its
 // stream says the frame is done; the sector padding after it is ignored), the window may
@@ -18,9 +26,10 @@
 // libzstd sees the data: the header and every block header are walked here, the content
 // size must be at most 128 KiB, and libzstd decodes into a buffer of exactly that size.
 
-import { compress as zstdCompressFrame, decompress as zstdDecompressFrame, init as zstdInit } from '@bokuweb/zstd-wasm';
+import { decompress as zstdDecompressFrame, init as zstdInit } from '@bokuweb/zstd-wasm';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
+import { instantiateKernel } from './wasm-loader.js';
 
 const MAX_EXTENT_BYTES = 128 * 1024;
 /** ZSTD_BTRFS_MAX_WINDOWLOG. */
@@ -32,22 +41,110 @@ const LOAD_TIMEOUT_MS = 20_000;
 let loaded = false;
 let loading: Promise<void> | undefined;
 
+/**
+ * @foxglove/wasm-zstd 1.0.1's module: emscripten, minified export names (from its glue:
+ * c memory, d __wasm_call_ctors, f malloc, g free, h compressBound, i compress, j decompress),
+ * two imports (a.a emscripten_resize_heap, a.b emscripten_memcpy_big).
+ */
+interface LibzstdExports {
+  readonly c: WebAssembly.Memory;
+  d(): void;
+  f(bytes: number): number;
+  g(ptr: number): void;
+  h(srcBytes: number): number;
+  /** ZSTD_compress(dst, dstCapacity, src, srcSize, level); -1 on error. */
+  i(dst: number, dstCapacity: number, src: number, srcBytes: number, level: number): number;
+}
+
+/** The compressor and its two buffers (input: one extent; output: compressBound of one extent). */
+interface Compressor {
+  readonly exports: LibzstdExports;
+  heap: Uint8Array;
+  readonly src: number;
+  readonly dst: number;
+  readonly dstCapacity: number;
+}
+
+let compressor: Compressor | undefined;
+/** libzstd's heap may grow to this much (its CCtx for 128 KiB at level 15 takes a few MiB). */
+const MAX_HEAP_BYTES = 256 * 1024 * 1024;
+
+async function loadCompressor(): Promise<Compressor> {
+  let memory: WebAssembly.Memory | undefined;
+  let heap = new Uint8Array(0);
+  const imports = {
+    a: {
+      // emscripten_resize_heap(requestedBytes): grow linear memory, 0 when it cannot.
+      a: (requested: number): number => {
+        const want = requested >>> 0;
+        if (memory === undefined || want > MAX_HEAP_BYTES) return 0;
+        const pages = Math.ceil((want - memory.buffer.byteLength) / 65536);
+        try {
+          if (pages > 0) memory.grow(pages);
+        } catch {
+          return 0;
+        }
+        heap = new Uint8Array(memory.buffer);
+        if (compressor) compressor.heap = heap;
+        return 1;
+      },
+      // emscripten_memcpy_big(dest, src, bytes).
+      b: (dest: number, src: number, bytes: number): void => {
+        heap.copyWithin(dest, src, src + bytes);
+      },
+    },
+  };
+  const instance = await instantiateKernel(new URL('./wasm/libzstd.wasm', import.meta.url), imports);
+  const exports = instance.exports as unknown as LibzstdExports;
+  if (!(exports.c instanceof WebAssembly.Memory)) throw new Error('libzstd: no memory export (not @foxglove/wasm-zstd 1.0.1?)');
+  for (const fn of ['d', 'f', 'g', 'h', 'i'] as const) {
+    if (typeof exports[fn] !== 'function') throw new Error(`libzstd: export ${fn} is missing (not @foxglove/wasm-zstd 1.0.1?)`);
+  }
+  memory = exports.c;
+  heap = new Uint8Array(memory.buffer);
+  exports.d();
+  const dstCapacity = exports.h(MAX_EXTENT_BYTES);
+  const src = exports.f(MAX_EXTENT_BYTES);
+  const dst = exports.f(dstCapacity);
+  if (src === 0 || dst === 0 || dstCapacity < MAX_EXTENT_BYTES) throw new Error('libzstd: could not allocate its buffers');
+  return { exports, heap: new Uint8Array(memory.buffer), src, dst, dstCapacity };
+}
+
+/** One ZSTD_compress frame of input (<= 128 KiB). */
+function compressFrame(c: Compressor, input: Uint8Array, level: number): Uint8Array {
+  if (c.heap.buffer !== c.exports.c.buffer) c.heap = new Uint8Array(c.exports.c.buffer);
+  c.heap.set(input, c.src);
+  const n = c.exports.i(c.dst, c.dstCapacity, c.src, input.length, level);
+  if (n < 0 || n > c.dstCapacity) throw new Error(`libzstd: ZSTD_compress failed (${n})`);
+  if (c.heap.buffer !== c.exports.c.buffer) c.heap = new Uint8Array(c.exports.c.buffer);
+  const frame = c.heap.slice(c.dst, c.dst + n);
+  // btrfs reads no window over 128 KiB: never write one (a header walk, a few block headers).
+  const info = zstdFrameInfo(frame);
+  assert(info.frameBytes === n && info.contentSize === input.length, () => `libzstd wrote a frame of ${info.frameBytes}/${n} bytes for ${info.contentSize}/${input.length}`);
+  return frame;
+}
+
 export function loadZstd(): Promise<void> {
   loading ??= (async () => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`zstd codec did not load within ${LOAD_TIMEOUT_MS} ms`)), LOAD_TIMEOUT_MS);
     });
+    let c: Compressor;
     try {
-      await Promise.race([zstdInit(), timeout]);
+      [c] = await Promise.race([Promise.all([loadCompressor(), zstdInit()]), timeout]);
     } finally {
       clearTimeout(timer);
     }
-    // A frame made and read back proves the module works before anything relies on it.
+    // A frame made by one build and read back by the other proves both work, and that the
+    // frame is one btrfs takes, before anything relies on them.
     const probe = new Uint8Array(64).fill(0x61);
-    const frame = zstdCompressFrame(probe, 3);
+    const frame = compressFrame(c, probe, 3);
+    const info = zstdFrameInfo(frame);
+    assert(info.contentSize === 64 && info.windowBytes <= 2 ** MAX_WINDOW_LOG, 'zstd codec failed its self-test (frame header)');
     const back = zstdDecompressFrame(frame);
     assert(back.length === 64 && back.every((b) => b === 0x61), 'zstd codec failed its self-test');
+    compressor = c;
     loaded = true;
   })().catch((e: unknown) => {
     loading = undefined;
@@ -65,7 +162,7 @@ export function zstdCompress(input: Uint8Array, level: number): Uint8Array {
   assert(loaded, 'zstd used before loadCompressionKernels() resolved');
   assert(Number.isInteger(level) && level >= -15 && level <= 15 && level !== 0, `zstd: level ${level}`);
   assert(input.length <= MAX_EXTENT_BYTES, `zstd: extent input of ${input.length} bytes`);
-  return zstdCompressFrame(input, level);
+  return compressFrame(compressor!, input, level);
 }
 
 export interface ZstdFrameInfo {

@@ -5,6 +5,7 @@
 // docs/benchmarks.md ("Compression kernels") has the figures and the command.
 import { deflateSync, inflateSync } from 'node:zlib';
 import { compress as bokuwebCompress, decompress as bokuwebDecompress } from '@bokuweb/zstd-wasm';
+import foxglove from '@foxglove/wasm-zstd';
 import { unzlibSync, zlibSync } from 'fflate';
 import * as pako from 'pako';
 import { bench, describe } from 'vitest';
@@ -13,6 +14,7 @@ import { lzo1xCompressRaw, lzo1xDecompressRaw } from '../../../src/kernels/lzo.j
 import { EXTENT_BYTES, KINDS } from '../../node/kernels/compress-corpus.js';
 
 await loadCompressionKernels();
+await foxglove.isLoaded;
 
 /** Compressible kinds only: random and already-compressed data never reach a codec (heuristic). */
 const EXTENTS = ['text', 'json', 'source', 'zeros'].map((k) => KINDS[k]!(EXTENT_BYTES));
@@ -93,8 +95,11 @@ describe('zlib decompress (level 3 streams), 4 x 128 KiB', () => {
 
 for (const level of [-5, 1, 3, 9, 15]) {
   describe(`zstd:${level} compress, 4 x 128 KiB`, () => {
-    bench('butterfs (libzstd wasm, @bokuweb/zstd-wasm)', () => {
+    bench('butterfs (libzstd wasm of @foxglove/wasm-zstd, our glue)', () => {
       for (const e of EXTENTS) sink ^= compressRaw('zstd', e, level)!.length;
+    }, OPTIONS);
+    bench('@foxglove/wasm-zstd compress direct (its CommonJS glue, Node Buffer)', () => {
+      for (const e of EXTENTS) sink ^= foxglove.compress(e, level).length;
     }, OPTIONS);
     bench('@bokuweb/zstd-wasm compress direct', () => {
       for (const e of EXTENTS) sink ^= bokuwebCompress(e, level).length;
