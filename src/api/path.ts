@@ -106,6 +106,24 @@ interface Frame {
   name: string;
 }
 
+/** A walk's end; realpath and rename want the canonical path, most walks never read it, so it is built on use. */
+class WalkResult implements Resolved {
+  constructor(
+    readonly parent: Loc,
+    readonly name: Uint8Array | undefined,
+    readonly target: Resolved['target'],
+    readonly mustBeDir: boolean,
+    private readonly frames: Frame[],
+    private readonly last: string | undefined,
+  ) {}
+
+  get canonical(): string {
+    const parts = this.frames.slice(1).map((f) => f.name);
+    if (this.last !== undefined) parts.push(this.last);
+    return '/' + parts.join('/');
+  }
+}
+
 function splitComponents(path: string): string[] {
   return path.split('/').filter((c) => c !== '');
 }
@@ -124,15 +142,8 @@ export async function walk(fs: FsInfo, top: Loc, path: string, options: WalkOpti
   let mustBeDir = /\/\.?$/.test(path) && path !== '/';
   let links = 0;
   const cur = () => stack[stack.length - 1];
-  // realpath and rename want the canonical path; most walks never read it, so it is built on use.
-  const result = (parent: Loc, name: Uint8Array | undefined, target: Resolved['target'], mustBeDir: boolean, frames: Frame[], last?: string): Resolved => ({
-    parent, name, target, mustBeDir,
-    get canonical() {
-      const parts = frames.slice(1).map((f) => f.name);
-      if (last !== undefined) parts.push(last);
-      return '/' + parts.join('/');
-    },
-  });
+  const result = (parent: Loc, name: Uint8Array | undefined, target: Resolved['target'], mustBeDir: boolean, frames: Frame[], last?: string): Resolved =>
+    new WalkResult(parent, name, target, mustBeDir, frames, last);
   // Bounded: each round consumes a component; symlinks add at most MAX_SYMLINKS targets, each
   // bounded by PATH_MAX.
   while (pending.length > 0) {
@@ -226,7 +237,12 @@ export async function lookupLast(fs: FsInfo, r: Resolved, subvolumes: SubvolumeR
   const e = await lookupName(fs, r.parent.root, r.parent.ino, r.name);
   if (!e) return r;
   const loc: Loc = e.subvolume !== undefined ? await subvolumes(fs, r.parent, r.name, e.subvolume) : { root: r.parent.root, ino: e.ino };
-  return { ...r, target: { ...loc, type: e.type } };
+  return resolvedWith(r, { target: { ...loc, type: e.type } });
+}
+
+/** `r` with some fields changed (a spread would drop a walk result's canonical getter). */
+export function resolvedWith(r: Resolved, changes: Partial<Omit<Resolved, 'canonical'>>): Resolved {
+  return Object.assign(Object.create(Object.getPrototypeOf(r) as object) as Resolved, r, changes);
 }
 
 /** POSIX join of a parent path and a name, as node's path.join for our absolute-or-relative paths. */

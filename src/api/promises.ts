@@ -23,7 +23,7 @@ import { OpenFiles } from './open-files.js';
 import { FileHandle, collectData, STREAM_CHUNK_BYTES } from './file-handle.js';
 import { deleteSubvolume, unlinkSubvolume, renameSubvolume } from '../subvol/subvolume.js';
 import { btrfsNameHash } from '../kernels/hash.js';
-import { walk, walkCached, lookupLast, loadedSubvolume, pathString, nameBytes, nameString, joinPath, type Loc, type Resolved, type PathLike } from './path.js';
+import { walk, walkCached, lookupLast, resolvedWith, loadedSubvolume, pathString, nameBytes, nameString, joinPath, type Loc, type Resolved, type PathLike } from './path.js';
 import { Stats, BigIntStats, Dirent, type StatFs } from './stats.js';
 import { asNodeBytes, decodeBytes, checkEncoding, toBytes } from './encoding.js';
 import {
@@ -178,7 +178,7 @@ export class FsPromises {
     const trailing = /\/\.?$/.test(path) && !/(^|\/)\.\.?\/?$/.test(path);
     // Walk without the trailing slash (so a final symlink is not followed), then remember it.
     const r = await walk(fs, this.top(fs), trailing ? path.replace(/\/+\.?$/, '') || '/' : path, { followLast: false, parentOnly: true });
-    return { ...r, mustBeDir: r.mustBeDir || trailing };
+    return resolvedWith(r, { mustBeDir: r.mustBeDir || trailing });
   }
 
   private existing(r: Resolved): Loc & { type: number } {

@@ -931,8 +931,11 @@ export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: num
   const end = offset + len;
   let written = len;
   let inlined = false;
-  if (Math.max(oldSize, end) <= ss && inlinePossible(st)) {
-    const content = new Uint8Array(Math.max(oldSize, end));
+  // A whole file within a sector may be inline: uncompressed when it fits max_inline, or
+  // compressed when the inode compresses (else no copy of it is made just to be refused).
+  const small = Math.max(oldSize, end);
+  if (small <= ss && inlinePossible(st) && (inlineAllowed(st, small) || (await compressionFor(st)) !== undefined)) {
+    const content = new Uint8Array(small);
     if (oldSize > 0) content.set(await readRange(st, 0, oldSize));
     content.set(data, offset);
     inlined = await storeInline(st, content);
