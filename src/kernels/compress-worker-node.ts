@@ -62,7 +62,10 @@ export async function spawnNodeCompressWorker(poolUrl: string): Promise<Compress
   const js = new URL('./compress.worker.js', poolUrl);
   const ts = new URL('./compress.worker.ts', poolUrl);
   let worker: import('node:worker_threads').Worker;
-  const options = { name: 'butterfs-compress', stdout: false, stderr: false };
+  // The parent's flags, less --input-type (a process started with `node --input-type=module -e`
+  // passes it on, and a worker from a file refuses it).
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  const options = { name: 'butterfs-compress', execArgv };
   if (fs.existsSync(js)) {
     worker = new wt.Worker(js, options);
   } else if (fs.existsSync(ts)) {

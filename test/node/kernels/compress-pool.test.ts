@@ -297,3 +297,38 @@ describe('compression pool: lifetime', () => {
     expect(p.status()).toMatchObject({ started: 0, ready: 0 });
   });
 });
+
+describe('compression pool: the built library in plain Node', () => {
+  it('compresses on worker_threads from dist/ (compress.worker.js beside the pool), and a process that never unmounts still exits', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const { join } = await import('node:path');
+    const { pathToFileURL } = await import('node:url');
+    const { rm } = await import('node:fs/promises');
+    const run = promisify(execFile);
+    const dir = join(process.cwd(), '.cache', 'dist-pool-test');
+    try {
+      await run('node', ['scripts/build-lib.mjs'], { env: { ...process.env, BUTTERFS_DIST_DIR: dir } });
+      const entry = pathToFileURL(join(dir, 'index.js')).href;
+      // No unmount: idle workers must not keep the process alive.
+      const script = `const m = await import(${JSON.stringify(entry)});
+        const d = new m.MemoryDevice(128 * 1024 * 1024);
+        await m.mkfs([d]);
+        const fs = await m.mount([d], 'compress=zstd:1');
+        await fs.info.compressPool.start();
+        const text = new TextEncoder().encode('the copy on write filesystem keeps every block checksummed '.repeat(40000));
+        await fs.promises.writeFile('/t', text);
+        await fs.sync();
+        const back = await fs.promises.readFile('/t');
+        console.log(JSON.stringify({ same: Buffer.compare(back, text) === 0, pool: fs.info.compressPool.status() }));`;
+      const { stdout } = await run('node', ['--input-type=module', '-e', script], { timeout: 30_000 });
+      const out = JSON.parse(stdout) as { same: boolean; pool: { workers: number; ready: number; chunksInWorkers: number; disabledReason?: string } };
+      expect(out.same).toBe(true);
+      expect(out.pool.disabledReason).toBeUndefined();
+      expect(out.pool.ready).toBe(out.pool.workers);
+      expect(out.pool.chunksInWorkers).toBeGreaterThan(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
