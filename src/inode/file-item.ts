@@ -13,7 +13,8 @@ import { Key } from '../format/key.js';
 import { viewOf } from '../format/struct.js';
 import { FileExtentHead, FileExtentItem } from '../format/structs.js';
 import { ItemType, FileExtentType, CompressionType } from '../format/constants.js';
-import { insertItem, insertDeferred, forEachItemFromFloor } from '../tree/ctree.js';
+import { insertItem, insertDeferred, deleteItem, forEachItemFromFloor } from '../tree/ctree.js';
+import { invalidateFileExtents } from './extent-map.js';
 import { readU64 } from '../format/u64.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { FsError } from '../util/errors.js';
@@ -96,11 +97,19 @@ export function fileExtentEnd(fe: FileExtent): number {
 export const isHole = (fe: FileExtent): boolean => fe.type !== FileExtentType.INLINE && fe.diskBytenr === 0;
 
 export async function insertFileExtent(fs: FsInfo, root: Root, ino: number, fe: FileExtent): Promise<void> {
+  invalidateFileExtents(root, ino, fe.fileOffset, fileExtentEnd(fe));
   await insertItem(fs, root, fileExtentKey(ino, fe.fileOffset), encodeFileExtent(fe));
+}
+
+/** Deletes the item `fe` (as found in the tree) of `ino`. */
+export async function deleteFileExtent(fs: FsInfo, root: Root, ino: number, fe: FileExtent): Promise<void> {
+  invalidateFileExtents(root, ino, fe.fileOffset, fileExtentEnd(fe));
+  await deleteItem(fs, root, fileExtentKey(ino, fe.fileOffset));
 }
 
 /** insertFileExtent for a key that is new for certain: deferred with the tree's other new items (ctree.ts insertDeferred). */
 export function insertFileExtentDeferred(fs: FsInfo, root: Root, ino: number, fe: FileExtent): void {
+  invalidateFileExtents(root, ino, fe.fileOffset, fileExtentEnd(fe));
   insertDeferred(fs, root, fileExtentKey(ino, fe.fileOffset), encodeFileExtent(fe));
 }
 

@@ -64,7 +64,7 @@ import {
   ItemType, FileExtentType, CompressionType, InodeFlags, IncompatFlags, BlockGroupFlags, MAX_EXTENT_SIZE,
 } from '../format/constants.js';
 import { checksum, csumSizeBytes, checksumMatches, checksumSectorsInto } from '../kernels/checksum.js';
-import { deleteItem, lookup, searchSlot, setItemKeySafe, truncateItem } from '../tree/ctree.js';
+import { lookup, searchSlot, setItemKeySafe, truncateItem } from '../tree/ctree.js';
 import { maxItemSize } from '../tree/extent-buffer.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { allocateSpaceRange } from '../fs/space.js';
@@ -80,8 +80,11 @@ import {
 import { CompressPool, defaultCompressWorkers } from '../kernels/compress-pool.js';
 import {
   type FileExtent, fileExtentKey, findFileExtents, fileExtentEnd, encodeFileExtent, insertFileExtent, insertFileExtentDeferred, newFileExtent,
-  holeFileExtent, isHole,
+  holeFileExtent, isHole, decodeFileExtent, deleteFileExtent,
 } from './file-item.js';
+import {
+  cachedFileExtents, rememberFileExtents, invalidateFileExtents, forgetFileExtents, extentMapVerify, extentMapStats,
+} from './extent-map.js';
 
 const MiB = 1024 * 1024;
 /**
@@ -139,6 +142,32 @@ async function finishWrite(st: FileState, times: { mtime: boolean }): Promise<vo
   await writeInode(st.fs, st.root, st.ino, st.inode);
 }
 
+// ---------------------------------------------------------------- the extent map
+
+/**
+ * findFileExtents through the inode's extent map (extent-map.ts): a range seen before costs no
+ * search. The items returned are shared with the map: callers copy before changing one.
+ */
+async function fileExtentsIn(st: FileState, start: number, end: number, limit = Infinity): Promise<FileExtent[]> {
+  const generation = st.inode.generation;
+  const cached = cachedFileExtents(st.root, st.ino, generation, start, end);
+  if (cached) {
+    const out = cached.length > limit ? cached.slice(0, limit) : cached;
+    if (extentMapVerify()) {
+      const fresh = await findFileExtents(st.fs, st.root, st.ino, start, end, limit);
+      assert(JSON.stringify(out) === JSON.stringify(fresh), () => `inode ${st.ino}: extent map for [${start}, ${end}) differs from the tree`);
+    }
+    extentMapStats.hits++;
+    return out;
+  }
+  extentMapStats.misses++;
+  const found = await findFileExtents(st.fs, st.root, st.ino, start, end, limit);
+  // With a limit, only the range up to the last item found is known whole.
+  const known = found.length < limit ? end : Math.min(end, fileExtentEnd(found[found.length - 1]));
+  rememberFileExtents(st.root, st.ino, generation, start, known, found);
+  return found;
+}
+
 // ---------------------------------------------------------------- reading
 
 /**
@@ -190,7 +219,7 @@ async function readRange(st: FileState, start: number, len: number): Promise<Uin
 /** The file's bytes [start, start + out.length) into `out` (every byte written: zeros where nothing is stored). */
 async function readRangeInto(st: FileState, start: number, out: Uint8Array): Promise<void> {
   const end = start + out.length;
-  const extents = await findFileExtents(st.fs, st.root, st.ino, start, end);
+  const extents = await fileExtentsIn(st, start, end);
   // Bytes of out before `filled` are written; gaps between items (NO_HOLES) read as zeros.
   let filled = start;
   for (const fe of extents) {
@@ -395,6 +424,8 @@ async function rewriteExtent(st: FileState, oldOffset: number, fe: FileExtent): 
   assert(found, () => `inode ${st.ino}: file extent at ${oldOffset} vanished`);
   const enc = encodeFileExtent(fe);
   const data = path.itemData();
+  const old = decodeFileExtent(data, st.ino, oldOffset);
+  invalidateFileExtents(st.root, st.ino, Math.min(oldOffset, fe.fileOffset), Math.max(fileExtentEnd(old), fileExtentEnd(fe)));
   assert(data.length === enc.length, 'rewriteExtent changes the item size');
   data.set(enc);
   fs.markDirty(path.leaf);
@@ -429,13 +460,13 @@ async function dropExtents(st: FileState, start: number, end: number): Promise<v
   // Each round removes or trims one item inside [start, end): bounded by the items there.
   for (let round = 0; cur < end; round++) {
     assert(round < 1 << 30, 'dropExtents did not progress');
-    const [fe] = await findFileExtents(fs, root, ino, cur, end, 1);
+    const [fe] = await fileExtentsIn(st, cur, end, 1);
     if (!fe) return;
     const ks = fe.fileOffset;
     const ke = fileExtentEnd(fe);
     if (fe.type === FileExtentType.INLINE) {
       assert(ks >= start, () => `inode ${ino}: dropping [${start}, ${end}) would cut the inline extent`);
-      await deleteItem(fs, root, fileExtentKey(ino, ks));
+      await deleteFileExtent(fs, root, ino, fe);
       st.inode.nbytes -= fe.ramBytes;
       cur = ke;
       continue;
@@ -462,7 +493,7 @@ async function dropExtents(st: FileState, start: number, end: number): Promise<v
       if (counted) st.inode.nbytes -= end - ks;
       return;
     }
-    await deleteItem(fs, root, fileExtentKey(ino, ks));
+    await deleteFileExtent(fs, root, ino, fe);
     if (counted) {
       changeRef(st, fe, ks, -1);
       st.inode.nbytes -= fe.numBytes;
@@ -475,7 +506,7 @@ async function dropExtents(st: FileState, start: number, end: number): Promise<v
 async function fillHoles(st: FileState, start: number, end: number): Promise<void> {
   if (noHoles(st.fs) || end <= start) return;
   let cur = start;
-  const fes = await findFileExtents(st.fs, st.root, st.ino, start, end);
+  const fes = await fileExtentsIn(st, start, end);
   for (const fe of [...fes, undefined]) {
     const next = fe ? Math.max(fe.fileOffset, start) : end;
     if (next > cur) await insertFileExtent(st.fs, st.root, st.ino, holeFileExtent(st.fs, cur, next - cur));
@@ -528,7 +559,7 @@ async function storeInline(st: FileState, content: Uint8Array): Promise<boolean>
 
 async function inlineExtentOf(st: FileState): Promise<FileExtent | undefined> {
   if (hasNoExtents(st)) return undefined;
-  const [fe] = await findFileExtents(st.fs, st.root, st.ino, 0, 1, 1);
+  const [fe] = await fileExtentsIn(st, 0, 1, 1);
   return fe?.type === FileExtentType.INLINE ? fe : undefined;
 }
 
@@ -807,9 +838,9 @@ async function markExtentWritten(st: FileState, fe: FileExtent, a: number, b: nu
   const piece = (base: FileExtent, type: number, from: number, to: number): FileExtent => ({
     ...base, type, generation: fs.transid, fileOffset: from, offset: base.offset + (from - base.fileOffset), numBytes: to - from,
   });
-  const prev = a === ks && ks > 0 ? (await findFileExtents(fs, root, ino, ks - 1, ks, 1))[0] : undefined;
+  const prev = a === ks && ks > 0 ? (await fileExtentsIn(st, ks - 1, ks, 1))[0] : undefined;
   const left = mergeable(prev, fe) && fileExtentEnd(prev!) === ks ? prev : undefined;
-  const next = b === ke ? (await findFileExtents(fs, root, ino, ke, ke + 1, 1))[0] : undefined;
+  const next = b === ke ? (await fileExtentsIn(st, ke, ke + 1, 1))[0] : undefined;
   const right = mergeable(next, fe) && next!.fileOffset === ke ? next : undefined;
   if (a === ks && b < ke && left) {
     await rewriteExtent(st, left.fileOffset, piece(left, FileExtentType.REG, left.fileOffset, b));
@@ -825,11 +856,11 @@ async function markExtentWritten(st: FileState, fe: FileExtent, a: number, b: nu
     const from = left ? left.fileOffset : ks;
     const to = right ? fileExtentEnd(right) : ke;
     if (right) {
-      await deleteItem(fs, root, fileExtentKey(ino, right.fileOffset));
+      await deleteFileExtent(fs, root, ino, right);
       changeRef(st, right, right.fileOffset, -1);
     }
     if (left) {
-      await deleteItem(fs, root, fileExtentKey(ino, ks));
+      await deleteFileExtent(fs, root, ino, fe);
       changeRef(st, fe, ks, -1);
       await rewriteExtent(st, from, piece(left, FileExtentType.REG, from, to));
     } else {
@@ -869,7 +900,7 @@ async function writeRange(st: FileState, start: number, buf: Uint8Array): Promis
     else pieces.push({ start: s, end: e });
   };
   let cur = start;
-  for (const fe of await findFileExtents(fs, st.root, st.ino, start, end)) {
+  for (const fe of await fileExtentsIn(st, start, end)) {
     const a = Math.max(fe.fileOffset, cur);
     // An inline extent ends within the first sector: its piece is that whole sector.
     const b = Math.min(alignUp(fileExtentEnd(fe), fs.sectorsize), end);
@@ -1073,7 +1104,7 @@ export async function truncateFile(fs: FsInfo, root: Root, ino: number, newSize:
 async function zeroTail(st: FileState, size: number): Promise<void> {
   const ss = st.fs.sectorsize;
   const s = alignDown(size, ss);
-  const [fe] = await findFileExtents(st.fs, st.root, st.ino, s, s + 1, 1);
+  const [fe] = await fileExtentsIn(st, s, s + 1, 1);
   if (!fe || fe.type !== FileExtentType.REG || isHole(fe)) return;
   const buf = new Uint8Array(ss);
   buf.set(await readRange(st, s, size - s));
@@ -1096,6 +1127,7 @@ async function truncateItems(st: FileState, size: number): Promise<void> {
       if ((await writeRange(st, 0, buf)) < buf.length) throw new FsError('ENOSPC', `inode ${st.ino}: no data space to rewrite the first sector`);
     }
   } else if (inline && inline.ramBytes > size) {
+    invalidateFileExtents(st.root, st.ino, 0, fileExtentEnd(inline));
     const { found, path } = await searchSlot(fs, st.root, fileExtentKey(st.ino, 0), { cow: true });
     assert(found, 'inline extent vanished');
     truncateItem(fs, path, FileExtentHead.size + size, true);
@@ -1150,7 +1182,7 @@ export async function fallocateFile(fs: FsInfo, root: Root, ino: number, offset:
     else if (b > a) ranges.push([a, b]);
   };
   let cur = allocStart;
-  for (const fe of await findFileExtents(fs, root, ino, allocStart, allocEnd)) {
+  for (const fe of await fileExtentsIn(st, allocStart, allocEnd)) {
     const a = Math.max(fe.fileOffset, cur);
     const b = Math.min(alignUp(fileExtentEnd(fe), ss), allocEnd);
     if (a > cur) add(cur, a);
@@ -1190,6 +1222,7 @@ export async function freeInodeData(fs: FsInfo, root: Root, ino: number): Promis
   const item = await findInode(fs, root, ino);
   const inode = item ?? InodeItemStruct.zero();
   await dropExtents({ fs, root, ino, inode }, 0, MAX_FILE_SIZE);
+  forgetFileExtents(root, ino);
   if (item) {
     // The inode may outlive this call (orphan cleanup in steps): keep it consistent.
     item.size = 0;
@@ -1241,7 +1274,7 @@ export async function cloneRange(
   if (dstInline && dstOffset > 0) await convertInline(dst, dstInline);
   if (dstOffset > alignUp(dstOldSize, ss)) await fillHoles(dst, alignUp(dstOldSize, ss), dstOffset);
   const map = (x: number) => dstOffset + (x - srcOffset);
-  const fes = await findFileExtents(fs, srcRoot, srcIno, srcOffset, srcOffset + span);
+  const fes = await fileExtentsIn(src, srcOffset, srcOffset + span);
   let cur = srcOffset;
   const holeTo = async (to: number) => {
     if (to <= cur) return;

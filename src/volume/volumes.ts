@@ -51,6 +51,12 @@ export interface MappedSegment {
   copies: { devid: number; physical: number }[];
 }
 
+/** Whether every stripe of a chunk of these flags holds the whole chunk (single, dup, raid1, raid1c3, raid1c4). */
+function mirroredWhole(flags: number): boolean {
+  const p = profileOfFlags(flags);
+  return p.nparity === 0 && p.name !== 'raid0' && p.name !== 'raid10';
+}
+
 /** The bytes of one stripe on one device (stripe_size in btrfs's chunk map). */
 export function stripeSize(map: ChunkMapping): number {
   const p = profileOfFlags(map.type);
@@ -186,6 +192,13 @@ export class Volumes {
    * (BlockDevice.readInto): the data path reads into the reader's buffer this way.
    */
   async readLogicalInto(logical: number, dest: Uint8Array, mirror = 0): Promise<void> {
+    // The common case without mapRange's segment objects: a range inside one chunk whose every
+    // stripe holds the whole chunk (single, dup, raid1*).
+    const c = this.chunkAt(logical);
+    if (c && logical + dest.length <= c.start + c.length && mirroredWhole(c.type)) {
+      const s = c.stripes[Math.max(0, mirror - 1) % c.stripes.length];
+      return readDeviceInto(this.deviceOf(s.devid), s.physical + (logical - c.start), dest);
+    }
     const segs = this.mapRange(logical, dest.length);
     for (const s of segs) {
       const c = s.copies[Math.max(0, mirror - 1) % s.copies.length];
