@@ -167,3 +167,14 @@ export function nameString(b: Uint8Array): string {
   }
   return utf8Decoder.decode(b);
 }
+
+/** The name at data[at, at + len) as a string when it is all ASCII (read in place), else undefined. */
+export function asciiName(data: Uint8Array, at: number, len: number): string | undefined {
+  let s = '';
+  for (let i = at; i < at + len; i++) {
+    const c = data[i];
+    if (c > 0x7f) return undefined;
+    s += String.fromCharCode(c);
+  }
+  return s;
+}

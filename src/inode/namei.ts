@@ -22,7 +22,7 @@ import {
   readInode, writeInode, newInodeItem, allocIno, nowTimespec, findInode, encodeInode, inodeKey, cacheInode,
   S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, isDir, type InodeItem,
 } from './inode.js';
-import { lookupHashed, insertHashed, deleteHashed, encodeDirItem, parseDirItems, checkName, nameString } from './dir-item.js';
+import { lookupHashed, insertHashed, deleteHashed, encodeDirItem, parseDirItems, checkName, nameString, asciiName } from './dir-item.js';
 import { addRef, removeRef, listRefs, encodeRef } from './inode-ref.js';
 import { freeInodeData } from './file.js';
 import { inheritedFlags } from './attr.js';
@@ -43,13 +43,13 @@ export interface LookupResult {
 
 export interface DirEntryInfo {
   /** The name's bytes: read-only (a listing may be shared through the tree's cache). */
-  name: Uint8Array;
+  readonly name: Uint8Array;
   /** The name as a string (nameString's form). */
-  text: string;
-  ino: number;
-  type: number;
-  index: number;
-  subvolume?: number;
+  readonly text: string;
+  readonly ino: number;
+  readonly type: number;
+  readonly index: number;
+  readonly subvolume?: number;
 }
 
 /** FT_* of a st_mode. */
@@ -93,6 +93,24 @@ const DIR_NAME_LEN = DirItem.off.nameLen;
 const DIR_DATA_LEN = DirItem.off.dataLen;
 const DIR_TYPE = DirItem.off.type;
 
+const utf8Encoder = new TextEncoder();
+
+/** A readdir entry: its name bytes are made from the string on first use when the name is ASCII. */
+class ListedEntry implements DirEntryInfo {
+  constructor(
+    readonly text: string,
+    private bytes: Uint8Array | undefined,
+    readonly ino: number,
+    readonly type: number,
+    readonly index: number,
+    readonly subvolume: number | undefined,
+  ) {}
+
+  get name(): Uint8Array {
+    return (this.bytes ??= utf8Encoder.encode(this.text));
+  }
+}
+
 /** Every entry of `dir` after index `after`, in creation (DIR_INDEX) order: readDir in one call, one await per leaf. */
 export async function readDirAll(fs: FsInfo, root: Root, dir: number, after = 1, limit = Infinity): Promise<readonly DirEntryInfo[]> {
   // A whole listing is remembered by the tree's cache until an index item of `dir` changes.
@@ -118,15 +136,13 @@ export async function readDirAll(fs: FsInfo, root: Root, dir: number, after = 1,
     const k = leaf.keyOffset(slot);
     const index = u64FromParts(u32(k + 13), u32(k + 9), 'dir index');
     const nameAt = p + DirItem.size;
-    const name = d.slice(nameAt, nameAt + nameLen);
-    const info: DirEntryInfo = { name, text: nameString(name), ino: 0, type: d[p + DIR_TYPE], index };
-    if (d[p + 8] === ItemType.ROOT_ITEM) {
-      info.subvolume = u64FromParts(u32(p + 4), u32(p), 'subvolume id');
-      info.ino = FIRST_INODE_OBJECTID;
-    } else {
-      info.ino = u64FromParts(u32(p + 4), u32(p), 'inode number');
-    }
-    out.push(info);
+    // Most names are ASCII: the string is read from the leaf and the bytes are made only if asked.
+    const ascii = asciiName(d, nameAt, nameLen);
+    const bytes = ascii === undefined ? d.slice(nameAt, nameAt + nameLen) : undefined;
+    const text = ascii ?? nameString(bytes!);
+    const loc = u64FromParts(u32(p + 4), u32(p), 'dir entry location');
+    const isSubvol = d[p + 8] === ItemType.ROOT_ITEM;
+    out.push(new ListedEntry(text, bytes, isSubvol ? FIRST_INODE_OBJECTID : loc, d[p + DIR_TYPE], index, isSubvol ? loc : undefined));
     return out.length < limit;
   });
   // Shared with every later caller until the directory changes: read-only from here on.
