@@ -47,10 +47,6 @@ export class Stats extends StatsBase<number> {
   mtimeMs: number;
   ctimeMs: number;
   birthtimeMs: number;
-  atime: Date;
-  mtime: Date;
-  ctime: Date;
-  birthtime: Date;
 
   constructor(dev: number, ino: number, item: InodeItem) {
     super();
@@ -68,11 +64,25 @@ export class Stats extends StatsBase<number> {
     this.mtimeMs = timespecMs(item.mtime);
     this.ctimeMs = timespecMs(item.ctime);
     this.birthtimeMs = timespecMs(item.otime);
-    this.atime = new Date(this.atimeMs);
-    this.mtime = new Date(this.mtimeMs);
-    this.ctime = new Date(this.ctimeMs);
-    this.birthtime = new Date(this.birthtimeMs);
   }
+
+  // The Dates are made on first use from the *Ms fields (as node does since v18): most stats
+  // never read them, and a Stats crossing the worker boundary carries only the numbers.
+  get atime(): Date { return ownDate(this, 'atime', this.atimeMs); }
+  set atime(d: Date) { ownDate(this, 'atime', d); }
+  get mtime(): Date { return ownDate(this, 'mtime', this.mtimeMs); }
+  set mtime(d: Date) { ownDate(this, 'mtime', d); }
+  get ctime(): Date { return ownDate(this, 'ctime', this.ctimeMs); }
+  set ctime(d: Date) { ownDate(this, 'ctime', d); }
+  get birthtime(): Date { return ownDate(this, 'birthtime', this.birthtimeMs); }
+  set birthtime(d: Date) { ownDate(this, 'birthtime', d); }
+}
+
+/** Makes `d` (or a Date of `d` ms) the own, writable property `name` of `stats`, and returns it. */
+function ownDate(stats: Stats, name: 'atime' | 'mtime' | 'ctime' | 'birthtime', d: Date | number): Date {
+  const value = typeof d === 'number' ? new Date(d) : d;
+  Object.defineProperty(stats, name, { value, writable: true, enumerable: true, configurable: true });
+  return value;
 }
 
 const nsOf = (t: Timespec) => BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec);

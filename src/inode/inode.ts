@@ -87,19 +87,20 @@ export async function findInode(fs: FsInfo, root: Root, ino: number): Promise<In
 
 /**
  * The inode's item if it is known without any I/O (a delayed update, or the item cache), else
- * undefined: the synchronous fast path of readInode (api/promises.ts stat).
+ * undefined: the synchronous fast path of readInode (api/promises.ts stat). The item is the
+ * cache's own: read it, never change it.
  */
-export function peekInode(root: Root, ino: number): InodeItemT | undefined {
+export function peekInode(root: Root, ino: number): Readonly<InodeItemT> | undefined {
   const c = root.itemCache;
   if (!c || ino === EMPTY_SUBVOL_DIR_OBJECTID) return undefined;
   const key = inodeKey(ino);
   if (!c.covers(key)) return undefined;
   const delayed = c.getDelayed(key) as InodeItemT | undefined;
-  if (delayed) return cloneInode(delayed);
+  if (delayed) return delayed;
   const e = c.get(key);
   if (!e?.data) return undefined;
   if (e.decoded === undefined) e.decoded = decodeInode(e.data, ino);
-  return cloneInode(e.decoded as InodeItemT);
+  return e.decoded as InodeItemT;
 }
 
 /** A copy the caller may change (the cached or delayed decoded item stays as it is). */

@@ -306,6 +306,13 @@ describe('fs.promises', () => {
     expect(st.atimeMs).toBe(1500);
     expect(st.mtimeMs).toBe(2000);
     expect(st.mtime).toEqual(new Date(2000));
+    // The Dates are made on first use, stay the same object, and can be replaced, as node's.
+    expect(st.atime).toBe(st.atime);
+    expect(st.atime.getTime()).toBe(1500);
+    expect(st.birthtime.getTime()).toBe(st.birthtimeMs);
+    st.ctime = new Date(7);
+    expect(st.ctime.getTime()).toBe(7);
+    expect(Object.keys({ ...st })).toContain('atime');
     await p.utimes('/t', '12.25', 1_234_567_890.123456789);
     st = await p.stat('/t');
     expect(st.atimeMs).toBe(12250);
