@@ -57,6 +57,21 @@ export function writeU64(dv: DataView, off: number, n: number): void {
   dv.setUint32(off + 4, u64Hi(n), true);
 }
 
+/** Little-endian u32 into bytes (no DataView: small items are built without touching their buffer). */
+export function putLe32(b: Uint8Array, off: number, v: number): void {
+  b[off] = v;
+  b[off + 1] = v >>> 8;
+  b[off + 2] = v >>> 16;
+  b[off + 3] = v >>> 24;
+}
+
+/** writeU64 into bytes (no DataView). */
+export function putU64(b: Uint8Array, off: number, n: number): void {
+  if (!Number.isSafeInteger(n)) throw new FsError('EOVERFLOW', `cannot store ${n} as u64`);
+  putLe32(b, off, u64Lo(n));
+  putLe32(b, off + 4, u64Hi(n));
+}
+
 /** u64 as an unsigned decimal string, as btrfs-progs prints it. */
 export function u64ToString(n: number): string {
   if (n >= 0) return String(n);

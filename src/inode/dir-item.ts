@@ -6,8 +6,9 @@
 // Entries are parsed field by field: transid is not validated by btrfs, and mkfs.btrfs 6.2
 // writes garbage there, so it is never decoded as a number.
 import { DirItem } from '../format/structs.js';
-import { Key, readDiskKey, writeDiskKey } from '../format/key.js';
+import { Key, readDiskKey } from '../format/key.js';
 import { viewOf } from '../format/struct.js';
+import { putLe32, putU64 } from '../format/u64.js';
 import { ItemType, NAME_LEN } from '../format/constants.js';
 import { btrfsNameHash } from '../kernels/checksum.js';
 import { searchSlot, insertItem, insertDeferred, extendItem, truncateItem, deleteItems, lookup } from '../tree/ctree.js';
@@ -57,13 +58,18 @@ export function parseDirItems(data: Uint8Array, what: string): DirEntry[] {
 
 export function encodeDirItem(location: Key, transid: number, type: number, name: Uint8Array, value: Uint8Array = new Uint8Array(0)): Uint8Array {
   const b = new Uint8Array(DirItem.size + name.length + value.length);
-  const dv = viewOf(b);
-  writeDiskKey(dv, D.location, location);
-  dv.setUint32(D.transid, transid >>> 0, true);
-  dv.setUint32(D.transid + 4, Math.floor(transid / 2 ** 32), true);
-  dv.setUint16(D.dataLen, value.length, true);
-  dv.setUint16(D.nameLen, name.length, true);
-  dv.setUint8(D.type, type);
+  // Byte stores, no DataView: these items are small and one is made for every name.
+  putLe32(b, D.location, location.objLo);
+  putLe32(b, D.location + 4, location.objHi);
+  b[D.location + 8] = location.type;
+  putLe32(b, D.location + 9, location.offLo);
+  putLe32(b, D.location + 13, location.offHi);
+  putU64(b, D.transid, transid);
+  b[D.dataLen] = value.length;
+  b[D.dataLen + 1] = value.length >>> 8;
+  b[D.nameLen] = name.length;
+  b[D.nameLen + 1] = name.length >>> 8;
+  b[D.type] = type;
   b.set(name, DirItem.size);
   b.set(value, DirItem.size + name.length);
   return b;

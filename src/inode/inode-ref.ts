@@ -11,7 +11,7 @@ import { tryInsert } from './dir-item.js';
 import { maxItemSize } from '../tree/extent-buffer.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { FsError } from '../util/errors.js';
-import { readU64 } from '../format/u64.js';
+import { readU64, putU64 } from '../format/u64.js';
 
 export interface NameRef {
   parent: number;
@@ -67,7 +67,9 @@ function parseExtrefs(data: Uint8Array, ino: number): RefEntry[] {
 /** An INODE_REF entry (btrfs_inode_ref + name). */
 export function encodeRef(index: number, name: Uint8Array): Uint8Array {
   const b = new Uint8Array(InodeRef.size + name.length);
-  InodeRef.encode(viewOf(b), 0, { index, nameLen: name.length });
+  putU64(b, InodeRef.off.index, index);
+  b[InodeRef.off.nameLen] = name.length;
+  b[InodeRef.off.nameLen + 1] = name.length >>> 8;
   b.set(name, InodeRef.size);
   return b;
 }
