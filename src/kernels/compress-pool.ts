@@ -18,6 +18,9 @@
 //    writer as it would without a pool). `disabledReason` says why; a warning is printed once.
 //  * Node: workers are unref'd while idle, so a pool never keeps a process alive.
 //
+// Sizing: one worker per CPU but one (defaultCompressWorkers); see docs/benchmarks.md
+// ("Compressed writes") for what it measured on a shared 2-core machine.
+//
 // Where the worker script is: beside this module as compress.worker.js (tsc's dist/), or, in a
 // browser, wherever Vite emitted it (the `new Worker(new URL(...))` literal below is what Vite
 // follows). Running from the TypeScript sources in Node (vitest's node project), there is no .js:
@@ -93,12 +96,16 @@ export async function hardwareThreads(): Promise<number> {
   return 1;
 }
 
-/** Workers a new filesystem's pool starts: setDefaultCompressWorkers's, else one per CPU. */
+/**
+ * Workers a new filesystem's pool starts: setDefaultCompressWorkers's, else one per CPU but one,
+ * at least one. The engine thread is the other compressor (it takes chunks no worker has
+ * taken), and it has the write path to run: one thread per CPU in all.
+ */
 export async function defaultCompressWorkers(): Promise<number> {
-  return defaultWorkers ?? hardwareThreads();
+  return defaultWorkers ?? Math.max(1, (await hardwareThreads()) - 1);
 }
 
-/** Sets the workers of pools created from now on (undefined: one per CPU; 0: none). Benchmarks and tests. */
+/** Sets the workers of pools created from now on (undefined: the default above; 0: none). Benchmarks and tests. */
 export function setDefaultCompressWorkers(workers: number | undefined): void {
   assert(workers === undefined || (Number.isInteger(workers) && workers >= 0 && workers <= 256), `compress workers ${workers}`);
   defaultWorkers = workers;

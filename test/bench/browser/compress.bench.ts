@@ -43,6 +43,10 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 const parts = await engine.parts([['zstd', 1], ['lzo', 0], ['zlib', 1]], 64 * MiB, 1);
 console.log(`parts: ${JSON.stringify(parts)}`);
+// The pool alone: no workers, one, and one per CPU.
+const sizes = [...new Set([0, 1, threads])];
+const poolRuns = { ...await engine.pool('zstd', 1, sizes, (QUICK ? 16 : 64) * MiB, 3), ...await engine.pool('lzo', 1, sizes, (QUICK ? 16 : 64) * MiB, 3) };
+console.log(`pool: ${JSON.stringify(poolRuns)}`);
 await engine.cleanup(prefix);
 worker.terminate();
 
@@ -63,6 +67,9 @@ console.log(`\n### The write path's CPU parts alone, same text, 128 KiB chunks, 
 console.log(['| part | MB/s | ratio |', '|---|---|---|',
   `| heuristic | ${fmt(parts.heuristic!)} | |`, `| crc32c | ${fmt(parts.crc32c!)} | |`,
   ...['zstd:1', 'lzo:0', 'zlib:1'].map((k) => `| ${k} | ${fmt(parts[k]!)} | ${parts[`${k} ratio`]!.toFixed(2)}x |`)].join('\n'));
+console.log(`\n### The compression pool alone (chunk streams of 1 MiB writes, engine thread stealing), MB/s of input, 3 alternating rounds\n`);
+console.log(['| codec, pool | rounds | median |', '|---|---|---|',
+  ...Object.entries(poolRuns).map(([k, v]) => `| ${k} | ${v.map((x) => fmt(x)).join(', ')} | ${fmt(median(v))} |`)].join('\n'));
 
 describe('compressed writes on OPFS (timed above, see the printed tables)', () => {
   bench('placeholder', () => undefined, { iterations: 1, time: 0 });

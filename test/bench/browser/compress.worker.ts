@@ -7,7 +7,7 @@ import { OpfsDevice } from '../../../src/device/index.js';
 import { mkfs, mount } from '../../../src/api/filesystem.js';
 import { compress, heuristic, loadCompressionKernels, type CompressionName } from '../../../src/kernels/compression.js';
 import { checksum } from '../../../src/kernels/checksum.js';
-import { hardwareThreads, setDefaultCompressWorkers } from '../../../src/kernels/compress-pool.js';
+import { CompressPool, hardwareThreads, setDefaultCompressWorkers } from '../../../src/kernels/compress-pool.js';
 import { rng } from './files-workloads.js';
 
 const MiB = 1024 * 1024;
@@ -128,6 +128,35 @@ const api = {
       out[`${codec}:${level}`] = chunks((c) => void (z += compress(codec, c, level, 4096)?.length ?? CHUNK));
       out[`${codec}:${level} ratio`] = totalBytes / z;
     }
+    return out;
+  },
+
+  /**
+   * The compression pool alone (no filesystem): `totalBytes` of the text in 1 MiB writes' worth
+   * of 128 KiB chunks through a stream, per pool size, alternating; MB/s of input each.
+   */
+  async pool(codec: CompressionName, level: number, sizes: number[], totalBytes: number, rounds: number) {
+    await loadCompressionKernels();
+    const corpus = textCorpus(16 * MiB, 1);
+    const pools = sizes.map((workers) => new CompressPool({ workers }));
+    await Promise.all(pools.map((p) => p.start()));
+    const out: Record<string, number[]> = {};
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, p] of pools.entries()) {
+        const job = { codec, level, sectorSize: 4096, heuristic: true, csum: 'crc32c' as const };
+        const t0 = performance.now();
+        for (let off = 0; off < totalBytes; off += MiB) {
+          const at = off % corpus.length;
+          const chunks: Uint8Array[] = [];
+          for (let c = 0; c < MiB; c += CHUNK) chunks.push(corpus.subarray(at + c, at + c + CHUNK));
+          const s = p.stream(job, chunks);
+          for (let c = 0; c < chunks.length; c++) await s.next();
+          s.close();
+        }
+        (out[`${codec}:${level}, ${sizes[i]} workers`] ??= []).push(totalBytes / 1e3 / (performance.now() - t0));
+      }
+    }
+    await Promise.all(pools.map((p) => p.terminate()));
     return out;
   },
 
