@@ -13,7 +13,7 @@ import { Key } from '../format/key.js';
 import { viewOf } from '../format/struct.js';
 import { FileExtentHead, FileExtentItem } from '../format/structs.js';
 import { ItemType, FileExtentType, CompressionType } from '../format/constants.js';
-import { insertItem, insertDeferred, deleteItem, forEachItemFromFloor } from '../tree/ctree.js';
+import { insertItem, insertEmptyItems, insertDeferred, deleteItem, forEachItemFromFloor } from '../tree/ctree.js';
 import { invalidateFileExtents } from './extent-map.js';
 import { readU64 } from '../format/u64.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
@@ -99,6 +99,19 @@ export const isHole = (fe: FileExtent): boolean => fe.type !== FileExtentType.IN
 export async function insertFileExtent(fs: FsInfo, root: Root, ino: number, fe: FileExtent): Promise<void> {
   invalidateFileExtents(root, ino, fe.fileOffset, fileExtentEnd(fe));
   await insertItem(fs, root, fileExtentKey(ino, fe.fileOffset), encodeFileExtent(fe));
+}
+
+/**
+ * Inserts items of `ino` with ascending, adjacent-in-key-order offsets (no existing item
+ * between them) in one search: the new extent of an overwrite and the tail of the item it split.
+ */
+export async function insertFileExtents(fs: FsInfo, root: Root, ino: number, fes: readonly FileExtent[]): Promise<void> {
+  const keys = fes.map((fe) => fileExtentKey(ino, fe.fileOffset));
+  const data = fes.map(encodeFileExtent);
+  for (const fe of fes) invalidateFileExtents(root, ino, fe.fileOffset, fileExtentEnd(fe));
+  const path = await insertEmptyItems(fs, root, keys, data.map((d) => d.length));
+  const leaf = path.leaf;
+  for (let i = 0; i < data.length; i++) leaf.data.set(data[i], leaf.itemPtr(path.slots[0] + i));
 }
 
 /** Deletes the item `fe` (as found in the tree) of `ino`. */

@@ -80,7 +80,7 @@ import {
 import { CompressPool, defaultCompressWorkers } from '../kernels/compress-pool.js';
 import {
   type FileExtent, fileExtentKey, findFileExtents, fileExtentEnd, encodeFileExtent, insertFileExtent, insertFileExtentDeferred, newFileExtent,
-  holeFileExtent, isHole, decodeFileExtent, deleteFileExtent,
+  holeFileExtent, isHole, decodeFileExtent, deleteFileExtent, insertFileExtents,
 } from './file-item.js';
 import {
   cachedFileExtents, rememberFileExtents, invalidateFileExtents, forgetFileExtents, extentMapVerify, extentMapStats,
@@ -453,7 +453,19 @@ async function putFileExtent(st: FileState, fe: FileExtent): Promise<void> {
   else await insertFileExtent(st.fs, st.root, st.ino, fe);
 }
 
-async function dropExtents(st: FileState, start: number, end: number): Promise<void> {
+/**
+ * What a COW write asks of dropExtents (btrfs_drop_extents with replace_extent): the tail of an
+ * item it splits is handed back to be inserted with the new item (one search), and a regular
+ * item starting exactly at `start` that lies inside the range is left in the tree (its ref and
+ * bytes dropped all the same) for the caller to overwrite in place with the new item, which has
+ * the same key and size: no delete and insert, no leaf shifting.
+ */
+interface DropForReplace {
+  tails: FileExtent[];
+  keptAtStart: boolean;
+}
+
+async function dropExtents(st: FileState, start: number, end: number, replace?: DropForReplace): Promise<void> {
   const { fs, root, ino } = st;
   if (hasNoExtents(st)) return;
   let cur = start;
@@ -475,7 +487,8 @@ async function dropExtents(st: FileState, start: number, end: number): Promise<v
     if (ks < start && ke > end) {
       await rewriteExtent(st, ks, { ...fe, numBytes: start - ks });
       const tail: FileExtent = { ...fe, fileOffset: end, offset: fe.offset + (end - ks), numBytes: ke - end };
-      await insertFileExtent(fs, root, ino, tail);
+      if (replace) replace.tails.push(tail);
+      else await insertFileExtent(fs, root, ino, tail);
       if (counted) {
         changeRef(st, tail, end, +1);
         st.inode.nbytes -= end - start;
@@ -493,7 +506,8 @@ async function dropExtents(st: FileState, start: number, end: number): Promise<v
       if (counted) st.inode.nbytes -= end - ks;
       return;
     }
-    await deleteFileExtent(fs, root, ino, fe);
+    if (replace && ks === start && !replace.keptAtStart) replace.keptAtStart = true;
+    else await deleteFileExtent(fs, root, ino, fe);
     if (counted) {
       changeRef(st, fe, ks, -1);
       st.inode.nbytes -= fe.numBytes;
@@ -766,9 +780,19 @@ async function cowPlain(st: FileState, start: number, buf: Uint8Array): Promise<
     // The checksums (and a small extent's device write) wait for the commit (fs/writeback.ts).
     await fs.writeback.add(fs, ext.start, slice, hasDataSum(st) ? checksum(fs.csum, slice, ss) : undefined);
     const fileOffset = start + pos;
-    await dropExtents(st, fileOffset, fileOffset + len);
+    const replace: DropForReplace = { tails: [], keptAtStart: false };
+    await dropExtents(st, fileOffset, fileOffset + len, replace);
     const fe = newFileExtent(fs, FileExtentType.REG, fileOffset, ext.start, len, 0, len);
-    await putFileExtent(st, fe);
+    if (replace.keptAtStart) {
+      // The old item at this key, dropped but left in place: overwritten (same size).
+      await rewriteExtent(st, fileOffset, fe);
+      if (replace.tails.length > 0) await insertFileExtents(fs, st.root, st.ino, replace.tails);
+    } else if (replace.tails.length > 0) {
+      // An overwrite inside one item: the new item and the split-off tail go in with one search.
+      await insertFileExtents(fs, st.root, st.ino, [fe, ...replace.tails]);
+    } else {
+      await putFileExtent(st, fe);
+    }
     fs.delayedRefs.addDataRef(ext.start, len, dataRefOf(st, fe, fileOffset), +1, true);
     st.inode.nbytes += len;
     pos += len;
