@@ -68,8 +68,15 @@ function isSubvolumeTree(root: Root): boolean {
   return root.objectid === FS_TREE_OBJECTID || root.objectid >= FIRST_FREE_OBJECTID;
 }
 
-/** The inode's item, or ENOENT. */
-export async function readInode(fs: FsInfo, root: Root, ino: number): Promise<InodeItemT> {
+/** The inode's item (a copy the caller may change), or ENOENT. */
+export function readInode(fs: FsInfo, root: Root, ino: number): Promise<InodeItemT> {
+  // Known without I/O (nearly always: the item cache): one resolved promise, no async frames.
+  const known = peekInode(root, ino);
+  if (known) return Promise.resolve(cloneInode(known));
+  return readInodeSlow(fs, root, ino);
+}
+
+async function readInodeSlow(fs: FsInfo, root: Root, ino: number): Promise<InodeItemT> {
   if (ino === EMPTY_SUBVOL_DIR_OBJECTID && isSubvolumeTree(root)) return emptySubvolDirItem(root);
   const item = await findInode(fs, root, ino);
   if (!item) throw new FsError('ENOENT', `inode ${ino} of subvolume ${root.objectid} does not exist`);
@@ -103,12 +110,12 @@ export function peekInode(root: Root, ino: number): Readonly<InodeItemT> | undef
   return e.decoded as InodeItemT;
 }
 
-/** A copy the caller may change (the cached or delayed decoded item stays as it is). */
+/** A copy the caller may change (the cached or delayed decoded item stays as it is; `reserved` is shared and read-only). */
 function cloneInode(i: InodeItemT): InodeItemT {
   return {
     generation: i.generation, transid: i.transid, size: i.size, nbytes: i.nbytes, blockGroup: i.blockGroup,
     nlink: i.nlink, uid: i.uid, gid: i.gid, mode: i.mode, rdev: i.rdev, flags: i.flags, sequence: i.sequence,
-    reserved: i.reserved.slice(),
+    reserved: i.reserved, // never changed by anyone: shared, not copied
     atime: { sec: i.atime.sec, nsec: i.atime.nsec }, ctime: { sec: i.ctime.sec, nsec: i.ctime.nsec },
     mtime: { sec: i.mtime.sec, nsec: i.mtime.nsec }, otime: { sec: i.otime.sec, nsec: i.otime.nsec },
   };
