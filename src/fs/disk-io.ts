@@ -76,6 +76,9 @@ export async function readTreeBlock(fs: FsInfo, bytenr: number, expect: BlockExp
   throw new FsError('EIO', `tree block ${bytenr} (level ${expect.level}, generation ${expect.generation}) is bad in every copy: ${problems.join('; ')}`);
 }
 
+/** Most tree blocks one device write of a commit carries (512 blocks of 16 KiB: 8 MiB). */
+const MAX_RUN_BLOCKS = 512;
+
 /** Finalizes and writes every dirty block of the running transaction (btrfs_write_and_wait_transaction). */
 export async function writeDirtyBlocks(fs: FsInfo): Promise<number> {
   const blocks = [...fs.dirty.values()].sort((a, b) => a.bytenr - b.bytenr);
@@ -86,10 +89,26 @@ export async function writeDirtyBlocks(fs: FsInfo): Promise<number> {
     eb.data.fill(0, 0, 32);
     checksumInto(fs.csum, eb.data, 32, fs.nodesize - 32, eb.data, 0);
   }
+  // Blocks at consecutive addresses (the allocator hands them out in order) go to the devices
+  // in one write each run, as btrfs's writeback submits contiguous pages in one bio: a commit
+  // of a thousand leaves is a few device writes, not a thousand (each an OPFS call).
+  const runs: { start: number; data: Uint8Array }[] = [];
+  for (let i = 0; i < blocks.length; ) {
+    let j = i + 1;
+    while (j < blocks.length && j - i < MAX_RUN_BLOCKS && blocks[j].bytenr === blocks[j - 1].bytenr + fs.nodesize) j++;
+    if (j === i + 1) {
+      runs.push({ start: blocks[i].bytenr, data: blocks[i].data });
+    } else {
+      const data = new Uint8Array((j - i) * fs.nodesize);
+      for (let k = i; k < j; k++) data.set(blocks[k].data, (k - i) * fs.nodesize);
+      runs.push({ start: blocks[i].bytenr, data });
+    }
+    i = j;
+  }
   // Bounded concurrency keeps memory and device queues in check.
-  const INFLIGHT = 64;
-  for (let i = 0; i < blocks.length; i += INFLIGHT) {
-    await Promise.all(blocks.slice(i, i + INFLIGHT).map((eb) => fs.volumes.writeLogical(eb.bytenr, eb.data)));
+  const INFLIGHT = 16;
+  for (let i = 0; i < runs.length; i += INFLIGHT) {
+    await Promise.all(runs.slice(i, i + INFLIGHT).map((r) => fs.volumes.writeLogical(r.start, r.data)));
   }
   for (const eb of blocks) fs.cache.put(eb);
   fs.dirty.clear();
