@@ -1358,10 +1358,7 @@ export async function forEachItemFromFloor(
 
 /**
  * forEachItem for the hottest loops (readdir): `fn` gets the leaf and the slot and reads the
- * item in place, so the walk allocates nothing per item. Keys ascend within a leaf (the
- * tree-checker saw to it when the leaf was read, and every change keeps it so); across leaves
- * the first key of each leaf must be above the last key of the one before, which bounds the
- * walk on a corrupt tree as forEachItem's per-item check does.
+ * item in place, so the walk allocates nothing per item.
  */
 export async function forEachSlot(
   host: TreeHost, root: TreeRoot, minKey: Key, maxKey: Key,
@@ -1369,6 +1366,16 @@ export async function forEachSlot(
 ): Promise<void> {
   if (compareKeys(minKey, maxKey) > 0) return;
   const { path } = await searchSlot(host, root, minKey);
+  await walkSlots(host, root, path, maxKey, fn);
+}
+
+/**
+ * The walk under forEachSlot and forEachItem, from the path's slot to maxKey. Keys ascend
+ * within a leaf (the tree-checker saw to it when the leaf was read, and every change keeps it
+ * so); across leaves the first key of each leaf must be above the last key of the one before,
+ * which bounds the walk on a corrupt tree (a cycle repeats keys).
+ */
+async function walkSlots(host: TreeHost, root: TreeRoot, path: Path, maxKey: Key, fn: (leaf: ExtentBuffer, slot: number) => boolean | void): Promise<void> {
   let last: Key | undefined;
   let emptyLeaves = 0;
   for (;;) {
@@ -1387,24 +1394,8 @@ export async function forEachSlot(
   }
 }
 
-async function walkForward(host: TreeHost, root: TreeRoot, path: Path, maxKey: Key, fn: (key: Key, data: Uint8Array) => boolean | void): Promise<void> {
-  let prev: Key | undefined;
-  let emptyLeaves = 0;
-  for (;;) {
-    const leaf = path.leaf;
-    const n = leaf.nritems;
-    if (n === 0 && ++emptyLeaves > 1) throw new FsError('EUCLEAN', `tree ${root.objectid}: empty leaf ${leaf.bytenr} below the root`);
-    for (let slot = path.slots[0]; slot < n; slot++) {
-      const key = leaf.key(slot);
-      if (compareKeys(key, maxKey) > 0) return;
-      // Strictly ascending keys also bound the walk: a cycle in a corrupt tree repeats keys.
-      if (prev && compareKeys(prev, key) >= 0) throw new FsError('EUCLEAN', `tree ${root.objectid}: key ${key} after ${prev} in leaf ${leaf.bytenr}`);
-      prev = key;
-      if (fn(key, leaf.itemData(slot)) === false) return;
-    }
-    path.slots[0] = n;
-    if (!(await nextLeaf(host, root, path))) return;
-  }
+function walkForward(host: TreeHost, root: TreeRoot, path: Path, maxKey: Key, fn: (key: Key, data: Uint8Array) => boolean | void): Promise<void> {
+  return walkSlots(host, root, path, maxKey, (leaf, slot) => fn(leaf.key(slot), leaf.itemData(slot)));
 }
 
 export async function* iterItems(host: TreeHost, root: TreeRoot, minKey: Key, maxKey: Key): AsyncGenerator<IterItem> {
