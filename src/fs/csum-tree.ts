@@ -101,7 +101,9 @@ export async function lookupCsums(fs: FsInfo, bytenr: number, len: number): Prom
     out.csums.set(data.subarray(from * size, (from + count) * size), to * size);
     out.found.fill(1, to, to + count);
     out.count += count;
-    return true;
+    // Items cover distinct sectors: once every sector has its digest, the walk is done (no
+    // look at the next item, which may be in the next leaf: another descent).
+    return out.count < sectors;
   });
   return out;
 }
