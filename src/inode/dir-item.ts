@@ -162,25 +162,28 @@ const utf8Decoder = new TextDecoder();
 /** A name's bytes as a string (invalid UTF-8 as U+FFFD, as node shows such names). */
 export function nameString(b: Uint8Array): string {
   // Most names are short ASCII: build those directly (a TextDecoder call costs more).
-  if (b.length <= 64) {
-    let s = '';
-    for (let i = 0; i < b.length; i++) {
-      const c = b[i];
-      if (c > 0x7f) return utf8Decoder.decode(b);
-      s += String.fromCharCode(c);
-    }
-    return s;
-  }
-  return utf8Decoder.decode(b);
+  return (b.length <= 64 ? asciiName(b, 0, b.length) : undefined) ?? utf8Decoder.decode(b);
 }
 
 /** The name at data[at, at + len) as a string when it is all ASCII (read in place), else undefined. */
 export function asciiName(data: Uint8Array, at: number, len: number): string | undefined {
+  const end = at + len;
+  for (let i = at; i < end; i++) if (data[i] > 0x7f) return undefined;
+  // Eight characters per String.fromCharCode call: a string per character made readdir's names
+  // three quarters of its time.
+  const f = String.fromCharCode;
+  const d = data;
   let s = '';
-  for (let i = at; i < at + len; i++) {
-    const c = data[i];
-    if (c > 0x7f) return undefined;
-    s += String.fromCharCode(c);
+  let i = at;
+  for (; i + 8 <= end; i += 8) s += f(d[i], d[i + 1], d[i + 2], d[i + 3], d[i + 4], d[i + 5], d[i + 6], d[i + 7]);
+  switch (end - i) {
+    case 1: return s + f(d[i]);
+    case 2: return s + f(d[i], d[i + 1]);
+    case 3: return s + f(d[i], d[i + 1], d[i + 2]);
+    case 4: return s + f(d[i], d[i + 1], d[i + 2], d[i + 3]);
+    case 5: return s + f(d[i], d[i + 1], d[i + 2], d[i + 3], d[i + 4]);
+    case 6: return s + f(d[i], d[i + 1], d[i + 2], d[i + 3], d[i + 4], d[i + 5]);
+    case 7: return s + f(d[i], d[i + 1], d[i + 2], d[i + 3], d[i + 4], d[i + 5], d[i + 6]);
+    default: return s;
   }
-  return s;
 }

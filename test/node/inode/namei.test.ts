@@ -10,6 +10,7 @@ import { startTransaction, commitTransaction } from '../../../src/fs/transaction
 import { check } from '../../../src/fs/check.js';
 import { readInode } from '../../../src/inode/inode.js';
 import * as N from '../../../src/inode/namei.js';
+import { asciiName, nameString } from '../../../src/inode/dir-item.js';
 import { btrfsCheck, btrfsProg, saveImage, tempDir } from '../../shared/btrfs-progs.js';
 import { mkdir as mkdirNode, readFile, readlink as readlinkNode, readdir, stat } from 'node:fs/promises';
 
@@ -47,6 +48,23 @@ async function judge(dev: MemoryDevice, fs: FsInfo): Promise<void> {
     await cleanup();
   }
 }
+
+describe('name decoding', () => {
+  it('reads ASCII names of every length in place and leaves the rest to UTF-8', () => {
+    const enc = new TextEncoder();
+    for (let n = 0; n <= 40; n++) {
+      const name = Array.from({ length: n }, (_, i) => String.fromCharCode(33 + ((i * 7) % 90))).join('');
+      const buf = new Uint8Array(n + 6).fill(0x41);
+      buf.set(enc.encode(name), 3);
+      expect(asciiName(buf, 3, n)).toBe(name);
+      expect(nameString(enc.encode(name))).toBe(name);
+    }
+    const utf8 = enc.encode('caf\u00e9-\u6587\u4ef6');
+    expect(asciiName(utf8, 0, utf8.length)).toBeUndefined();
+    expect(nameString(utf8)).toBe('caf\u00e9-\u6587\u4ef6');
+    expect(nameString(new Uint8Array([0x61, 0xff, 0x62]))).toBe('a\ufffdb');
+  });
+});
 
 describe('namespace', () => {
   it('builds a tree of directories, files, symlinks and hard links that btrfs check and restore accept', async () => {
