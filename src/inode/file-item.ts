@@ -13,7 +13,7 @@ import { Key } from '../format/key.js';
 import { viewOf } from '../format/struct.js';
 import { FileExtentHead, FileExtentItem } from '../format/structs.js';
 import { ItemType, FileExtentType, CompressionType } from '../format/constants.js';
-import { insertItem, insertEmptyItems, insertDeferred, deleteItem, forEachItemFromFloor } from '../tree/ctree.js';
+import { insertItem, insertEmptyItems, insertDeferredBounded, deleteItem, forEachItemFromFloor } from '../tree/ctree.js';
 import { invalidateFileExtents } from './extent-map.js';
 import { readU64 } from '../format/u64.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
@@ -121,9 +121,9 @@ export async function deleteFileExtent(fs: FsInfo, root: Root, ino: number, fe: 
 }
 
 /** insertFileExtent for a key that is new for certain: deferred with the tree's other new items (ctree.ts insertDeferred). */
-export function insertFileExtentDeferred(fs: FsInfo, root: Root, ino: number, fe: FileExtent): void {
+export async function insertFileExtentDeferred(fs: FsInfo, root: Root, ino: number, fe: FileExtent): Promise<void> {
   invalidateFileExtents(root, ino, fe.fileOffset, fileExtentEnd(fe));
-  insertDeferred(fs, root, fileExtentKey(ino, fe.fileOffset), encodeFileExtent(fe));
+  await insertDeferredBounded(fs, root, fileExtentKey(ino, fe.fileOffset), encodeFileExtent(fe));
 }
 
 /** A REG or PREALLOC item over a disk extent, as written now. */

@@ -449,7 +449,7 @@ function hasNoExtents(st: FileState): boolean {
 
 /** Inserts a file extent item; for a file with no items yet its key is new for certain and the insert waits with the other new items (ctree.ts insertDeferred). */
 async function putFileExtent(st: FileState, fe: FileExtent): Promise<void> {
-  if (hasNoExtents(st)) insertFileExtentDeferred(st.fs, st.root, st.ino, fe);
+  if (hasNoExtents(st)) await insertFileExtentDeferred(st.fs, st.root, st.ino, fe);
   else await insertFileExtent(st.fs, st.root, st.ino, fe);
 }
 

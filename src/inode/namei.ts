@@ -13,7 +13,7 @@ import { u64FromParts } from '../format/u64.js';
 import { ItemType, FileType, FileExtentType, LINK_MAX, ORPHAN_OBJECTID, FIRST_INODE_OBJECTID, InodeFlags, EMPTY_SUBVOL_DIR_OBJECTID, ROOT_SUBVOL_RDONLY } from '../format/constants.js';
 import { FileExtentHead, FILE_EXTENT_INLINE_DATA_START, DirItem } from '../format/structs.js';
 import { viewOf } from '../format/struct.js';
-import { insertItem, insertDeferred, deleteItem, iterItems, forEachSlot, lookup, searchSlot, prevLeaf, deleteItems } from '../tree/ctree.js';
+import { insertItem, insertDeferred, insertDeferredBounded, deleteItem, iterItems, forEachSlot, lookup, searchSlot, prevLeaf, deleteItems } from '../tree/ctree.js';
 import { maxItemSize } from '../tree/extent-buffer.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { FsError } from '../util/errors.js';
@@ -199,7 +199,7 @@ export async function addLink(fs: FsInfo, root: Root, dir: number, name: Uint8Ar
   await insertHashed(fs, root, dir, ItemType.DIR_ITEM, entry, name);
   // A fresh index is a new key for certain: it waits with the other new items (btrfs delays
   // every DIR_INDEX insert: btrfs_insert_delayed_dir_index).
-  insertDeferred(fs, root, Key.of(dir, ItemType.DIR_INDEX, index), entry.slice());
+  await insertDeferredBounded(fs, root, Key.of(dir, ItemType.DIR_INDEX, index), entry.slice());
   if (!newInode) await addRef(fs, root, ino, dir, name, index);
   await touchDir(fs, root, dir, 2 * name.length);
   return index;

@@ -1017,6 +1017,18 @@ export function insertDeferred(host: TreeHost, root: TreeRoot, key: Key, data: U
   q.set(id, { key, data });
 }
 
+/** Deferred inserts one tree holds at most before its writer flushes them (bounds memory; ~1-2 MiB). */
+export const MAX_DEFERRED_ITEMS = 8192;
+
+/**
+ * insertDeferred, then a flush when the queue is full: the writer's way in (a long run of
+ * creates does no search that would flush, and the queue must not grow with the transaction).
+ */
+export async function insertDeferredBounded(host: TreeHost, root: TreeRoot, key: Key, data: Uint8Array): Promise<void> {
+  insertDeferred(host, root, key, data);
+  if (root.deferred!.size >= MAX_DEFERRED_ITEMS) await flushDeferred(host, root);
+}
+
 function deferredId(key: Key): string {
   return `${key.objHi}:${key.objLo}:${key.type}:${key.offHi}:${key.offLo}`;
 }

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryDevice, mkfs, mount } from '../../../src/index.js';
 import { Key } from '../../../src/format/key.js';
 import { ItemType, CSUM_TREE_OBJECTID } from '../../../src/format/constants.js';
-import { forEachItem } from '../../../src/tree/ctree.js';
+import { forEachItem, MAX_DEFERRED_ITEMS } from '../../../src/tree/ctree.js';
 import { btrfsCheckDevice } from '../../shared/btrfs-progs.js';
 
 /** The memory device, counting the writes that reach it. */
@@ -226,6 +226,41 @@ describe('directory listing cache', () => {
     await expect(list('/d')).rejects.toMatchObject({ code: 'ENOENT' });
     expect((await fs.check()).errors).toEqual([]);
     await fs.unmount();
+    await judge(dev);
+  });
+});
+
+describe('deferred inserts', () => {
+  it('keep a long run of creates in a bounded queue, answer lookups from it, and reach the tree at the commit', async () => {
+    const dev = new MemoryDevice(256 * 1024 * 1024);
+    await mkfs([dev]);
+    const fs = await mount([dev]);
+    const p = fs.promises;
+    const root = fs.info.fsTree;
+    await p.mkdir('/d');
+    let most = 0;
+    // ~5 deferred items a file: well past the bound, with no search in between to flush them.
+    for (let i = 0; i < 2500; i++) {
+      await p.writeFile(`/d/f${i}`, i % 2 ? 'x'.repeat(100) : new Uint8Array(3000).fill(i & 0xff));
+      most = Math.max(most, root.deferred?.size ?? 0);
+    }
+    expect(most).toBeGreaterThan(MAX_DEFERRED_ITEMS / 2);
+    expect(most).toBeLessThanOrEqual(MAX_DEFERRED_ITEMS);
+    // Still waiting items answer every read as if they were in the tree.
+    expect((root.deferred?.size ?? 0)).toBeGreaterThan(0);
+    expect(await p.readFile('/d/f2499', 'utf8')).toBe('x'.repeat(100));
+    expect((await p.readdir('/d')).length).toBe(2500);
+    expect(root.deferred?.size ?? 0).toBe(0); // the readdir's leaf walk flushed them
+    await p.writeFile('/d/late', 'late');
+    expect(root.deferred?.size ?? 0).toBeGreaterThan(0);
+    await fs.sync();
+    expect(root.deferred?.size ?? 0).toBe(0);
+    expect((await fs.check()).errors).toEqual([]);
+    await fs.unmount();
+    const again = await mount([dev]);
+    expect(await again.promises.readFile('/d/late', 'utf8')).toBe('late');
+    expect([...(await again.promises.readFile('/d/f1000'))].every((b) => b === (1000 & 0xff))).toBe(true);
+    await again.unmount();
     await judge(dev);
   });
 });
