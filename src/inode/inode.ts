@@ -11,6 +11,7 @@ import { ItemType, FIRST_FREE_OBJECTID, LAST_FREE_OBJECTID, EMPTY_SUBVOL_DIR_OBJ
 import { insertItem, lookupDecoded, searchSlot, prevLeaf } from '../tree/ctree.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { updateItem } from '../fs/items.js';
+import { flushDelayedInodes } from '../fs/delayed-inode.js';
 import { FsError } from '../util/errors.js';
 
 export type { InodeItemT as InodeItem };
@@ -121,6 +122,9 @@ function cloneInode(i: InodeItemT): InodeItemT {
   };
 }
 
+/** Delayed inode updates one tree holds at most before the writer flushes them (fs/delayed-inode.ts). */
+export const MAX_DELAYED_INODES = 16384;
+
 /** Writes `item` over the existing INODE_ITEM; transid is set to the running transaction. */
 export async function writeInode(fs: FsInfo, root: Root, ino: number, item: InodeItemT): Promise<void> {
   item.transid = fs.transid;
@@ -133,6 +137,9 @@ export async function writeInode(fs: FsInfo, root: Root, ino: number, item: Inod
       throw new FsError('EUCLEAN', `tree ${root.objectid}: item ${key} to update is missing`);
     }
     c.setDelayed(key, cloneInode(item));
+    // Bounded like the other waiting work: a transaction that touches very many inodes writes
+    // them out in batches instead of holding them all until the commit.
+    if (c.delayedCount >= MAX_DELAYED_INODES) await flushDelayedInodes(fs, root);
     return;
   }
   const bytes = encodeInode(item);

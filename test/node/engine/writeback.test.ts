@@ -9,6 +9,7 @@ import { Key } from '../../../src/format/key.js';
 import { ItemType, CSUM_TREE_OBJECTID } from '../../../src/format/constants.js';
 import { forEachItem, MAX_DEFERRED_ITEMS } from '../../../src/tree/ctree.js';
 import { btrfsCheckDevice } from '../../shared/btrfs-progs.js';
+import { MAX_DELAYED_INODES } from '../../../src/inode/inode.js';
 
 /** The memory device, counting the writes that reach it. */
 class CountingDevice extends MemoryDevice {
@@ -266,6 +267,31 @@ describe('deferred inserts', () => {
 });
 
 describe('delayed inode updates', () => {
+  it('are bounded: a transaction that touches more inodes than the bound writes them out in batches', async () => {
+    const dev = new MemoryDevice(256 * 1024 * 1024);
+    await mkfs([dev]);
+    const fs = await mount([dev]);
+    const p = fs.promises;
+    const cache = fs.info.fsTree.itemCache!;
+    let most = 0;
+    for (let d = 0; d < 20; d++) {
+      await p.mkdir(`/d${d}`);
+      for (let i = 0; i < 900; i++) {
+        await p.writeFile(`/d${d}/f${i}`, 'x');
+        most = Math.max(most, cache.delayedCount);
+      }
+    }
+    expect(most).toBeGreaterThan(MAX_DELAYED_INODES / 2);
+    expect(most).toBeLessThanOrEqual(MAX_DELAYED_INODES);
+    await p.chmod('/d7/f7', 0o600);
+    expect((await p.stat('/d7/f7')).mode & 0o777).toBe(0o600);
+    await fs.sync();
+    expect(cache.delayedCount).toBe(0);
+    expect((await fs.check()).errors).toEqual([]);
+    await fs.unmount();
+    await judge(dev);
+  });
+
   it('wait in memory, are what every read sees, reach the tree before a snapshot and at the commit, and die with their inode', async () => {
     const dev = new MemoryDevice(128 * 1024 * 1024);
     await mkfs([dev]);
