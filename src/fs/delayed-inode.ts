@@ -12,9 +12,9 @@
 // Deleting an inode's item drops its delayed update (ItemCache.invalidate), so a flush never
 // resurrects an inode.
 import { InodeItem, type InodeItem as InodeItemT } from '../format/structs.js';
-import { viewOf } from '../format/struct.js';
 import { searchSlot, flushDeferred, type Path } from '../tree/ctree.js';
 import { FsError } from '../util/errors.js';
+import { encodeInodeInto } from '../format/inode-item.js';
 import type { FsInfo, Root } from './fs-info.js';
 
 /** Writes the delayed inode updates of `only` (or of every loaded tree). Returns how many were written. */
@@ -44,7 +44,7 @@ export async function flushDelayedInodes(fs: FsInfo, only?: Root): Promise<numbe
       const leaf = path!.leaf;
       if (leaf.itemSize(slot) !== InodeItem.size) throw new FsError('EUCLEAN', `tree ${root.objectid}: inode item ${key} of ${leaf.itemSize(slot)} bytes`);
       const at = leaf.itemPtr(slot);
-      InodeItem.encode(viewOf(leaf.data), at, item);
+      encodeInodeInto(leaf.data, at, item);
       fs.markDirty(leaf);
       c.set(key, leaf.data.subarray(at, at + InodeItem.size), item);
       n++;

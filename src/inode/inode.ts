@@ -12,6 +12,7 @@ import { insertItem, lookupDecoded, searchSlot, prevLeaf } from '../tree/ctree.j
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { updateItem } from '../fs/items.js';
 import { flushDelayedInodes } from '../fs/delayed-inode.js';
+import { encodeInodeInto } from '../format/inode-item.js';
 import { FsError } from '../util/errors.js';
 
 export type { InodeItemT as InodeItem };
@@ -47,9 +48,10 @@ export function decodeInode(data: Uint8Array, ino: number): InodeItemT {
 
 export function encodeInode(item: InodeItemT): Uint8Array {
   const b = new Uint8Array(InodeItem.size);
-  InodeItem.encode(viewOf(b), 0, item);
+  encodeInodeInto(b, 0, item);
   return b;
 }
+
 
 /**
  * The inode btrfs shows for a subvolume entry whose subvolume is not linked from this tree
