@@ -1029,8 +1029,12 @@ export async function insertDeferredBounded(host: TreeHost, root: TreeRoot, key:
   if (root.deferred!.size >= MAX_DEFERRED_ITEMS) await flushDeferred(host, root);
 }
 
+/** The key as a short string (nine UTF-16 units: one String.fromCharCode, no number printing). */
 function deferredId(key: Key): string {
-  return `${key.objHi}:${key.objLo}:${key.type}:${key.offHi}:${key.offLo}`;
+  return String.fromCharCode(
+    key.objHi >>> 16, key.objHi & 0xffff, key.objLo >>> 16, key.objLo & 0xffff, key.type,
+    key.offHi >>> 16, key.offHi & 0xffff, key.offLo >>> 16, key.offLo & 0xffff,
+  );
 }
 
 /** The deferred insert of exactly `key`, if one waits. */
