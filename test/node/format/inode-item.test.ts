@@ -5,16 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { InodeItem } from '../../../src/format/structs.js';
 import { viewOf } from '../../../src/format/struct.js';
 import { encodeInodeInto } from '../../../src/format/inode-item.js';
+import { mulberry32 as rng } from '../../shared/rng.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('INODE_ITEM encoder', () => {
   it('writes the same bytes as the generic struct encoder', () => {

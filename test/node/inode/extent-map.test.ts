@@ -13,16 +13,8 @@ import { readInode, writeInode } from '../../../src/inode/inode.js';
 import { InodeFlags } from '../../../src/format/constants.js';
 import { startTransaction, commitTransaction } from '../../../src/fs/transaction.js';
 import { FileModel, freshFs, judgeImage, patternBytes } from '../../shared/file-model.js';
+import { mulberry32 } from '../../shared/rng.js';
 
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 beforeAll(() => setExtentMapVerify(true));
 afterAll(() => setExtentMapVerify(false));

@@ -10,6 +10,7 @@ import { effectiveLevel } from '../../../src/kernels/compression.js';
 import type { FsInfo } from '../../../src/fs/fs-info.js';
 import type { MemoryDevice } from '../../../src/device/memory.js';
 import { FileModel, freshFs, judgeImage, patternBytes } from '../../shared/file-model.js';
+import { mulberry32 } from '../../shared/rng.js';
 
 const GUARD = 64;
 const JUNK = 0xa5;
@@ -27,15 +28,6 @@ async function readVia(fs: FsInfo, ino: number, offset: number, length: number):
   return big.slice(GUARD, GUARD + n);
 }
 
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function checkReads(fs: FsInfo, ino: number, model: FileModel, seed: number, what: string): Promise<void> {
   const want = model.content();

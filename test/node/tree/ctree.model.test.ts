@@ -27,17 +27,8 @@ import { maxItemSize } from '../../../src/tree/extent-buffer.js';
 import type { TreeRoot } from '../../../src/tree/tree-host.js';
 import { FsError } from '../../../src/util/errors.js';
 import { MemoryTreeHost, verifyTree } from '../../shared/memory-tree-host.js';
+import { mulberry32 } from '../../shared/rng.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const id = (k: Key): string => `${k.objHi}.${k.objLo}.${k.type}.${k.offHi}.${k.offLo}`;
 
