@@ -97,3 +97,21 @@ export function fromWire(wire: WireResult): ChunkResult {
   if (wire.kind !== 'compressed') return wire;
   return { kind: 'compressed', disk: new Uint8Array(wire.disk), compressedBytes: wire.compressedBytes, sums: new Uint8Array(wire.sums) };
 }
+
+/**
+ * A worker port's failure, reported once to the handler the pool registers; later reasons, and
+ * anything after terminate (close), are dropped. Shared by the browser and Node ports.
+ */
+export function failureLatch(): { fail(reason: string): void; onFailure(handler: (reason: string) => void): void; close(): void } {
+  let handler: ((reason: string) => void) | undefined;
+  let done = false;
+  return {
+    fail: (reason) => {
+      if (done) return;
+      done = true;
+      handler?.(reason);
+    },
+    onFailure: (h) => { handler = h; },
+    close: () => { done = true; },
+  };
+}

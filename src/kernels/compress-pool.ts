@@ -27,7 +27,7 @@
 // the worker is started with a loader that strips the types of src/ (compress-worker-node.ts).
 
 import { assert } from '../util/assert.js';
-import { compressChunk, fromWire, type ChunkJob, type ChunkResult, type WorkerReply, type WorkerRequest } from './compress-chunk.js';
+import { compressChunk, failureLatch, fromWire, type ChunkJob, type ChunkResult, type WorkerReply, type WorkerRequest } from './compress-chunk.js';
 import { BTRFS_MAX_UNCOMPRESSED } from './compression.js';
 import { spawnNodeCompressWorker } from './compress-worker-node.js';
 
@@ -136,13 +136,7 @@ export async function spawnCompressWorker(): Promise<CompressWorkerPort> {
 }
 
 function browserPort(worker: Worker): CompressWorkerPort {
-  let failed: ((reason: string) => void) | undefined;
-  let done = false;
-  const fail = (reason: string) => {
-    if (done) return;
-    done = true;
-    failed?.(reason);
-  };
+  const { fail, onFailure, close } = failureLatch();
   worker.addEventListener('error', (e) => {
     e.preventDefault();
     fail(`compression worker error: ${e.message || 'the script failed to load'}`);
@@ -151,10 +145,10 @@ function browserPort(worker: Worker): CompressWorkerPort {
   return {
     post: (request, transfer) => worker.postMessage(request, transfer),
     onMessage: (handler) => worker.addEventListener('message', (e: MessageEvent<WorkerReply>) => handler(e.data)),
-    onFailure: (handler) => { failed = handler; },
+    onFailure,
     setBusy: () => undefined,
     terminate: async () => {
-      done = true;
+      close();
       worker.terminate();
     },
   };

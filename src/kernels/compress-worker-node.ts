@@ -12,7 +12,7 @@
 // includes this module but never calls it, neither resolves nor includes them.
 
 import type { CompressWorkerPort } from './compress-pool.js';
-import type { WorkerReply } from './compress-chunk.js';
+import { failureLatch, type WorkerReply } from './compress-chunk.js';
 
 /**
  * The loader hooks, as the source of an ES module (a data: URL); ROLLDOWN is replaced by
@@ -75,23 +75,17 @@ export async function spawnNodeCompressWorker(poolUrl: string): Promise<Compress
   }
   // Idle workers never keep the process alive; the pool refs one while it holds chunks.
   worker.unref();
-  let failed: ((reason: string) => void) | undefined;
-  let done = false;
-  const fail = (reason: string) => {
-    if (done) return;
-    done = true;
-    failed?.(reason);
-  };
+  const { fail, onFailure, close } = failureLatch();
   worker.on('error', (e: unknown) => fail(`compression worker error: ${e instanceof Error ? e.message : String(e)}`));
   worker.on('messageerror', () => fail('compression worker: a message could not be read'));
   worker.on('exit', (code) => fail(`compression worker exited (code ${code})`));
   return {
     post: (request, transfer) => worker.postMessage(request, transfer),
     onMessage: (handler) => worker.on('message', (reply: WorkerReply) => handler(reply)),
-    onFailure: (handler) => { failed = handler; },
+    onFailure,
     setBusy: (busy) => { if (busy) worker.ref(); else worker.unref(); },
     terminate: async () => {
-      done = true;
+      close();
       await worker.terminate();
     },
   };

@@ -1337,22 +1337,16 @@ export async function prevLeaf(host: TreeHost, root: TreeRoot, path: Path): Prom
 }
 
 /**
- * The items with minKey <= key <= maxKey, in key order, without COW. The tree must not be
- * modified while the iteration runs (collect, then modify; or restart from the last key).
- */
-/**
  * Calls `fn` for every item with minKey <= key <= maxKey in order, synchronously within each
- * leaf (one await per leaf, not per item as iterItems): the fast walk for readdir and the
- * like. `fn` returns false to stop. The data handed to `fn` is a view of the leaf: copy what
- * is kept. Nothing may change the tree while the walk runs.
+ * leaf (one await per leaf, not per item as iterItems). `fn` returns false to stop. The data
+ * handed to `fn` is a view of the leaf: copy what is kept. Nothing may change the tree while
+ * the walk runs.
  */
-export async function forEachItem(
+export function forEachItem(
   host: TreeHost, root: TreeRoot, minKey: Key, maxKey: Key,
   fn: (key: Key, data: Uint8Array) => boolean | void,
 ): Promise<void> {
-  if (compareKeys(minKey, maxKey) > 0) return;
-  const { path } = await searchSlot(host, root, minKey);
-  await walkForward(host, root, path, maxKey, fn);
+  return forEachSlot(host, root, minKey, maxKey, (leaf, slot) => fn(leaf.key(slot), leaf.itemData(slot)));
 }
 
 /**
@@ -1369,7 +1363,7 @@ export async function forEachItemFromFloor(
     if (path.slots[0] > 0) path.slots[0]--;
     else if (!(await prevLeaf(host, root, path))) path.slots[0] = 0;
   }
-  await walkForward(host, root, path, maxKey, fn);
+  await walkSlots(host, root, path, maxKey, (leaf, slot) => fn(leaf.key(slot), leaf.itemData(slot)));
 }
 
 /**
@@ -1386,7 +1380,7 @@ export async function forEachSlot(
 }
 
 /**
- * The walk under forEachSlot and forEachItem, from the path's slot to maxKey. Keys ascend
+ * The walk under forEachSlot, forEachItem and forEachItemFromFloor, from the path's slot to maxKey. Keys ascend
  * within a leaf (the tree-checker saw to it when the leaf was read, and every change keeps it
  * so); across leaves the first key of each leaf must be above the last key of the one before,
  * which bounds the walk on a corrupt tree (a cycle repeats keys).
@@ -1408,10 +1402,6 @@ async function walkSlots(host: TreeHost, root: TreeRoot, path: Path, maxKey: Key
     path.slots[0] = n;
     if (!(await nextLeaf(host, root, path))) return;
   }
-}
-
-function walkForward(host: TreeHost, root: TreeRoot, path: Path, maxKey: Key, fn: (key: Key, data: Uint8Array) => boolean | void): Promise<void> {
-  return walkSlots(host, root, path, maxKey, (leaf, slot) => fn(leaf.key(slot), leaf.itemData(slot)));
 }
 
 export async function* iterItems(host: TreeHost, root: TreeRoot, minKey: Key, maxKey: Key): AsyncGenerator<IterItem> {

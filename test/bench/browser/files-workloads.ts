@@ -2,6 +2,7 @@
 // fs.promises so that the same code times the engine in-process (inside the bench worker) and
 // through the page client (connect(), one comlink call per fs call). Every function does one
 // whole measurement and returns plain figures.
+import { mulberry32 } from '../../shared/rng.js';
 
 /** What a workload needs of a filesystem: fs.promises (in-process or the client's) and a commit. */
 export interface Target {
@@ -28,15 +29,7 @@ interface Promises {
 export const MiB = 1024 * 1024;
 
 /** mulberry32: the same stream in the worker and the page. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 export function shuffled<T>(a: readonly T[], seed: number): T[] {
   const r = rng(seed);
