@@ -169,7 +169,7 @@ console.log(['| tree | workload | engine (in worker) | client (page, one call at
 console.log(`\nThe engine's first round (its code running for the first time in the worker for the first tree):\n`);
 console.log(['| tree | create + commit, files/s | stat/s warm / cold | readdir dirs/s warm / cold | read files/s warm / cold |', '|---|---|---|---|---|', ...firstRuns].join('\n'));
 console.log(`\n### Big files\n`);
-console.log(['| workload | engine (in worker), median of ${BIG_ROUNDS} | client (page), one round | raw OPFS, median of ${BIG_ROUNDS} (alternating with the engine) | engine / raw, client / raw |', '|---|---|---|---|---|', ...bigRows].join('\n'));
+console.log([`| workload | engine (in worker), median of ${BIG_ROUNDS} | client (page), one round | raw OPFS, median of ${BIG_ROUNDS} (alternating with the engine) | engine / raw, client / raw |`, '|---|---|---|---|---|', ...bigRows].join('\n'));
 console.log(`\n### Cold open: new worker to first stat, ms (median of ${COLD_ROUNDS})\n`);
 console.log(['| filesystem | client: connect() + stat | bench worker spawn (module load) | device open | mount | first stat | open + mount + stat |', '|---|---|---|---|---|---|---|', ...coldRows].join('\n'));
 
