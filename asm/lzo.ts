@@ -54,10 +54,27 @@ const M4_MAX_LEN: u32 = 9;
 const M4_MAX_OFFSET: u32 = 0xbfff;
 const MIN_MATCH: u32 = 4;
 
-const D_BITS: u32 = 14;
+/**
+ * The hash table: 2^D_BITS u16 entries, each the low 16 bits of the position (relative
+ * to the extent) where the 4 bytes hashing there last occurred. 16 KiB stays in L1, and
+ * Linux's lzo1x_1 uses the same shape (D_BITS 13, u16 entries). An entry names a
+ * candidate only: the distance back to it is taken mod 2^16 and checked to land inside
+ * the current segment and below M4_MAX_OFFSET, and the 4 bytes there are compared, so a
+ * stale entry (an earlier segment, 64 KiB ago, or the zeros of the reset) can only
+ * cost a match, never make a wrong one. The reset per call keeps output deterministic.
+ */
+const D_BITS: u32 = 13;
 const D_SIZE: u32 = 1 << D_BITS;
-/** Hash of 4 input bytes -> position + 1 of their last occurrence in this call (0: none). */
-const DICT: usize = memory.data(<i32>(D_SIZE * 4), 64);
+const DICT: usize = memory.data(<i32>(D_SIZE * 2), 64);
+
+/**
+ * Literals are copied 16 bytes at a time (v128), so a copy may write up to this many
+ * bytes past its end, into output that is written later or lies past the returned
+ * length, and read as many past the end of the input (the output area follows it, so
+ * they are addressable). The JS side gives the output this much room on top of the
+ * format's bound.
+ */
+const WILD_COPY_SLACK: u32 = 16;
 
 /** lzo1x_worst_compress(x): x + x/16 + 64 + 3. */
 @inline function worstCompress(x: u32): u32 {
@@ -65,18 +82,49 @@ const DICT: usize = memory.data(<i32>(D_SIZE * 4), 64);
 }
 
 @inline function hash4(v: u32): u32 {
-  return (v * 0x1e35a7bd) >>> (32 - D_BITS);
+  return (v * 0x1824429d) >>> (32 - D_BITS);
 }
 
-/** Emits t literals from src at op; returns the new op. `first` is op == segment start. */
+/** Copies t (> 0) bytes from s to d in 16-byte steps: overshoots both by up to 15. */
+@inline function wildCopy(d: usize, s: usize, t: u32): void {
+  const e = d + t;
+  do {
+    v128.store(d, v128.load(s));
+    d += 16;
+    s += 16;
+  } while (d < e);
+}
+
+/**
+ * Emits t literals from src at op; returns the new op. `first` is op == segment start.
+ * The common cases (after a match, t <= 18) take no loop and at most one branch
+ * mispredicted: t = 0 ORs 0 into the match and copies 16 bytes that later output
+ * overwrites.
+ */
 @inline function emitLiterals(op: usize, first: bool, src: usize, t: u32): usize {
+  if (!first) {
+    if (t <= 3) {
+      // Into the SS bits of the previous match instruction.
+      store<u8>(op - 2, load<u8>(op - 2) | <u8>t);
+      v128.store(op, v128.load(src));
+      return op + t;
+    }
+    if (t <= 18) {
+      store<u8>(op, <u8>(t - 3));
+      wildCopy(op + 1, src, t);
+      return op + 1 + t;
+    }
+  }
+  return emitLiteralsSlow(op, first, src, t);
+}
+
+/** emitLiterals for a stream's first run and for runs over 18 bytes. */
+@inline function emitLiteralsSlow(op: usize, first: bool, src: usize, t: u32): usize {
   if (t == 0) return op;
   if (first && t <= 238) {
     store<u8>(op++, <u8>(17 + t));
-  } else if (t <= 3) {
-    // Into the SS bits of the previous match instruction.
-    store<u8>(op - 2, load<u8>(op - 2) | <u8>t);
   } else if (t <= 18) {
+    // Only a first run over 238 bytes gets here; t <= 3 is impossible then.
     store<u8>(op++, <u8>(t - 3));
   } else {
     let tt = t - 18;
@@ -87,7 +135,7 @@ const DICT: usize = memory.data(<i32>(D_SIZE * 4), 64);
     }
     store<u8>(op++, <u8>tt);
   }
-  memory.copy(op, src, t);
+  wildCopy(op, src, t);
   return op + t;
 }
 
@@ -100,13 +148,30 @@ const DICT: usize = memory.data(<i32>(D_SIZE * 4), 64);
   return op;
 }
 
-/** Emits a match of mLen (>= 4) at distance mOff (1..M4_MAX_OFFSET); returns the new op. */
+/**
+ * Emits a match of mLen (>= 4) at distance mOff (1..M4_MAX_OFFSET); returns the new op.
+ * The common M2 and M3 forms (every match of a 4 KiB segment up to 33 bytes) are one
+ * 4-byte store picked without a branch; the byte past them is overwritten later.
+ */
 @inline function emitMatch(op: usize, mLen: u32, mOff: u32): usize {
+  if (mLen <= M3_MAX_LEN && mOff <= M3_MAX_OFFSET) {
+    const d = mOff - 1;
+    // M2: 1LLDDDSS or 01LDDDSS, then HHHHHHHH. M3: 001LLLLL, then le16 DDDDDDDDDDDDDDSS.
+    const m2 = ((mLen - 1) << 5) | ((d & 7) << 2) | ((d >> 3) << 8);
+    const m3 = (32 | (mLen - 2)) | (d << 10);
+    const isM2 = <u32>(mLen <= M2_MAX_LEN) & <u32>(mOff <= M2_MAX_OFFSET);
+    store<u32>(op, select<u32>(m2, m3, isM2 != 0));
+    return op + 3 - isM2;
+  }
+  return emitMatchSlow(op, mLen, mOff);
+}
+
+/** emitMatch for matches over 33 bytes or farther than 16 KiB. */
+function emitMatchSlow(op: usize, mLen: u32, mOff: u32): usize {
   if (mLen <= M2_MAX_LEN && mOff <= M2_MAX_OFFSET) {
     const d = mOff - 1;
-    store<u8>(op++, <u8>(((mLen - 1) << 5) | ((d & 7) << 2)));
-    store<u8>(op++, <u8>(d >> 3));
-    return op;
+    store<u16>(op, <u16>((((mLen - 1) << 5) | ((d & 7) << 2)) | ((d >> 3) << 8)));
+    return op + 2;
   }
   let d: u32;
   if (mOff <= M3_MAX_OFFSET) {
@@ -126,41 +191,51 @@ const DICT: usize = memory.data(<i32>(D_SIZE * 4), 64);
       op = emitZerosAndLength(op, mLen - M4_MAX_LEN);
     }
   }
-  store<u8>(op++, <u8>(d << 2));
-  store<u8>(op++, <u8>(d >> 6));
-  return op;
+  store<u16>(op, <u16>(d << 2));
+  return op + 2;
 }
 
 /**
- * LZO1X-compresses n bytes at src to dst (room for worstCompress(n) bytes) and returns
- * the compressed length. `base` is the address positions in DICT are relative to;
- * entries before src are from an earlier segment and are ignored.
+ * LZO1X-compresses n bytes at src to dst (room for worstCompress(n) + WILD_COPY_SLACK
+ * bytes) and returns the compressed length. `base` is the address positions in DICT are
+ * relative to; src - base is the segment's offset in the extent.
  */
 function compressBlock(src: usize, n: u32, dst: usize, base: usize): u32 {
   let op = dst;
-  let ii: u32 = 0; // first pending literal
+  let ii = src; // first pending literal
+  const end = src + n;
   if (n > 20) {
-    const segStart = <u32>(src - base);
-    // The last match may not start past n - MIN_MATCH, and the final bytes are left as
-    // literals so that the 4-byte loads stay inside the block.
-    const ipLimit = n - MIN_MATCH;
-    let ip: u32 = 0;
+    // The last match may not start past end - MIN_MATCH, so the 4-byte loads stay
+    // inside the block.
+    const ipLimit = end - MIN_MATCH;
+    let ip = src;
     while (ip < ipLimit) {
-      const v = load<u32>(src + ip);
-      const h = hash4(v);
-      const slot = DICT + (<usize>h << 2);
-      const candAbs = load<u32>(slot); // position + 1 relative to base
-      store<u32>(slot, segStart + ip + 1);
-      if (candAbs > segStart) {
-        const cand = candAbs - 1 - segStart;
-        const mOff = ip - cand;
-        if (mOff <= M4_MAX_OFFSET && load<u32>(src + cand) == v) {
+      const v = load<u32>(ip);
+      const slot = DICT + (<usize>hash4(v) << 1);
+      const here = <u32>(ip - base);
+      const mOff = (here - <u32>load<u16>(slot)) & 0xffff;
+      store<u16>(slot, <u16>here);
+      // A candidate: 1 <= mOff <= ip - src (inside this segment), mOff <= M4_MAX_OFFSET.
+      if ((<u32>(mOff - 1 < <u32>(ip - src)) & <u32>(mOff <= M4_MAX_OFFSET)) != 0) {
+        const m = ip - mOff;
+        if (load<u32>(m) == v) {
+          // Extend 8 bytes at a time; the first difference is the lowest set bit of the
+          // xor (little-endian). The last < 8 bytes of the block go byte by byte.
           let mLen = MIN_MATCH;
-          const maxLen = n - ip;
-          // Extend 8 bytes at a time, then bytes.
-          while (mLen + 8 <= maxLen && load<u64>(src + cand + mLen) == load<u64>(src + ip + mLen)) mLen += 8;
-          while (mLen < maxLen && load<u8>(src + cand + mLen) == load<u8>(src + ip + mLen)) mLen++;
-          op = emitLiterals(op, op == dst, src + ii, ip - ii);
+          const maxLen = <u32>(end - ip);
+          for (;;) {
+            if (mLen + 8 > maxLen) {
+              mLen = matchTail(m, ip, mLen, maxLen);
+              break;
+            }
+            const x = load<u64>(m + mLen) ^ load<u64>(ip + mLen);
+            if (x != 0) {
+              mLen += <u32>ctz(x) >> 3;
+              break;
+            }
+            mLen += 8;
+          }
+          op = emitLiterals(op, op == dst, ii, <u32>(ip - ii));
           op = emitMatch(op, mLen, mOff);
           ip += mLen;
           ii = ip;
@@ -171,17 +246,23 @@ function compressBlock(src: usize, n: u32, dst: usize, base: usize): u32 {
       ip += 1 + ((ip - ii) >> 5);
     }
   }
-  op = emitLiterals(op, op == dst, src + ii, n - ii);
+  op = emitLiterals(op, op == dst, ii, <u32>(end - ii));
   // End of stream: M4 with distance 16384 (D = 0), length 3.
   store<u8>(op++, 0x11);
-  store<u8>(op++, 0);
-  store<u8>(op++, 0);
+  store<u16>(op, 0);
+  op += 2;
   return <u32>(op - dst);
 }
 
-/** Raw LZO1X compression of n bytes at src into dst (worstCompress(n) bytes of room). */
+/** The match at m for ip extended byte by byte from mLen up to maxLen. */
+function matchTail(m: usize, ip: usize, mLen: u32, maxLen: u32): u32 {
+  while (mLen < maxLen && load<u8>(m + mLen) == load<u8>(ip + mLen)) mLen++;
+  return mLen;
+}
+
+/** Raw LZO1X compression of n bytes at src into dst (worstCompress(n) + WILD_COPY_SLACK bytes of room). */
 export function lzo1xCompress(src: usize, n: u32, dst: usize): u32 {
-  memory.fill(DICT, 0, D_SIZE * 4);
+  memory.fill(DICT, 0, D_SIZE * 2);
   return compressBlock(src, n, dst, src);
 }
 
@@ -245,7 +326,7 @@ export function lzo1xDecompress(src: usize, inLen: u32, dst: usize, outCap: u32)
         t += 3;
         if (<usize>t > opEnd - op) return LZO_E_OUTPUT_OVERRUN;
         if (<usize>(t + 3) > ipEnd - ip) return LZO_E_INPUT_OVERRUN;
-        memory.copy(op, ip, t);
+        copyLiterals(op, ip, t, opEnd, ipEnd);
         op += t;
         ip += t;
         state = 4;
@@ -317,26 +398,49 @@ export function lzo1xDecompress(src: usize, inLen: u32, dst: usize, outCap: u32)
     }
     // Copy the match (may overlap its own output when the distance is short).
     if (<usize>t > opEnd - op) return LZO_E_OUTPUT_OVERRUN;
-    // The bytes from mPos on repeat with period op - mPos, so the span that is already
-    // written can be copied whole, doubling each time (runs of one byte are common).
-    while (t > 0) {
-      let n = <u32>(op - mPos);
-      if (n > t) n = t;
-      memory.copy(op, mPos, n);
-      op += n;
-      t -= n;
+    if (op - mPos >= 16 && opEnd - op >= <usize>(t + 15)) {
+      // Each 16-byte step reads bytes written before it; the overshoot stays below opEnd.
+      wildCopy(op, mPos, t);
+      op += t;
+    } else {
+      // The bytes from mPos on repeat with period op - mPos, so the span that is already
+      // written can be copied whole, doubling each time (runs of one byte are common).
+      while (t > 0) {
+        let n = <u32>(op - mPos);
+        if (n > t) n = t;
+        memory.copy(op, mPos, n);
+        op += n;
+        t -= n;
+      }
     }
     // match_next: 0-3 trailing literals.
     state = next;
     if (next > 0) {
       if (<usize>next > opEnd - op) return LZO_E_OUTPUT_OVERRUN;
       if (<usize>(next + 3) > ipEnd - ip) return LZO_E_INPUT_OVERRUN;
-      memory.copy(op, ip, next);
+      if (opEnd - op >= 4) {
+        // The 4-byte copy stays inside both buffers (next + 3 bytes of input are left).
+        store<u32>(op, load<u32>(ip));
+      } else {
+        memory.copy(op, ip, next);
+      }
       op += next;
       ip += next;
     }
   }
   return LZO_E_OK; // not reached
+}
+
+/**
+ * The decompressor's literal copy, t bytes from ip to op, both already checked to fit:
+ * 16 bytes at a time where both buffers have room for the overshoot, else exactly.
+ */
+@inline function copyLiterals(op: usize, ip: usize, t: u32, opEnd: usize, ipEnd: usize): void {
+  if (opEnd - op >= <usize>(t + 15) && ipEnd - ip >= <usize>(t + 15)) {
+    wildCopy(op, ip, t);
+  } else {
+    memory.copy(op, ip, t);
+  }
 }
 
 @inline function readLe32(p: usize): u32 {
@@ -350,9 +454,14 @@ export function lzo1xDecompress(src: usize, inLen: u32, dst: usize, outCap: u32)
   store<u8>(p, <u8>(v >> 24), 3);
 }
 
+/** Output room the JS side must give lzo1xCompress for n bytes of input. */
+export function lzo1xCompressBound(n: u32): u32 {
+  return worstCompress(n) + WILD_COPY_SLACK;
+}
+
 /** Output room the JS side must give lzoCompressExtent for inLen bytes of input. */
 export function lzoCompressBound(inLen: u32, sectorSize: u32): u32 {
-  return outputCap(inLen, sectorSize) + LZO_LEN + worstCompress(sectorSize) + LZO_LEN;
+  return outputCap(inLen, sectorSize) + LZO_LEN + worstCompress(sectorSize) + LZO_LEN + WILD_COPY_SLACK;
 }
 
 /** min(pages of input, BTRFS_MAX_COMPRESSED_PAGES) pages: the most the kernel writes. */
@@ -369,7 +478,7 @@ export function lzoCompressBound(inLen: u32, sectorSize: u32): u32 {
  */
 export function lzoCompressExtent(src: usize, inLen: u32, dst: usize, sectorSize: u32): i32 {
   const cap = outputCap(inLen, sectorSize);
-  memory.fill(DICT, 0, D_SIZE * 4);
+  memory.fill(DICT, 0, D_SIZE * 2);
   let curOut: u32 = LZO_LEN;
   let curIn: u32 = 0;
   while (curIn < inLen) {

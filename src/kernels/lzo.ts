@@ -12,6 +12,7 @@ import { WasmKernel, WASM_PAGE_BYTES } from './wasm-loader.js';
 interface LzoExports {
   readonly memory: WebAssembly.Memory;
   lzo1xCompress(src: number, lengthBytes: number, dst: number): number;
+  lzo1xCompressBound(lengthBytes: number): number;
   lzo1xDecompress(src: number, lengthBytes: number, dst: number, outCap: number): number;
   lzoCompressBound(lengthBytes: number, sectorSize: number): number;
   lzoCompressExtent(src: number, lengthBytes: number, dst: number, sectorSize: number): number;
@@ -31,7 +32,7 @@ export function lzo1xWorstCompress(lengthBytes: number): number {
   return lengthBytes + (lengthBytes >>> 4) + 64 + 3;
 }
 
-const KERNEL = new WasmKernel<LzoExports>('lzo', () => new URL('./wasm/lzo.wasm', import.meta.url), ['lzoCompressExtent', 'lzoDecompressExtent', 'lzo1xCompress', 'lzo1xDecompress']);
+const KERNEL = new WasmKernel<LzoExports>('lzo', () => new URL('./wasm/lzo.wasm', import.meta.url), ['lzoCompressExtent', 'lzoDecompressExtent', 'lzo1xCompress', 'lzo1xDecompress', 'lzoCompressBound', 'lzo1xCompressBound']);
 
 export function loadLzoKernel(): Promise<void> {
   return KERNEL.load();
@@ -131,7 +132,9 @@ export function lzoDecompressInline(input: Uint8Array, ramBytes: number, sectorS
 export function lzo1xCompressRaw(input: Uint8Array): Uint8Array {
   assert(input.length <= MAX_RAW_BYTES, `lzo1x: input of ${input.length} bytes`);
   const dst = outputAt(input.length);
-  const k = withScratch(dst - KERNEL.scratchBase + lzo1xWorstCompress(input.length));
+  // The kernel's bound: the format's worst case plus the slack its 16-byte copies overshoot by.
+  let k = withScratch(dst - KERNEL.scratchBase);
+  k = withScratch(dst - KERNEL.scratchBase + k.lzo1xCompressBound(input.length));
   KERNEL.heap.set(input, KERNEL.scratchBase);
   const got = k.lzo1xCompress(KERNEL.scratchBase, input.length, dst);
   assert(got >= 3 && got <= lzo1xWorstCompress(input.length), `lzo1x kernel returned ${got}`);
