@@ -97,9 +97,9 @@ const WILD_COPY_SLACK: u32 = 16;
 
 /**
  * Emits t literals from src at op; returns the new op. `first` is op == segment start.
- * The common cases (after a match, t <= 18) take no loop and at most one branch
- * mispredicted: t = 0 ORs 0 into the match and copies 16 bytes that later output
- * overwrites.
+ * The common cases (after a match, t <= 18) take no loop and no call to memory.copy
+ * (which V8 makes out of line): t = 0 ORs 0 into the match and copies 16 bytes that
+ * later output overwrites.
  */
 @inline function emitLiterals(op: usize, first: bool, src: usize, t: u32): usize {
   if (!first) {
@@ -123,10 +123,8 @@ const WILD_COPY_SLACK: u32 = 16;
   if (t == 0) return op;
   if (first && t <= 238) {
     store<u8>(op++, <u8>(17 + t));
-  } else if (t <= 18) {
-    // Only a first run over 238 bytes gets here; t <= 3 is impossible then.
-    store<u8>(op++, <u8>(t - 3));
   } else {
+    // t > 18 here: a first run over 238 bytes, or a later run over 18.
     let tt = t - 18;
     store<u8>(op++, 0);
     while (tt > 255) {
@@ -151,7 +149,7 @@ const WILD_COPY_SLACK: u32 = 16;
 /**
  * Emits a match of mLen (>= 4) at distance mOff (1..M4_MAX_OFFSET); returns the new op.
  * The common M2 and M3 forms (every match of a 4 KiB segment up to 33 bytes) are one
- * 4-byte store picked without a branch; the byte past them is overwritten later.
+ * 4-byte store picked without a branch; the 1-2 bytes past them are overwritten later.
  */
 @inline function emitMatch(op: usize, mLen: u32, mOff: u32): usize {
   if (mLen <= M3_MAX_LEN && mOff <= M3_MAX_OFFSET) {
