@@ -38,6 +38,7 @@ export default defineConfig({
           name: 'node',
           environment: 'node',
           include: ['test/node/**/*.test.ts'],
+          setupFiles: ['test/shared/byte-equality.ts'],
           benchmark: { include: ['test/bench/node/**/*.bench.ts'] },
           testTimeout: 60_000,
           hookTimeout: 60_000,
@@ -49,6 +50,7 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
+          setupFiles: ['test/shared/byte-equality.ts'],
           benchmark: { include: ['test/bench/browser/**/*.bench.ts'] },
           testTimeout: 60_000,
           hookTimeout: 60_000,
