@@ -219,21 +219,30 @@ function compressBlock(src: usize, n: u32, dst: usize): u32 {
       // A candidate: inside this segment (every entry lies below ip) and within reach.
       if ((<u32>(m >= src) & <u32>(mOff <= M4_MAX_OFFSET)) != 0) {
         if (load<u32>(m) == v) {
-          // Extend 8 bytes at a time; the first difference is the lowest set bit of the
-          // xor (little-endian). The last < 8 bytes of the block go byte by byte.
+          // The first difference is the lowest set bit of an 8-byte xor (little-endian).
+          // Bytes 4-19 are two independent compares merged by a select: most matches end
+          // in the first 8, but not predictably enough for a branch. Longer matches go on
+          // 8 bytes at a time, and the last < 8 bytes of the block byte by byte.
           let mLen = MIN_MATCH;
           const maxLen = <u32>(end - ip);
-          for (;;) {
-            if (mLen + 8 > maxLen) {
-              mLen = matchTail(m, ip, mLen, maxLen);
-              break;
+          if (maxLen >= 20) {
+            const x1 = load<u64>(m + 4) ^ load<u64>(ip + 4);
+            const x2 = load<u64>(m + 12) ^ load<u64>(ip + 12);
+            mLen = select<u32>(4 + (<u32>ctz(x1) >> 3), 12 + (<u32>ctz(x2) >> 3), x1 != 0);
+          }
+          if (mLen == 20 || maxLen < 20) {
+            for (;;) {
+              if (mLen + 8 > maxLen) {
+                mLen = matchTail(m, ip, mLen, maxLen);
+                break;
+              }
+              const x = load<u64>(m + mLen) ^ load<u64>(ip + mLen);
+              if (x != 0) {
+                mLen += <u32>ctz(x) >> 3;
+                break;
+              }
+              mLen += 8;
             }
-            const x = load<u64>(m + mLen) ^ load<u64>(ip + mLen);
-            if (x != 0) {
-              mLen += <u32>ctz(x) >> 3;
-              break;
-            }
-            mLen += 8;
           }
           op = emitLiterals(op, op == dst, ii, <u32>(ip - ii));
           op = emitMatch(op, mLen, mOff);
