@@ -157,15 +157,18 @@ export async function walk(fs: FsInfo, top: Loc, path: string, options: WalkOpti
       }
       continue;
     }
-    const name = utf8.encode(comp);
+    // The name's bytes are made where they are used: a directory the dcache resolves on the way
+    // needs none. UTF-8 takes at most 3 bytes per UTF-16 unit, so only long names are measured.
+    let name: Uint8Array | undefined;
     const dir = cur().loc;
-    if (isLast && options.parentOnly) return result(dir, name, undefined, mustBeDir, stack, comp);
+    if (isLast && options.parentOnly) return result(dir, utf8.encode(comp), undefined, mustBeDir, stack, comp);
     if (isLast && options.create && mustBeDir) throw new FsError('EISDIR', 'O_CREAT with a trailing slash');
-    if (name.length > NAME_LEN) throw new FsError('ENAMETOOLONG', `component of ${name.length} bytes`);
+    if (comp.length * 3 > NAME_LEN && (name = utf8.encode(comp)).length > NAME_LEN) throw new FsError('ENAMETOOLONG', `component of ${name.length} bytes`);
     // The dcache first (item-cache.ts names: dropped whenever the name's DIR_ITEM changes).
     const cache = dir.root.itemCache;
     let e = cache?.getName(dir.ino, comp) as LookupResult | undefined;
     if (!e) {
+      name ??= utf8.encode(comp);
       e = await lookupName(fs, dir.root, dir.ino, name);
       if (!e) {
         if (isLast) return result(dir, name, undefined, mustBeDir, stack, comp);
@@ -187,13 +190,15 @@ export async function walk(fs: FsInfo, top: Loc, path: string, options: WalkOpti
       }
       continue;
     }
-    const loc: Loc = e.subvolume !== undefined ? await subvolumes(fs, dir, name, e.subvolume) : { root: dir.root, ino: e.ino };
+    const loc: Loc = e.subvolume !== undefined ? await subvolumes(fs, dir, (name ??= utf8.encode(comp)), e.subvolume) : { root: dir.root, ino: e.ino };
     if (isLast) {
       if (mustBeDir && e.type !== FileType.DIR) throw new FsError('ENOTDIR', `'${comp}' is not a directory`);
-      return result(dir, name, { ...loc, type: e.type }, mustBeDir, stack, comp);
+      return result(dir, name ?? utf8.encode(comp), { ...loc, type: e.type }, mustBeDir, stack, comp);
     }
     if (e.type !== FileType.DIR) throw new FsError('ENOTDIR', `'${comp}' is not a directory`);
-    stack = [...stack, { loc, name: comp }];
+    // In place: no result holds this array before the walk returns ('..' and an absolute
+    // symlink make new ones).
+    stack.push({ loc, name: comp });
   }
   // The path had no components: '/', '//', ...
   const d = cur().loc;
