@@ -188,7 +188,8 @@ export class FsPromises {
 
   /** Owner and group of a new inode in `parent` (set-group-ID directories pass their group on). */
   private async newOwner(fs: FsInfo, parent: Loc): Promise<{ uid: number; gid: number; setgid: boolean }> {
-    const p = await readInode(fs, parent.root, parent.ino);
+    // Read-only: the cache's own item when it has it (no copy).
+    const p = peekInode(parent.root, parent.ino) ?? await readInode(fs, parent.root, parent.ino);
     const setgid = (p.mode & 0o2000) !== 0;
     return { uid: this.uid, gid: setgid ? p.gid : this.gid, setgid };
   }

@@ -127,8 +127,12 @@ function cloneInode(i: InodeItemT): InodeItemT {
 /** Delayed inode updates one tree holds at most before the writer flushes them (fs/delayed-inode.ts). */
 export const MAX_DELAYED_INODES = 16384;
 
-/** Writes `item` over the existing INODE_ITEM; transid is set to the running transaction. */
-export async function writeInode(fs: FsInfo, root: Root, ino: number, item: InodeItemT): Promise<void> {
+/**
+ * Writes `item` over the existing INODE_ITEM; transid is set to the running transaction.
+ * `owned`: the caller hands `item` over and never touches it again, so the delayed update keeps
+ * it as it is instead of a copy.
+ */
+export async function writeInode(fs: FsInfo, root: Root, ino: number, item: InodeItemT, owned = false): Promise<void> {
   item.transid = fs.transid;
   const key = inodeKey(ino);
   const c = root.itemCache;
@@ -138,7 +142,7 @@ export async function writeInode(fs: FsInfo, root: Root, ino: number, item: Inod
     if (!c.getDelayed(key) && !(await lookupDecoded(fs, root, key, (d) => decodeInode(d, ino)))) {
       throw new FsError('EUCLEAN', `tree ${root.objectid}: item ${key} to update is missing`);
     }
-    c.setDelayed(key, cloneInode(item));
+    c.setDelayed(key, owned ? item : cloneInode(item));
     // Bounded like the other waiting work: a transaction that touches very many inodes writes
     // them out in batches instead of holding them all until the commit.
     if (c.delayedCount >= MAX_DELAYED_INODES) await flushDelayedInodes(fs, root);

@@ -19,7 +19,7 @@ import type { FsInfo, Root } from '../fs/fs-info.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
 import {
-  readInode, writeInode, newInodeItem, allocIno, nowTimespec, findInode, encodeInode, inodeKey, cacheInode,
+  readInode, peekInode, writeInode, newInodeItem, allocIno, nowTimespec, findInode, encodeInode, inodeKey, cacheInode,
   S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, isDir, type InodeItem,
 } from './inode.js';
 import { lookupHashed, insertHashed, deleteHashed, encodeDirItem, parseDirItems, checkName, nameString, asciiName } from './dir-item.js';
@@ -186,7 +186,7 @@ async function touchDir(fs: FsInfo, root: Root, dir: number, sizeDelta: number):
   item.mtime = now;
   item.ctime = now;
   item.sequence++;
-  await writeInode(fs, root, dir, item);
+  await writeInode(fs, root, dir, item, true);
 }
 
 /** Adds `name` in `dir` for inode `ino` (btrfs_add_link). */
@@ -274,8 +274,9 @@ function equalName(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-async function requireDir(fs: FsInfo, root: Root, dir: number): Promise<InodeItem> {
-  const d = await readInode(fs, root, dir);
+/** The directory's item, read-only (the cache's own when it has it: no copy), or ENOTDIR. */
+async function requireDir(fs: FsInfo, root: Root, dir: number): Promise<Readonly<InodeItem>> {
+  const d = peekInode(root, dir) ?? await readInode(fs, root, dir);
   if (!isDir(d.mode)) throw new FsError('ENOTDIR', `inode ${dir} is not a directory`);
   return d;
 }
