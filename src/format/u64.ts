@@ -72,6 +72,16 @@ export function putU64(b: Uint8Array, off: number, n: number): void {
   putLe32(b, off + 4, u64Hi(n));
 }
 
+/** Little-endian u32 from bytes (no DataView). */
+export function getLe32(b: Uint8Array, off: number): number {
+  return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
+}
+
+/** readU64 from bytes (no DataView). */
+export function getU64(b: Uint8Array, off: number, what?: string): number {
+  return u64FromParts(getLe32(b, off + 4), getLe32(b, off), what);
+}
+
 /** u64 as an unsigned decimal string, as btrfs-progs prints it. */
 export function u64ToString(n: number): string {
   if (n >= 0) return String(n);

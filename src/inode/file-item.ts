@@ -10,12 +10,11 @@
 // Owns decoding (with every size checked: items come from disk and are untrusted), encoding,
 // and finding the items that overlap a file range.
 import { Key } from '../format/key.js';
-import { viewOf } from '../format/struct.js';
 import { FileExtentHead, FileExtentItem } from '../format/structs.js';
 import { ItemType, FileExtentType, CompressionType } from '../format/constants.js';
 import { insertItem, insertEmptyItems, insertDeferredBounded, deleteItem, forEachItemFromFloor } from '../tree/ctree.js';
 import { invalidateFileExtents } from './extent-map.js';
-import { readU64 } from '../format/u64.js';
+import { getU64, putU64 } from '../format/u64.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { FsError } from '../util/errors.js';
 
@@ -46,13 +45,13 @@ export function fileExtentKey(ino: number, fileOffset: number): Key {
 export function decodeFileExtent(data: Uint8Array, ino: number, fileOffset: number): FileExtent {
   const where = () => `inode ${ino} file extent at ${fileOffset}`;
   if (data.length < FileExtentHead.size) throw new FsError('EUCLEAN', `${where()}: item of ${data.length} bytes`);
-  const dv = viewOf(data);
-  // By hand, not the generic struct decoder: this runs for every extent of every read.
-  const generation = readU64(dv, F.generation, 'file extent generation');
-  const ramBytes = readU64(dv, F.ramBytes, 'file extent ram_bytes');
+  // By hand, not the generic struct decoder: this runs for every extent of every read. Byte
+  // loads, no DataView (one per item made V8 move small buffers off its heap).
+  const generation = getU64(data, F.generation, 'file extent generation');
+  const ramBytes = getU64(data, F.ramBytes, 'file extent ram_bytes');
   const compression = data[F.compression];
   const encryption = data[F.encryption];
-  const otherEncoding = dv.getUint16(F.otherEncoding, true);
+  const otherEncoding = data[F.otherEncoding] | (data[F.otherEncoding + 1] << 8);
   const type = data[F.type];
   if (type === FileExtentType.INLINE) {
     const inline = data.slice(FileExtentHead.size);
@@ -63,10 +62,10 @@ export function decodeFileExtent(data: Uint8Array, ino: number, fileOffset: numb
   }
   if (type !== FileExtentType.REG && type !== FileExtentType.PREALLOC) throw new FsError('EUCLEAN', `${where()}: unknown type ${type}`);
   if (data.length !== FileExtentItem.size) throw new FsError('EUCLEAN', `${where()}: item of ${data.length} bytes, expected ${FileExtentItem.size}`);
-  const diskBytenr = readU64(dv, F.diskBytenr, 'file extent disk_bytenr');
-  const diskNumBytes = readU64(dv, F.diskNumBytes, 'file extent disk_num_bytes');
-  const offset = readU64(dv, F.offset, 'file extent offset');
-  const numBytes = readU64(dv, F.numBytes, 'file extent num_bytes');
+  const diskBytenr = getU64(data, F.diskBytenr, 'file extent disk_bytenr');
+  const diskNumBytes = getU64(data, F.diskNumBytes, 'file extent disk_num_bytes');
+  const offset = getU64(data, F.offset, 'file extent offset');
+  const numBytes = getU64(data, F.numBytes, 'file extent num_bytes');
   if (numBytes <= 0) throw new FsError('EUCLEAN', `${where()}: num_bytes ${numBytes}`);
   if (diskBytenr !== 0 && compression === CompressionType.NONE && offset + numBytes > diskNumBytes) {
     throw new FsError('EUCLEAN', `${where()}: offset ${offset} + num_bytes ${numBytes} past the extent's ${diskNumBytes} bytes`);
@@ -76,16 +75,28 @@ export function decodeFileExtent(data: Uint8Array, ino: number, fileOffset: numb
 
 const F = FileExtentItem.off;
 
+/**
+ * The item's bytes: by hand with byte stores (as FileExtentHead / FileExtentItem.encode would
+ * write them: a test holds the two together), as one is made for every write.
+ */
 export function encodeFileExtent(fe: FileExtent): Uint8Array {
-  if (fe.type === FileExtentType.INLINE) {
-    const inline = fe.inline!;
-    const data = new Uint8Array(FileExtentHead.size + inline.length);
-    FileExtentHead.encode(viewOf(data), 0, fe);
-    data.set(inline, FileExtentHead.size);
+  const inline = fe.type === FileExtentType.INLINE;
+  const data = new Uint8Array(inline ? FileExtentHead.size + fe.inline!.length : FileExtentItem.size);
+  putU64(data, F.generation, fe.generation);
+  putU64(data, F.ramBytes, fe.ramBytes);
+  data[F.compression] = fe.compression;
+  data[F.encryption] = fe.encryption;
+  data[F.otherEncoding] = fe.otherEncoding;
+  data[F.otherEncoding + 1] = fe.otherEncoding >>> 8;
+  data[F.type] = fe.type;
+  if (inline) {
+    data.set(fe.inline!, FileExtentHead.size);
     return data;
   }
-  const data = new Uint8Array(FileExtentItem.size);
-  FileExtentItem.encode(viewOf(data), 0, fe);
+  putU64(data, F.diskBytenr, fe.diskBytenr);
+  putU64(data, F.diskNumBytes, fe.diskNumBytes);
+  putU64(data, F.offset, fe.offset);
+  putU64(data, F.numBytes, fe.numBytes);
   return data;
 }
 
