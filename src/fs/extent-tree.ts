@@ -36,7 +36,7 @@ import {
 } from '../format/constants.js';
 import { ExtentItem, ExtentInlineRef, ExtentDataRef, BlockGroupItem, FileExtentItem } from '../format/structs.js';
 import { viewOf } from '../format/struct.js';
-import { u64Hi, u64Lo, readU64, writeU64, compareU64 } from '../format/u64.js';
+import { u64Hi, u64Lo, readU64, writeU64, compareU64, putU64, putLe32 } from '../format/u64.js';
 import { insertItem, insertEmptyItems, deleteItems, extendItem, truncateItem, lookup, searchSlot, type Path } from '../tree/ctree.js';
 import type { ExtentBuffer } from '../tree/extent-buffer.js';
 import { ITEM_SIZE, leafDataSize } from '../tree/extent-buffer.js';
@@ -466,16 +466,30 @@ function readExtentRefs(data: Uint8Array, isData: boolean, where: string): numbe
   return readU64(dv, ExtentItem.off.refs);
 }
 
-/** Writes an inline ref of `ref` with `count` at `ptr` of an extent item's bytes. */
+/**
+ * Writes an inline ref of `ref` with `count` at `ptr` of an extent item's bytes: byte stores
+ * (btrfs_extent_inline_ref, then btrfs_extent_data_ref or the shared ref's count), as every new
+ * extent's item carries one.
+ */
 function writeInlineRef(data: Uint8Array, ptr: number, ref: BackRef, count: number): void {
-  const dv = viewOf(data);
   data[ptr] = ref.type;
   if (ref.type === ItemType.EXTENT_DATA_REF) {
-    ExtentDataRef.encode(dv, ptr + 1, { root: ref.root, objectid: ref.objectid, offset: ref.offset, count });
+    const at = ptr + 1;
+    putU64(data, at + ExtentDataRef.off.root, ref.root);
+    putU64(data, at + ExtentDataRef.off.objectid, ref.objectid);
+    putU64(data, at + ExtentDataRef.off.offset, ref.offset);
+    putLe32(data, at + ExtentDataRef.off.count, count);
   } else {
-    writeU64(dv, ptr + 1, refOffset(ref));
-    if (ref.type === ItemType.SHARED_DATA_REF) dv.setUint32(ptr + ExtentInlineRef.size, count, true);
+    putU64(data, ptr + 1, refOffset(ref));
+    if (ref.type === ItemType.SHARED_DATA_REF) putLe32(data, ptr + ExtentInlineRef.size, count);
   }
+}
+
+/** A new extent item's head (btrfs_extent_item: refs, generation, flags) by byte stores. */
+function writeExtentItemHead(data: Uint8Array, refs: number, generation: number, flags: number): void {
+  putU64(data, ExtentItem.off.refs, refs);
+  putU64(data, ExtentItem.off.generation, generation);
+  putU64(data, ExtentItem.off.flags, flags);
 }
 
 /** Byte offset of the count of the inline ref at `ptr` (data refs only). */
@@ -584,7 +598,7 @@ function accountUsed(fs: FsInfo, bytenr: number, delta: number): void {
 async function insertNewExtent(fs: FsInfo, h: DelayedRefHead, first: BackRefMod): Promise<void> {
   const data = new Uint8Array(ExtentItem.size + inlineRefSize(first.type));
   const flags = (h.isData ? EXTENT_FLAG_DATA : EXTENT_FLAG_TREE_BLOCK) | h.flagsToSet;
-  ExtentItem.encode(viewOf(data), 0, { refs: first.count, generation: fs.transid, flags });
+  writeExtentItemHead(data, first.count, fs.transid, flags);
   writeInlineRef(data, ExtentItem.size, first, first.count);
   await insertItem(fs, fs.extentTree, extentKey(h.bytenr, h.numBytes, h.isData, h.level), data);
   accountUsed(fs, h.bytenr, h.numBytes);
@@ -689,7 +703,7 @@ async function insertNewExtents(fs: FsInfo, run: DelayedRefHead[]): Promise<bool
     const first = soleNewRef(fs, h)!;
     const data = new Uint8Array(ExtentItem.size + inlineRefSize(first.type));
     const flags = (h.isData ? EXTENT_FLAG_DATA : EXTENT_FLAG_TREE_BLOCK) | h.flagsToSet;
-    ExtentItem.encode(viewOf(data), 0, { refs: first.count, generation: fs.transid, flags });
+    writeExtentItemHead(data, first.count, fs.transid, flags);
     writeInlineRef(data, ExtentItem.size, first, first.count);
     keys.push(extentKey(h.bytenr, h.numBytes, h.isData, h.level));
     datas.push(data);
