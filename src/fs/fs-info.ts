@@ -140,6 +140,8 @@ export class FsInfo implements TreeHost {
   options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS };
   /** The compression workers, from the first compressed write to unmount (kernels/compress-pool.ts). */
   compressPool: CompressPool | undefined = undefined;
+  /** The buffer small writes pad their sectors in (inode/file.ts paddedBuffer): one per filesystem, whose writer runs one operation at a time. */
+  padScratch: Uint8Array | undefined = undefined;
   /** Counters for tests and stats. */
   readonly stats = { treeBlockReads: 0, treeBlockRepairs: 0, csumErrors: 0, treeBlocksAllocated: 0 };
   /**

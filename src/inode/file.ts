@@ -971,6 +971,23 @@ function checkAttributes(fs: FsInfo, inode: { flags: number; size: number }, off
  * size; updates nbytes, mtime, ctime, sequence and transid. New extents wait in the
  * writeback (fs/writeback.ts) and reach the device at the commit, before the metadata.
  */
+/** Writes up to this size pad their sectors in one reused buffer instead of a new one each. */
+const PAD_SCRATCH_BYTES = 64 * 1024;
+
+/**
+ * A zeroed buffer of `n` bytes for a write's whole sectors. Small ones are a view of the
+ * filesystem's one reused buffer: nothing keeps it past the write (the writeback copies what it
+ * holds, the checksums and device writes are made before the write returns, a compressed
+ * write's chunks live only as long as its cowRange), and the writer runs one operation at a time.
+ */
+function paddedBuffer(fs: FsInfo, n: number): Uint8Array {
+  if (n > PAD_SCRATCH_BYTES) return new Uint8Array(n);
+  const scratch = (fs.padScratch ??= new Uint8Array(PAD_SCRATCH_BYTES));
+  const view = scratch.subarray(0, n);
+  view.fill(0);
+  return view;
+}
+
 export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: number, data: Uint8Array): Promise<number> {
   requireWritable(fs);
   checkOffset(offset, 'write offset');
@@ -1011,7 +1028,7 @@ export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: num
     if (bufStart === offset && wEnd === end) {
       buf = data; // aligned: no copy
     } else {
-      buf = new Uint8Array(wEnd - bufStart);
+      buf = paddedBuffer(fs, wEnd - bufStart);
       if (bufStart < wStart) buf.set(await readRange(st, 0, Math.min(oldSize, ss)));
       let headRead = false;
       if (offset > wStart && wStart < oldSize) {
