@@ -162,9 +162,13 @@ export function newInodeItem(fs: FsInfo, mode: number, uid: number, gid: number,
   return item;
 }
 
-/** Tells the subvolume's item cache what the tree now holds for `ino` (its bytes and decoded form). */
-export function cacheInode(root: Root, ino: number, bytes: Uint8Array, item: InodeItemT): void {
-  root.itemCache?.set(inodeKey(ino), bytes, cloneInode(item));
+/**
+ * Tells the subvolume's item cache what the tree now holds for `ino` (its bytes and decoded
+ * form). `owned`: `bytes` are never changed again (a deferred insert's), so they are kept as
+ * they are.
+ */
+export function cacheInode(root: Root, ino: number, bytes: Uint8Array, item: InodeItemT, owned = false): void {
+  root.itemCache?.set(inodeKey(ino), bytes, cloneInode(item), owned);
 }
 
 export async function insertInode(fs: FsInfo, root: Root, ino: number, item: InodeItemT): Promise<void> {

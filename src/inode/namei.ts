@@ -214,7 +214,8 @@ function insertInodeWithRef(fs: FsInfo, root: Root, ino: number, item: InodeItem
   const inode = encodeInode(item);
   insertDeferred(fs, root, inodeKey(ino), inode);
   insertDeferred(fs, root, Key.of(ino, ItemType.INODE_REF, dir), encodeRef(index, name));
-  cacheInode(root, ino, inode, item);
+  // The deferred insert owns `inode` and never changes it: the cache shares it.
+  cacheInode(root, ino, inode, item, true);
 }
 
 /** Removes `name` of inode `ino` from `dir` (btrfs_unlink_inode without the nlink change). */

@@ -1012,7 +1012,8 @@ export function insertDeferred(host: TreeHost, root: TreeRoot, key: Key, data: U
   const c = root.itemCache;
   if (c) {
     c.invalidate(key);
-    if (c.covers(key)) c.set(key, data);
+    // The queue owns `data` and only ever copies it into a leaf: the cache may keep it as it is.
+    if (c.covers(key)) c.set(key, data, undefined, true);
   }
   q.set(id, { key, data });
 }

@@ -91,11 +91,14 @@ export class ItemCache {
     return e;
   }
 
-  /** Remembers what the tree holds for a covered `key` (a copy of `data` is kept). */
-  set(key: Key, data: Uint8Array | null, decoded?: unknown): CachedItem {
+  /**
+   * Remembers what the tree holds for a covered `key`: a copy of `data`, or `data` itself when
+   * `owned` (the caller never changes it again: the bytes of a deferred insert).
+   */
+  set(key: Key, data: Uint8Array | null, decoded?: unknown, owned = false): CachedItem {
     const t = this.types.indexOf(key.type);
     const k = cacheKey(key);
-    const e: CachedItem = { data: data ? data.slice() : null, decoded };
+    const e: CachedItem = { data: data && !owned ? data.slice() : data, decoded };
     this.old[t].delete(k);
     this.put(t, k, e);
     return e;
