@@ -7,18 +7,12 @@ import { FileExtentHead, FileExtentItem } from '../../../src/format/structs.js';
 import { viewOf } from '../../../src/format/struct.js';
 import { FileExtentType } from '../../../src/format/constants.js';
 import { decodeFileExtent, encodeFileExtent, type FileExtent } from '../../../src/inode/file-item.js';
-import { mulberry32 as rng } from '../../shared/rng.js';
+import { edgyU64, mulberry32 as rng } from '../../shared/rng.js';
 
 describe('file extent item encoder and decoder', () => {
   it('write and read the same bytes as the generic struct code', () => {
     const r = rng(11);
-    const u64 = () => {
-      const k = r();
-      if (k < 0.2) return 0;
-      if (k < 0.4) return Number.MAX_SAFE_INTEGER - Math.floor(r() * 1000);
-      if (k < 0.5) return -1 - Math.floor(r() * 1e12); // number form of u64 near 2^64
-      return Math.floor(r() * 2 ** 40);
-    };
+    const u64 = () => edgyU64(r);
     const u8 = () => Math.floor(r() * 256);
     for (let i = 0; i < 1000; i++) {
       const type = [FileExtentType.INLINE, FileExtentType.REG, FileExtentType.PREALLOC][i % 3]!;

@@ -5,19 +5,13 @@ import { describe, expect, it } from 'vitest';
 import { InodeItem } from '../../../src/format/structs.js';
 import { viewOf } from '../../../src/format/struct.js';
 import { encodeInodeInto } from '../../../src/format/inode-item.js';
-import { mulberry32 as rng } from '../../shared/rng.js';
+import { edgyU64, mulberry32 as rng } from '../../shared/rng.js';
 
 
 describe('INODE_ITEM encoder', () => {
   it('writes the same bytes as the generic struct encoder', () => {
     const r = rng(7);
-    const u64 = () => {
-      const k = r();
-      if (k < 0.2) return 0;
-      if (k < 0.4) return Number.MAX_SAFE_INTEGER - Math.floor(r() * 1000);
-      if (k < 0.5) return -1 - Math.floor(r() * 1e12); // number form of u64 near 2^64
-      return Math.floor(r() * 2 ** 40);
-    };
+    const u64 = () => edgyU64(r);
     const u32 = () => (r() < 0.2 ? 0xffffffff : Math.floor(r() * 2 ** 32));
     const ts = () => ({ sec: r() < 0.2 ? -Math.floor(r() * 1e9) : Math.floor(r() * 4e9), nsec: Math.floor(r() * 1e9) });
     for (let i = 0; i < 500; i++) {
