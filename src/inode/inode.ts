@@ -8,7 +8,7 @@ import { InodeItem, type InodeItem as InodeItemT } from '../format/structs.js';
 import { Key } from '../format/key.js';
 import { viewOf, type Timespec } from '../format/struct.js';
 import { ItemType, FIRST_FREE_OBJECTID, LAST_FREE_OBJECTID, EMPTY_SUBVOL_DIR_OBJECTID, FS_TREE_OBJECTID } from '../format/constants.js';
-import { insertItem, lookupDecoded, searchSlot, prevLeaf } from '../tree/ctree.js';
+import { insertItem, insertDeferred, lookupDecoded, searchSlot, prevLeaf } from '../tree/ctree.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { updateItem } from '../fs/items.js';
 import { flushDelayedInodes } from '../fs/delayed-inode.js';
@@ -51,7 +51,6 @@ export function encodeInode(item: InodeItemT): Uint8Array {
   encodeInodeInto(b, 0, item);
   return b;
 }
-
 
 /**
  * The inode btrfs shows for a subvolume entry whose subvolume is not linked from this tree
@@ -163,12 +162,11 @@ export function newInodeItem(fs: FsInfo, mode: number, uid: number, gid: number,
 }
 
 /**
- * Tells the subvolume's item cache what the tree now holds for `ino` (its bytes and decoded
- * form). `owned`: `bytes` are never changed again (a deferred insert's), so they are kept as
- * they are.
+ * A new inode's INODE_ITEM as a deferred insert (ctree.ts insertDeferred), which also tells the
+ * subvolume's item cache its bytes and decoded form, in one entry.
  */
-export function cacheInode(root: Root, ino: number, bytes: Uint8Array, item: InodeItemT, owned = false): void {
-  root.itemCache?.set(inodeKey(ino), bytes, cloneInode(item), owned);
+export function insertInodeDeferred(fs: FsInfo, root: Root, ino: number, item: InodeItemT): void {
+  insertDeferred(fs, root, inodeKey(ino), encodeInode(item), cloneInode(item));
 }
 
 export async function insertInode(fs: FsInfo, root: Root, ino: number, item: InodeItemT): Promise<void> {

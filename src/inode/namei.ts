@@ -9,7 +9,7 @@
 // Names here are bytes (UTF-8 from the API layer); every function runs inside a transaction
 // except lookup/readdir/readlink/getxattr/listxattr.
 import { Key } from '../format/key.js';
-import { u64FromParts } from '../format/u64.js';
+import { getU64 } from '../format/u64.js';
 import { ItemType, FileType, FileExtentType, LINK_MAX, ORPHAN_OBJECTID, FIRST_INODE_OBJECTID, InodeFlags, EMPTY_SUBVOL_DIR_OBJECTID, ROOT_SUBVOL_RDONLY } from '../format/constants.js';
 import { FileExtentHead, FILE_EXTENT_INLINE_DATA_START, DirItem } from '../format/structs.js';
 import { viewOf } from '../format/struct.js';
@@ -19,7 +19,7 @@ import type { FsInfo, Root } from '../fs/fs-info.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
 import {
-  readInode, peekInode, writeInode, newInodeItem, allocIno, nowTimespec, findInode, encodeInode, inodeKey, cacheInode,
+  readInode, peekInode, writeInode, newInodeItem, allocIno, nowTimespec, findInode, insertInodeDeferred,
   S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, isDir, type InodeItem,
 } from './inode.js';
 import { lookupHashed, insertHashed, deleteHashed, encodeDirItem, parseDirItems, checkName, nameString, asciiName } from './dir-item.js';
@@ -132,15 +132,13 @@ export async function readDirAll(fs: FsInfo, root: Root, dir: number, after = 1,
     if (nameLen === 0 || DirItem.size + nameLen + dataLen !== size) {
       throw new FsError('EUCLEAN', `dir index ${leaf.key(slot)}: item of ${size} bytes does not hold one entry (name ${nameLen}, data ${dataLen})`);
     }
-    const u32 = (o: number) => (d[o] | (d[o + 1] << 8) | (d[o + 2] << 16) | (d[o + 3] << 24)) >>> 0;
-    const k = leaf.keyOffset(slot);
-    const index = u64FromParts(u32(k + 13), u32(k + 9), 'dir index');
+    const index = getU64(d, leaf.keyOffset(slot) + 9, 'dir index');
     const nameAt = p + DirItem.size;
     // Most names are ASCII: the string is read from the leaf and the bytes are made only if asked.
     const ascii = asciiName(d, nameAt, nameLen);
     const bytes = ascii === undefined ? d.slice(nameAt, nameAt + nameLen) : undefined;
     const text = ascii ?? nameString(bytes!);
-    const loc = u64FromParts(u32(p + 4), u32(p), 'dir entry location');
+    const loc = getU64(d, p, 'dir entry location');
     const isSubvol = d[p + 8] === ItemType.ROOT_ITEM;
     out.push(new ListedEntry(text, bytes, isSubvol ? FIRST_INODE_OBJECTID : loc, d[p + DIR_TYPE], index, isSubvol ? loc : undefined));
     return out.length < limit;
@@ -211,11 +209,8 @@ export async function addLink(fs: FsInfo, root: Root, dir: number, name: Uint8Ar
  * wait as deferred inserts and go into the tree with the other new items in key order.
  */
 function insertInodeWithRef(fs: FsInfo, root: Root, ino: number, item: InodeItem, dir: number, name: Uint8Array, index: number): void {
-  const inode = encodeInode(item);
-  insertDeferred(fs, root, inodeKey(ino), inode);
+  insertInodeDeferred(fs, root, ino, item);
   insertDeferred(fs, root, Key.of(ino, ItemType.INODE_REF, dir), encodeRef(index, name));
-  // The deferred insert owns `inode` and never changes it: the cache shares it.
-  cacheInode(root, ino, inode, item, true);
 }
 
 /** Removes `name` of inode `ino` from `dir` (btrfs_unlink_inode without the nlink change). */

@@ -1001,9 +1001,10 @@ export async function insertEmptyItems(host: TreeHost, root: TreeRoot, keys: Key
  * search per leaf instead of one per item (flushDeferred). Nothing can miss it: every search
  * of the tree flushes first (searchSlot), and the tree's cache holds covered items from the
  * moment they are deferred, so lookups answer as if the insert had happened. The commit (and a
- * snapshot of the tree) flushes before it writes the tree. `data` is owned from here on.
+ * snapshot of the tree) flushes before it writes the tree. `data` is owned from here on;
+ * `decoded`, if given, is what the tree's cache keeps beside it (lookupDecoded's form).
  */
-export function insertDeferred(host: TreeHost, root: TreeRoot, key: Key, data: Uint8Array): void {
+export function insertDeferred(host: TreeHost, root: TreeRoot, key: Key, data: Uint8Array, decoded?: unknown): void {
   if (host.transid <= 0) throw new FsError('EROFS', `cannot modify tree ${root.objectid}: no running transaction`);
   checkItemSizes(host.nodesize, [key], [data.length]);
   const id = deferredId(key);
@@ -1013,7 +1014,7 @@ export function insertDeferred(host: TreeHost, root: TreeRoot, key: Key, data: U
   if (c) {
     c.invalidate(key);
     // The queue owns `data` and only ever copies it into a leaf: the cache may keep it as it is.
-    if (c.covers(key)) c.set(key, data, undefined, true);
+    if (c.covers(key)) c.set(key, data, decoded, true);
   }
   q.set(id, { key, data });
 }
