@@ -7,6 +7,8 @@
 // what was last written, or an error (EIO) for a latent sector error; bit rot is
 // possible and is caught by checksums above, not here.
 
+import type { DeviceReadSource } from '../kernels/device-sums.js';
+
 /**
  * Every offset, length and device size is a multiple of this: btrfs never does I/O in
  * smaller units (its smallest sectorsize is 4 KiB). Misaligned I/O is EINVAL.
@@ -56,6 +58,13 @@ export interface BlockDevice {
   flush(): Promise<void>;
   close(): Promise<void>;
   readonly zoned?: ZoneInfo;
+  /**
+   * Optional: where another thread (a pool worker) can read this device's bytes through a
+   * handle of its own. A commit then has the data checksums of its large extents made there
+   * while this thread waits on flush() (kernels/device-sums.ts, fs/writeback.ts). Only devices
+   * whose reads return exactly what was written offer it (no wrappers that change bytes).
+   */
+  readonly readSource?: DeviceReadSource;
 }
 
 /** `dest.length` bytes at `offset` of `device` into `dest`: readInto when the device has it, else read() and a copy. */

@@ -11,6 +11,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { ERRNO, FsError, type ErrorCode } from '../util/errors.js';
 import type { BlockDevice } from './block-device.js';
+import type { DeviceReadSource } from '../kernels/device-sums.js';
 import { checkDeviceSize, checkRange, closedError, isAligned } from './io-checks.js';
 import { DEVICE_ALIGN_BYTES } from './block-device.js';
 
@@ -48,10 +49,13 @@ const MAX_PARTIAL_IO = 1 << 20;
 export class FileDevice implements BlockDevice {
   readonly sizeBytes: number;
   readonly path: string;
+  /** A pool worker reads the file by its path (fs/writeback.ts: a commit's data checksums). */
+  readonly readSource: DeviceReadSource;
   private handle: FileHandle | undefined;
 
   private constructor(path: string, handle: FileHandle, sizeBytes: number) {
     this.path = path;
+    this.readSource = { kind: 'path', path };
     this.handle = handle;
     this.sizeBytes = sizeBytes;
   }

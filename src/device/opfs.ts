@@ -16,6 +16,13 @@
 // view, and write() hands the caller's buffer to the handle: no intermediate copies. All are
 // synchronous calls wrapped in a promise.
 //
+// One handle per device file at a time: the handle is opened in 'readwrite-unsafe' mode (where
+// the browser has it) under a Web Lock named after the device, held until close. The lock is
+// what keeps a second context out (busy: retried, then EBUSY, as above); the mode is what lets a
+// pool worker open a second handle of its own to read the device while this thread is blocked in
+// flush() (readSource; kernels/device-sums.ts). Without Web Locks the handle is opened in the
+// default exclusive mode and there is no readSource.
+//
 // Fault model: the browser's. A write that returned may be lost by a crash (of the tab, the
 // browser or the machine) until flush(), which is handle.flush(): after it, everything written
 // before is durable as far as the browser's own storage is (Chromium calls fsync/fdatasync).
@@ -25,6 +32,7 @@ import { FsError } from '../util/errors.js';
 import type { BlockDevice } from './block-device.js';
 import { DEVICE_ALIGN_BYTES } from './block-device.js';
 import { checkDeviceSize, checkRange, closedError, isAligned } from './io-checks.js';
+import type { DeviceReadSource } from '../kernels/device-sums.js';
 
 /** The part of FileSystemSyncAccessHandle we use (declared here: not every TS lib has it). */
 interface SyncAccessHandle {
@@ -34,6 +42,35 @@ interface SyncAccessHandle {
   getSize(): number;
   flush(): void;
   close(): void;
+  /** 'readwrite' (exclusive) or 'readwrite-unsafe'; absent in browsers without handle modes. */
+  readonly mode?: string;
+}
+
+/** The part of the Web Locks API we use. */
+interface LockManagerLike {
+  request(name: string, options: { ifAvailable: boolean }, callback: (lock: unknown) => Promise<void> | undefined): Promise<unknown>;
+}
+
+const LOCK_PREFIX = 'butterfs-opfs-device:';
+
+/** The device's Web Lock if free now (its release function), else undefined. */
+function tryDeviceLock(locks: LockManagerLike, name: string): Promise<(() => void) | undefined> {
+  return new Promise((resolve, reject) => {
+    locks.request(LOCK_PREFIX + name, { ifAvailable: true }, (lock) => {
+      if (lock === null) {
+        resolve(undefined);
+        return undefined;
+      }
+      return new Promise<void>((release) => resolve(() => release()));
+    }).catch(reject);
+  });
+}
+
+/** What a held device lock looks like to the open loop: the same as a handle held elsewhere. */
+function lockHeldError(name: string): Error {
+  const e = new Error(`the Web Lock of device ${name} is held by another context`);
+  e.name = 'NoModificationAllowedError';
+  return e;
 }
 
 export interface OpfsOpenOptions {
@@ -91,8 +128,9 @@ function splitName(name: string): string[] {
 }
 
 /** One createSyncAccessHandle() attempt, bounded by `timeoutMs`. */
-function createHandleWithTimeout(file: FileSystemFileHandle, timeoutMs: number, name: string): Promise<SyncAccessHandle> {
-  const create = (file as unknown as { createSyncAccessHandle(): Promise<SyncAccessHandle> }).createSyncAccessHandle();
+function createHandleWithTimeout(file: FileSystemFileHandle, timeoutMs: number, name: string, mode: string | undefined): Promise<SyncAccessHandle> {
+  const f = file as unknown as { createSyncAccessHandle(options?: { mode: string }): Promise<SyncAccessHandle> };
+  const create = mode === undefined ? f.createSyncAccessHandle() : f.createSyncAccessHandle({ mode });
   return new Promise<SyncAccessHandle>((resolve, reject) => {
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -119,13 +157,18 @@ function createHandleWithTimeout(file: FileSystemFileHandle, timeoutMs: number, 
 export class OpfsDevice implements BlockDevice {
   readonly sizeBytes: number;
   readonly name: string;
+  /** Present when the handle is in 'readwrite-unsafe' mode: a worker may open one of its own to read. */
+  readonly readSource: DeviceReadSource | undefined;
   private handle: SyncAccessHandle | undefined;
   private readonly ioOpts = { at: 0 };
+  private releaseLock: (() => void) | undefined;
 
-  private constructor(name: string, handle: SyncAccessHandle, sizeBytes: number) {
+  private constructor(name: string, file: FileSystemFileHandle, handle: SyncAccessHandle, sizeBytes: number, releaseLock: (() => void) | undefined) {
     this.name = name;
     this.handle = handle;
     this.sizeBytes = sizeBytes;
+    this.releaseLock = releaseLock;
+    this.readSource = handle.mode === 'readwrite-unsafe' ? { kind: 'opfs', file, name } : undefined;
   }
 
   static async open(name: string, options: OpfsOpenOptions = {}): Promise<OpfsDevice> {
@@ -146,12 +189,20 @@ export class OpfsDevice implements BlockDevice {
     const deadline = Date.now() + busyRetryMs;
     let backoffMs = FIRST_BACKOFF_MS;
     let handle: SyncAccessHandle | undefined;
+    let release: (() => void) | undefined;
+    const locks = (navigator as unknown as { locks?: LockManagerLike }).locks;
     // Bounded: each busy attempt sleeps at least FIRST_BACKOFF_MS and we stop past the deadline.
     for (;;) {
       try {
-        handle = await createHandleWithTimeout(file, openTimeoutMs, name);
+        if (locks !== undefined) {
+          release = await tryDeviceLock(locks, name);
+          if (release === undefined) throw lockHeldError(name);
+        }
+        handle = await createHandleWithTimeout(file, openTimeoutMs, name, locks !== undefined ? 'readwrite-unsafe' : undefined);
         break;
       } catch (e) {
+        release?.();
+        release = undefined;
         if (!isBusyError(e)) throw domToFsError(e, 'open', name);
         if (Date.now() + backoffMs > deadline) {
           throw new FsError('EBUSY', `sync access handle still held by another context after ${busyRetryMs} ms of retries`, { syscall: 'open', path: name, cause: e });
@@ -176,9 +227,10 @@ export class OpfsDevice implements BlockDevice {
       } else if (!isAligned(sizeBytes)) {
         throw new FsError('EINVAL', `device file size ${sizeBytes} is not a multiple of ${DEVICE_ALIGN_BYTES}`, { syscall: 'open', path: name });
       }
-      return new OpfsDevice(name, handle, sizeBytes);
+      return new OpfsDevice(name, file, handle, sizeBytes, release);
     } catch (e) {
       handle.close();
+      release?.();
       throw domToFsError(e, 'open', name);
     }
   }
@@ -245,12 +297,14 @@ export class OpfsDevice implements BlockDevice {
   async close(): Promise<void> {
     const handle = this.handle;
     this.handle = undefined;
-    if (handle) {
-      try {
-        handle.close();
-      } catch (e) {
-        throw domToFsError(e, 'close', this.name);
-      }
+    const release = this.releaseLock;
+    this.releaseLock = undefined;
+    try {
+      handle?.close();
+    } catch (e) {
+      throw domToFsError(e, 'close', this.name);
+    } finally {
+      release?.();
     }
   }
 }

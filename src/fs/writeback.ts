@@ -14,9 +14,40 @@
 //
 // Only whole new extents are held: a write into an extent that is waiting (nodatacow, prealloc)
 // first flushes (flushOverlapping), so the device and the csum tree are again the truth.
+//
+// The checksums of a large extent (WRITE_THROUGH_BYTES on, written at once) are not made at the
+// write (DEFER_SUMS): they are made at the flush from the device's bytes, by a pool worker
+// reading the device through a handle of its own (BlockDevice.readSource, kernels/device-sums.ts)
+// while this thread waits on the data devices' flush, which a commit pays for anyway (an OPFS
+// flush blocks this thread, idle, while the OS writes the data back). Where no worker can read
+// the device, this thread makes them, during the flush when the flush is asynchronous (a file,
+// IndexedDB). A read of such an extent before the flush makes its checksums first (resolveSums),
+// so reads verify as always. The digests are of what the device holds, which is what was
+// written: btrfs too checksums data at writeback, from its page cache.
 import type { FsInfo } from './fs-info.js';
+import type { BlockDevice } from '../device/block-device.js';
 import { insertCsums } from './csum-tree.js';
+import { checksum, checksumSectorsInto, csumSizeBytes } from '../kernels/checksum.js';
+import { CompressPool, defaultCompressWorkers } from '../kernels/compress-pool.js';
 import { assert } from '../util/assert.js';
+
+/** Passed to add() for sums: make them later from the device (large extents) or now (small ones). */
+export const DEFER_SUMS = 'defer';
+
+let deferLargeSums = true;
+
+/**
+ * Whether large extents' checksums are made at the flush (the default) or at the write, as
+ * before session 5: benchmarks measure the two side by side. Applies to writes from now on.
+ */
+export function setDeferredDataSums(on: boolean): void {
+  deferLargeSums = on;
+}
+
+/** Pending checksums of more than this many bytes of extents are made at once (overLimit), not at the commit. */
+const PENDING_SUMS_LIMIT_BYTES = 512 * 1024 * 1024;
+/** Bytes read back per step when this thread makes pending checksums. */
+const SUM_HERE_PIECE_BYTES = 8 * 1024 * 1024;
 
 /** Largest single device write a flush makes out of adjacent extents. */
 const MAX_FLUSH_WRITE = 8 * 1024 * 1024;
@@ -26,8 +57,10 @@ interface Held {
   length: number;
   /** The bytes, while they wait (undefined: large extents go to the device at once). */
   data: Uint8Array | undefined;
-  /** The digests of the extent's sectors (undefined for nodatasum data). */
+  /** The digests of the extent's sectors (undefined for nodatasum data, or while pendingSums). */
   sums: Uint8Array | undefined;
+  /** The digests are still to be made from the device's bytes (DEFER_SUMS). */
+  pendingSums: boolean;
   /** Dropped before the flush (freed in the transaction that made it): nothing to write. */
   dropped: boolean;
   /** When `data` is an arena copy: its chunk (an index into arenaChunks) and offset there; else -1. */
@@ -66,6 +99,11 @@ export class DataWriteback {
   private arenaUsed = 0;
   /** Bytes waiting. */
   bytes = 0;
+  /** Bytes of extents whose checksums are still to be made. */
+  pendingBytes = 0;
+  /** Bytes of pending extents whose checksums a worker made / this thread made (benchmarks, tests). */
+  sumsBytesInWorkers = 0;
+  sumsBytesHere = 0;
 
   /** @param limitBytes  above this many waiting bytes, `overLimit` asks the writer to flush */
   constructor(readonly limitBytes = 64 * 1024 * 1024) {}
@@ -78,18 +116,29 @@ export class DataWriteback {
   }
 
   get overLimit(): boolean {
-    return this.bytes >= this.limitBytes;
+    return this.bytes >= this.limitBytes || this.pendingBytes >= PENDING_SUMS_LIMIT_BYTES;
   }
 
   /**
    * A new extent at `start` (just allocated, referenced by nothing on disk) with `data`; `sums`
-   * are its sectors' digests for the csum tree. Small extents wait in memory (a copy of `data`
-   * in the arena, or `data` itself when `owned`: nobody else keeps it); large ones are written
-   * now.
+   * are its sectors' digests for the csum tree, or DEFER_SUMS: made at the flush from the device
+   * for a large extent, now for a small one. Small extents wait in memory (a copy of `data` in
+   * the arena, or `data` itself when `owned`: nobody else keeps it); large ones are written now.
    */
-  async add(fs: FsInfo, start: number, data: Uint8Array, sums: Uint8Array | undefined, owned = false): Promise<void> {
+  async add(fs: FsInfo, start: number, data: Uint8Array, sums: Uint8Array | undefined | typeof DEFER_SUMS, owned = false): Promise<void> {
     assert(data.length > 0, 'writeback: empty extent');
     assert(!this.overlaps(start, data.length), () => `writeback: extent ${start} (+${data.length}) overlaps a held one`);
+    let pendingSums = false;
+    if (sums === DEFER_SUMS) {
+      if (data.length >= WRITE_THROUGH_BYTES && deferLargeSums) {
+        pendingSums = true;
+        sums = undefined;
+        this.pendingBytes += data.length;
+        await startSumsWorkers(fs);
+      } else {
+        sums = checksum(fs.csum, data, fs.sectorsize);
+      }
+    }
     let kept: Uint8Array | undefined;
     let arenaChunk = -1;
     let arenaOffset = 0;
@@ -102,7 +151,7 @@ export class DataWriteback {
       arenaChunk = this.arenaChunk;
       arenaOffset = this.arenaUsed - data.length;
     }
-    const h: Held = { start, length: data.length, data: kept, sums, dropped: false, arenaChunk, arenaOffset };
+    const h: Held = { start, length: data.length, data: kept, sums, pendingSums, dropped: false, arenaChunk, arenaOffset };
     this.all.push(h);
     const last = Math.floor((start + data.length - 1) / INDEX_GRANULE_BYTES);
     for (let g = Math.floor(start / INDEX_GRANULE_BYTES); g <= last; g++) {
@@ -174,9 +223,115 @@ export class DataWriteback {
    */
   sums(addr: number, len: number, sectorsize: number, csumSize: number): Uint8Array | undefined {
     const h = this.find(addr, len);
+    assert(!h?.pendingSums, () => `writeback: sums of ${addr} asked before resolveSums`);
     if (!h?.sums) return undefined;
     const from = ((addr - h.start) / sectorsize) * csumSize;
     return h.sums.subarray(from, from + (len / sectorsize) * csumSize);
+  }
+
+  /**
+   * Makes the checksums of the held extent containing [addr, addr + len) now, on this thread,
+   * from the device, if they are pending (a read of it before the flush: reads verify).
+   */
+  async resolveSums(fs: FsInfo, addr: number, len: number): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const h = this.find(addr, len);
+    if (h?.pendingSums) await this.sumHere(fs, [h]);
+  }
+
+  /** Makes the pending checksums of `holds` on this thread, reading their bytes back from the devices. */
+  private async sumHere(fs: FsInfo, holds: readonly Held[]): Promise<void> {
+    const ss = fs.sectorsize;
+    const size = csumSizeBytes(fs.csum);
+    let buf: Uint8Array | undefined;
+    for (const h of holds) {
+      if (!h.pendingSums) continue;
+      const sums = new Uint8Array((h.length / ss) * size);
+      for (let off = 0; off < h.length; off += SUM_HERE_PIECE_BYTES) {
+        const n = Math.min(SUM_HERE_PIECE_BYTES, h.length - off);
+        if (buf === undefined || buf.length < n) buf = new Uint8Array(Math.min(SUM_HERE_PIECE_BYTES, h.length));
+        const piece = buf.subarray(0, n);
+        await fs.volumes.readLogicalInto(h.start + off, piece);
+        checksumSectorsInto(fs.csum, piece, 0, n, ss, sums, (off / ss) * size);
+      }
+      // Dropped meanwhile (freed by a write that ran between the reads): nothing to keep.
+      if (!h.pendingSums) continue;
+      this.settleSums(h, sums);
+      this.sumsBytesHere += h.length;
+    }
+  }
+
+  private settleSums(h: Held, sums: Uint8Array): void {
+    h.sums = sums;
+    h.pendingSums = false;
+    this.pendingBytes -= h.length;
+  }
+
+  /**
+   * Makes every pending checksum of `all` (the flush's extents, written): the extents that lie
+   * in one piece on a device with a readSource go to a pool worker per device, the data devices
+   * are flushed (the worker reads meanwhile), and this thread makes the rest, during the flush
+   * when it is asynchronous. A worker that cannot do its job leaves it to this thread.
+   */
+  private async makePendingSums(fs: FsInfo, all: readonly Held[]): Promise<void> {
+    const pending = all.filter((h) => h.pendingSums);
+    if (pending.length === 0) return;
+    const pool = fs.compressPool;
+    await pool?.takeMessages();
+    const here: Held[] = [];
+    const perDevice = new Map<BlockDevice, { holds: Held[]; ranges: number[] }>();
+    for (const h of pending) {
+      const at = pool?.active ? onePiece(fs, h) : undefined;
+      if (at === undefined) {
+        here.push(h);
+        continue;
+      }
+      let g = perDevice.get(at.device);
+      if (g === undefined) perDevice.set(at.device, g = { holds: [], ranges: [] });
+      g.holds.push(h);
+      const r = g.ranges;
+      // Physically adjacent extents (the usual case) read as one range.
+      if (r.length > 0 && r[r.length - 2] + r[r.length - 1] === at.physical) r[r.length - 1] += h.length;
+      else r.push(at.physical, h.length);
+    }
+    const jobs: { holds: Held[]; sums: Promise<Uint8Array> }[] = [];
+    for (const [device, g] of perDevice) {
+      const job = pool!.sumDeviceRanges(device.readSource!, g.ranges, fs.csum, fs.sectorsize);
+      if (job === undefined) here.push(...g.holds);
+      else jobs.push({ holds: g.holds, sums: job });
+    }
+    // The data devices' flush, which the commit pays for anyway: a worker reads while this
+    // thread waits in it (an OPFS flush blocks the thread), and an asynchronous flush (a file,
+    // IndexedDB) runs while this thread makes the rest.
+    const devices = [...fs.volumes.devices.values()].flatMap((d) => (d.device ? [d.device] : []));
+    const flushed = fs.options.barrier ? Promise.all(devices.map((d) => d.flush())).then(() => undefined, (e: unknown) => ({ error: e })) : undefined;
+    await this.sumHere(fs, here);
+    for (const j of jobs) {
+      let sums: Uint8Array | undefined;
+      try {
+        sums = await j.sums;
+      } catch {
+        // The pool has said why (a warning); this thread makes them.
+      }
+      if (sums === undefined) {
+        await this.sumHere(fs, j.holds);
+        continue;
+      }
+      const size = csumSizeBytes(fs.csum);
+      let at = 0;
+      for (const h of j.holds) {
+        const n = (h.length / fs.sectorsize) * size;
+        // Unless a read made them meanwhile (resolveSums) or the extent was dropped.
+        if (h.pendingSums) {
+          this.settleSums(h, sums.subarray(at, at + n));
+          this.sumsBytesInWorkers += h.length;
+        }
+        at += n;
+      }
+      assert(at === sums.length, () => `writeback: a worker made ${sums.length} bytes of checksums for ${at}`);
+    }
+    const failed = await flushed;
+    if (failed !== undefined) throw failed.error;
   }
 
   /**
@@ -196,8 +351,10 @@ export class DataWriteback {
       if (l.length === 0) this.index.delete(g);
     }
     if (h.data) this.bytes -= h.data.length;
+    if (h.pendingSums) this.pendingBytes -= h.length;
     h.data = undefined;
     h.sums = undefined;
+    h.pendingSums = false;
     h.dropped = true;
     this.droppedCount++;
   }
@@ -224,6 +381,8 @@ export class DataWriteback {
     const inArena = (a: Held, b: Held) => a.arenaChunk >= 0 && b.arenaChunk === a.arenaChunk && b.arenaOffset === a.arenaOffset + a.length;
     const arenaRun = (h: Held, bytes: number) => chunks[h.arenaChunk].subarray(h.arenaOffset, h.arenaOffset + bytes);
     for (const r of adjacentRuns(all, (h) => h.data, MAX_FLUSH_WRITE, inArena, arenaRun)) await fs.volumes.writeLogical(r.start, r.bytes);
+    await this.makePendingSums(fs, all);
+    assert(this.pendingBytes === 0, () => `writeback: ${this.pendingBytes} bytes of checksums still pending after the flush`);
     for (const r of adjacentRuns(all, (h) => h.sums, Infinity)) await insertCsums(fs, r.start, r.bytes);
     // The arena is reused only now that the writes from it are done; the writer runs one
     // operation at a time, so nothing was added meanwhile.
@@ -236,6 +395,7 @@ export class DataWriteback {
   /** Forget everything (the filesystem is going away after a failed commit). */
   discard(): void {
     this.droppedCount = 0;
+    this.pendingBytes = 0;
     this.all = [];
     this.index = new Map();
     this.bytes = 0;
@@ -298,4 +458,31 @@ function* adjacentRuns(
     yield { start: all[i].start, bytes };
     i = j;
   }
+}
+
+/**
+ * Where the first copy of held extent `h` lies when it is one piece on a device a worker can read
+ * (single, dup, raid1*; not striped across devices), else undefined.
+ */
+function onePiece(fs: FsInfo, h: Held): { device: BlockDevice; physical: number } | undefined {
+  const segs = fs.volumes.mapRange(h.start, h.length);
+  if (segs.length !== 1) return undefined;
+  const copy = segs[0].copies[0];
+  const device = fs.volumes.devices.get(copy.devid)?.device;
+  return device?.readSource !== undefined ? { device, physical: copy.physical } : undefined;
+}
+
+/**
+ * Starts the pool's workers (without waiting for them) when a device of the filesystem has a
+ * readSource, so that they are ready to make this transaction's checksums at its commit.
+ */
+async function startSumsWorkers(fs: FsInfo): Promise<void> {
+  if (fs.compressPool !== undefined) {
+    fs.compressPool.prestart();
+    return;
+  }
+  if (![...fs.volumes.devices.values()].some((d) => d.device?.readSource !== undefined)) return;
+  const workers = await defaultCompressWorkers();
+  fs.compressPool ??= new CompressPool({ workers });
+  fs.compressPool.prestart();
 }

@@ -64,6 +64,7 @@ import {
   ItemType, FileExtentType, CompressionType, InodeFlags, IncompatFlags, BlockGroupFlags, MAX_EXTENT_SIZE,
 } from '../format/constants.js';
 import { checksum, csumSizeBytes, checksumMatches, checksumSectorsInto } from '../kernels/checksum.js';
+import { DEFER_SUMS } from '../fs/writeback.js';
 import { lookup, searchSlot, setItemKeySafe, truncateItem } from '../tree/ctree.js';
 import { maxItemSize } from '../tree/extent-buffer.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
@@ -355,6 +356,7 @@ async function readDataInto(st: FileState, logical: number, dest: Uint8Array, fi
   if (!hasDataSum(st) || fs.options.ignoreDataCsums) return;
   const size = csumSizeBytes(fs.csum);
   const sectors = len / ss;
+  await fs.writeback.resolveSums(fs, logical, len);
   const waiting = fs.writeback.sums(logical, len, ss, size);
   assert(waiting !== undefined || !fs.writeback.overlaps(logical, len), () => `read of ${len} bytes at ${logical} straddles data waiting for writeback`);
   const sums = waiting ? undefined : await lookupCsums(fs, logical, len);
@@ -777,8 +779,9 @@ async function cowPlain(st: FileState, start: number, buf: Uint8Array): Promise<
     }
     const len = ext.length;
     const slice = buf.subarray(pos, pos + len);
-    // The checksums (and a small extent's device write) wait for the commit (fs/writeback.ts).
-    await fs.writeback.add(fs, ext.start, slice, hasDataSum(st) ? checksum(fs.csum, slice, ss) : undefined);
+    // The checksums (and a small extent's device write) wait for the commit (fs/writeback.ts),
+    // where a large extent's are made from the device during the commit's flush.
+    await fs.writeback.add(fs, ext.start, slice, hasDataSum(st) ? DEFER_SUMS : undefined);
     const fileOffset = start + pos;
     const replace: DropForReplace = { tails: [], keptAtStart: false };
     await dropExtents(st, fileOffset, fileOffset + len, replace);

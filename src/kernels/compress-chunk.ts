@@ -9,6 +9,7 @@
 
 import { assert } from '../util/assert.js';
 import { checksum, type CsumName } from './checksum.js';
+import type { DeviceReadSource } from './device-sums.js';
 import { BTRFS_MAX_COMPRESSED, BTRFS_MAX_UNCOMPRESSED, compress, heuristic, type CompressionName } from './compression.js';
 
 /** What the chunk is compressed with: the same for every chunk of one write. */
@@ -60,7 +61,11 @@ export function compressChunk(job: ChunkJob, input: Uint8Array): ChunkResult {
 // pool's own 128 KiB buffer (sent, then sent back for the next chunk), the results are
 // buffers the worker made for them.
 
-export interface WorkerRequest {
+export type WorkerRequest = ChunkRequest | SumsRequest;
+
+/** A chunk to compress (compressChunk). */
+export interface ChunkRequest {
+  readonly type: 'chunk';
   readonly id: number;
   readonly job: ChunkJob;
   /** A buffer of at least `length` bytes whose first `length` bytes are the chunk. */
@@ -77,7 +82,20 @@ export type WorkerReply =
   | { readonly type: 'ready' }
   | { readonly type: 'load-failed'; readonly error: string }
   | { readonly type: 'done'; readonly id: number; readonly result: WireResult; readonly input: ArrayBuffer }
-  | { readonly type: 'failed'; readonly id: number; readonly error: string; readonly input: ArrayBuffer };
+  | { readonly type: 'failed'; readonly id: number; readonly error: string; readonly input: ArrayBuffer }
+  | { readonly type: 'sums-done'; readonly id: number; readonly sums: ArrayBuffer }
+  | { readonly type: 'sums-failed'; readonly id: number; readonly error: string };
+
+/** Device ranges to checksum, read by the worker through a handle of its own (device-sums.ts). */
+export interface SumsRequest {
+  readonly type: 'sums';
+  readonly id: number;
+  readonly source: DeviceReadSource;
+  /** Offset, length pairs on the device, whole sectors. */
+  readonly ranges: readonly number[];
+  readonly csum: CsumName;
+  readonly sectorSize: number;
+}
 
 /** An owned, whole ArrayBuffer of the view's bytes: the view itself when it is one, else a copy. */
 function ownBuffer(view: Uint8Array): ArrayBuffer {

@@ -34,6 +34,8 @@ import { assert } from '../util/assert.js';
 import { compressChunk, failureLatch, fromWire, type ChunkJob, type ChunkResult, type WorkerReply, type WorkerRequest } from './compress-chunk.js';
 import { BTRFS_MAX_UNCOMPRESSED } from './compression.js';
 import { spawnNodeCompressWorker } from './compress-worker-node.js';
+import type { CsumName } from './checksum.js';
+import type { DeviceReadSource } from './device-sums.js';
 
 /** A chunk a worker has not answered by then is taken back (a worker that hangs must not hang a write). */
 const JOB_TIMEOUT_MS = 30_000;
@@ -176,6 +178,16 @@ interface Slot {
   port: CompressWorkerPort | undefined;
   ready: boolean;
   readonly running: Map<number, Job>;
+  /** Sums jobs (sumDeviceRanges) the worker holds. */
+  sums: number;
+}
+
+/** A commit's checksum job on a worker (sumDeviceRanges). */
+interface SumsJob {
+  readonly slot: Slot;
+  readonly timer: ReturnType<typeof setTimeout>;
+  readonly resolve: (sums: Uint8Array) => void;
+  readonly reject: (e: Error) => void;
 }
 
 export interface CompressPoolStatus {
@@ -185,6 +197,10 @@ export interface CompressPoolStatus {
   /** Chunks the workers compressed / the engine thread compressed (stolen or fallback). */
   readonly chunksInWorkers: number;
   readonly chunksInThread: number;
+  /** Sums jobs (sumDeviceRanges) the workers answered. */
+  readonly sumsJobsDone: number;
+  /** Why sums jobs are no longer offered to workers (one failed), if so. */
+  readonly sumsOffReason: string | undefined;
   readonly disabledReason: string | undefined;
 }
 
@@ -202,6 +218,9 @@ export class CompressPool {
   private reason: string | undefined;
   private inWorkers = 0;
   private inThread = 0;
+  private readonly sumsJobs = new Map<number, SumsJob>();
+  private sumsDone = 0;
+  private sumsOff: string | undefined;
 
   constructor(options: CompressPoolOptions) {
     assert(Number.isInteger(options.workers) && options.workers >= 0, `compress pool of ${options.workers} workers`);
@@ -256,8 +275,58 @@ export class CompressPool {
   status(): CompressPoolStatus {
     return {
       workers: this.workers, started: this.slots.filter((s) => s.port !== undefined).length, ready: this.slots.filter((s) => s.ready).length,
-      chunksInWorkers: this.inWorkers, chunksInThread: this.inThread, disabledReason: this.reason,
+      chunksInWorkers: this.inWorkers, chunksInThread: this.inThread, sumsJobsDone: this.sumsDone, sumsOffReason: this.sumsOff,
+      disabledReason: this.reason,
     };
+  }
+
+  /**
+   * The data checksums of device ranges (offset, length pairs, whole sectors), made on a ready
+   * worker that reads `source` through a handle of its own (device-sums.ts), end to end in the
+   * order given. Undefined when no worker is ready now (still starting, none, the pool off) or
+   * a sums job failed before (sumsOffReason): the caller makes them itself. Rejects when the
+   * worker fails the job, dies, or does not answer within the job timeout (the pool then turns
+   * off); the caller then makes them itself too.
+   */
+  sumDeviceRanges(source: DeviceReadSource, ranges: readonly number[], csum: CsumName, sectorSize: number): Promise<Uint8Array> | undefined {
+    if (!this.active || this.sumsOff !== undefined) return undefined;
+    let best: Slot | undefined;
+    for (const s of this.slots) {
+      if (s.ready && s.port && (!best || s.running.size + s.sums < best.running.size + best.sums)) best = s;
+    }
+    if (!best) return undefined;
+    const slot = best;
+    const id = this.nextId++;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.finishSums(id)?.reject(new Error(`compression worker did not answer a checksum job within ${this.jobTimeoutMs} ms`));
+        this.disable(`compression worker did not answer a checksum job within ${this.jobTimeoutMs} ms`);
+      }, this.jobTimeoutMs);
+      this.sumsJobs.set(id, { slot, timer, resolve, reject });
+      slot.sums++;
+      slot.port!.setBusy(true);
+      slot.port!.post({ type: 'sums', id, source, ranges, csum, sectorSize }, []);
+    });
+  }
+
+  /**
+   * Lets the messages of starting workers in (one turn of the event loop) when a worker is still
+   * starting: the write path runs in microtasks, so a worker that became ready meanwhile is seen
+   * only after a turn. Call before sumDeviceRanges.
+   */
+  async takeMessages(): Promise<void> {
+    if (this.starting) await yieldToEventLoop();
+  }
+
+  /** Forgets sums job `id` (its timer, its slot's count) and returns it, if still held. */
+  private finishSums(id: number): SumsJob | undefined {
+    const j = this.sumsJobs.get(id);
+    if (j === undefined) return undefined;
+    this.sumsJobs.delete(id);
+    clearTimeout(j.timer);
+    j.slot.sums--;
+    if (j.slot.sums === 0 && j.slot.running.size === 0) j.slot.port?.setBusy(false);
+    return j;
   }
 
   /**
@@ -334,7 +403,7 @@ export class CompressPool {
     j.timer = undefined;
     if (j.slot) {
       j.slot.running.delete(j.id);
-      if (j.slot.running.size === 0) j.slot.port?.setBusy(false);
+      if (j.slot.running.size === 0 && j.slot.sums === 0) j.slot.port?.setBusy(false);
     }
     j.slot = undefined;
   }
@@ -342,7 +411,7 @@ export class CompressPool {
   private startWorkers(): void {
     if (!this.active) return;
     while (this.slots.length < this.workers) {
-      const slot: Slot = { port: undefined, ready: false, running: new Map() };
+      const slot: Slot = { port: undefined, ready: false, running: new Map(), sums: 0 };
       this.slots.push(slot);
       this.spawn().then((port) => {
         if (!this.active) {
@@ -367,6 +436,20 @@ export class CompressPool {
       case 'load-failed':
         this.disable(`compression worker could not load its kernels: ${reply.error}`);
         return;
+      case 'sums-done':
+        this.sumsDone++;
+        this.finishSums(reply.id)?.resolve(new Uint8Array(reply.sums));
+        return;
+      case 'sums-failed': {
+        // Not a reason to stop compressing on workers (the device may not allow a second handle
+        // here); sums jobs are not offered again.
+        if (this.sumsOff === undefined) {
+          this.sumsOff = reply.error;
+          console.warn(`butterfs: data checksums on the engine thread from now on: ${reply.error}`);
+        }
+        this.finishSums(reply.id)?.reject(new Error(`compression worker failed a checksum job: ${reply.error}`));
+        return;
+      }
       case 'failed':
       case 'done': {
         const j = slot.running.get(reply.id);
@@ -406,7 +489,7 @@ export class CompressPool {
       best.running.set(j.id, j);
       best.port!.setBusy(true);
       j.timer = setTimeout(() => this.disable(`compression worker did not answer a chunk within ${this.jobTimeoutMs} ms`), this.jobTimeoutMs);
-      best.port!.post({ id: j.id, job: j.job, input: buf, length: j.input.length }, [buf]);
+      best.port!.post({ type: 'chunk', id: j.id, job: j.job, input: buf, length: j.input.length }, [buf]);
     }
   }
 
@@ -425,6 +508,10 @@ export class CompressPool {
 
   private async stopWorkers(): Promise<void> {
     const slots = this.slots.splice(0);
+    // Sums jobs are made by their callers instead.
+    for (const [id, j] of [...this.sumsJobs]) {
+      if (slots.includes(j.slot)) this.finishSums(id)?.reject(new Error('compression workers stopped'));
+    }
     // Chunks the workers held are compressed here (their writer may be waiting for them); queued
     // ones when their stream asks.
     for (const s of slots) {

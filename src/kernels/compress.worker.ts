@@ -1,14 +1,16 @@
 // A compression worker of the pool (compress-pool.ts): loads the compression and checksum
 // kernels, says `ready` (or `load-failed`), then answers each chunk request with
-// compressChunk's result. One chunk at a time, in the order they arrive.
+// compressChunk's result, one chunk at a time in the order they arrive, and each sums request
+// (a commit's data checksums read from a device, device-sums.ts) when its reads are done.
 //
 // Runs as a dedicated module Worker in a browser (started by the engine's own worker) and as a
 // worker_threads Worker in Node. No state but the kernels: a request's answer depends on the
 // request alone.
 
 import { loadKernels } from './checksum.js';
-import { compressChunk, toWire, type WorkerReply, type WorkerRequest } from './compress-chunk.js';
+import { compressChunk, toWire, type ChunkRequest, type WorkerReply, type WorkerRequest } from './compress-chunk.js';
 import { loadCompressionKernels } from './compression.js';
+import { sumDeviceRanges } from './device-sums.js';
 
 interface Endpoint {
   post(reply: WorkerReply, transfer: ArrayBuffer[]): void;
@@ -41,13 +43,25 @@ function message(e: unknown): string {
 }
 
 const port = await endpoint();
-try {
-  await Promise.all([loadCompressionKernels(), loadKernels()]);
-} catch (e) {
+// The checksum kernels are small and are all a sums request needs: the worker is ready once they
+// are. The compression kernels (zstd's is large) load meanwhile; chunk requests wait for them,
+// in the order they came. A failure of either is load-failed (the pool turns off).
+let loadFailed = false;
+const failLoad = (e: unknown) => {
+  if (loadFailed) return;
+  loadFailed = true;
   port.post({ type: 'load-failed', error: message(e) }, []);
+};
+const compression = loadCompressionKernels();
+compression.catch(failLoad);
+try {
+  await loadKernels();
+} catch (e) {
+  failLoad(e);
   throw e;
 }
-port.listen((request) => {
+
+function compressRequest(request: ChunkRequest): void {
   const input = new Uint8Array(request.input, 0, request.length);
   let reply: WorkerReply;
   let transfer: ArrayBuffer[];
@@ -61,5 +75,21 @@ port.listen((request) => {
     transfer = [request.input];
   }
   port.post(reply, transfer);
+}
+
+let compressionLoaded = false;
+void compression.then(() => { compressionLoaded = true; }, () => undefined);
+port.listen((request) => {
+  if (request.type === 'sums') {
+    // Device checksums for a commit (device-sums.ts): async (the worker opens its own handle).
+    sumDeviceRanges(request.source, request.ranges, request.csum, request.sectorSize).then(
+      (sums) => port.post({ type: 'sums-done', id: request.id, sums: sums.buffer as ArrayBuffer }, [sums.buffer as ArrayBuffer]),
+      (e: unknown) => port.post({ type: 'sums-failed', id: request.id, error: message(e) }, []),
+    );
+    return;
+  }
+  if (compressionLoaded) compressRequest(request);
+  // Not loaded yet: after the load, in arrival order (a failed load has said load-failed).
+  else void compression.then(() => compressRequest(request), () => undefined);
 });
 port.post({ type: 'ready' }, []);

@@ -25,6 +25,15 @@ describe('OpfsDevice (in a worker)', () => {
   it('a handle held elsewhere is EBUSY after bounded retries', async () => {
     expect(await remote.busyOpen()).toBe('EBUSY');
   });
+  it('a device beside an exclusive sync access handle held elsewhere is EBUSY', async () => {
+    expect(await remote.busyOpenExclusive()).toBe('EBUSY');
+  });
+  it('offers a readSource that a second handle reads while the device holds its own', async () => {
+    expect(await remote.readSourceSums()).toEqual(['opfs', true]);
+  });
+  it('a commit has a pool worker checksum its large extents from the device; the reads verify after a remount', async () => {
+    expect(await remote.sumsInWorker()).toEqual({ inWorkers: 9 << 20, here: 0, written: 9 << 20, equal: true });
+  });
   it('size rules: create needs sizeBytes, shrinking refused, growing allowed, existing size used', async () => {
     expect(await remote.sizeRules()).toEqual(['EINVAL', 'EINVAL', String(1 << 21), String(1 << 21), 'EINVAL']);
   });

@@ -2,6 +2,10 @@
 // place with OPFS sync access handles); the page test relays each check through comlink.
 import * as Comlink from 'comlink';
 import { OpfsDevice, type BlockDevice } from '../../../src/device/index.js';
+import { mkfs, mount } from '../../../src/index.js';
+import { checksum, loadKernels } from '../../../src/kernels/checksum.js';
+import { setDefaultCompressWorkers } from '../../../src/kernels/compress-pool.js';
+import { sumDeviceRanges } from '../../../src/kernels/device-sums.js';
 import { isFsError } from '../../../src/util/errors.js';
 import { deviceConformanceChecks, type DeviceHarness } from '../../shared/device-conformance.js';
 
@@ -42,6 +46,79 @@ const api = {
       return isFsError(e) ? e.code : describeError(e);
     } finally {
       await d.close();
+    }
+  },
+  /** A device open here while an exclusive sync access handle (not ours) holds the file: EBUSY. */
+  async busyOpenExclusive(): Promise<string> {
+    const name = `${root}/busy-exclusive`;
+    const d = await OpfsDevice.open(name, { sizeBytes: 65536 });
+    await d.close();
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle(root);
+    const file = await dir.getFileHandle('busy-exclusive');
+    const h = await (file as unknown as { createSyncAccessHandle(): Promise<{ close(): void }> }).createSyncAccessHandle();
+    try {
+      await OpfsDevice.open(name, { busyRetryMs: 200 });
+      return 'opened beside an exclusive handle';
+    } catch (e) {
+      return isFsError(e) ? e.code : describeError(e);
+    } finally {
+      h.close();
+    }
+  },
+  /**
+   * The device's readSource read by a second handle (opened by sumDeviceRanges) while the device
+   * holds its own: the digests equal those of the bytes written. Returns [kind, equal].
+   */
+  async readSourceSums(): Promise<[string, boolean]> {
+    await loadKernels();
+    const d = await OpfsDevice.open(`${root}/source`, { sizeBytes: 8 << 20 });
+    try {
+      const data = new Uint8Array(3 << 20);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 131 + (i >> 12)) & 0xff;
+      await d.write(1 << 20, data);
+      const src = d.readSource;
+      if (src === undefined) return ['none', false];
+      // Two ranges, given out of order: the digests come back in the order given.
+      const got = await sumDeviceRanges(src, [(1 << 20) + (2 << 20), 1 << 20, 1 << 20, 2 << 20], 'crc32c', 4096);
+      const want = new Uint8Array(got.length);
+      want.set(checksum('crc32c', data.subarray(2 << 20), 4096), 0);
+      want.set(checksum('crc32c', data.subarray(0, 2 << 20), 4096), 256 * 4);
+      return [src.kind, got.length === want.length && got.every((x, i) => x === want[i])];
+    } finally {
+      await d.close();
+    }
+  },
+  /**
+   * A filesystem on OPFS whose large extents' checksums a pool worker makes at the commit (it
+   * reads the device through its own handle during the flush); after a remount every read
+   * verifies. Returns the bytes whose sums the worker made, the bytes written, and whether the
+   * file read back equal.
+   */
+  async sumsInWorker(): Promise<{ inWorkers: number; here: number; written: number; equal: boolean }> {
+    setDefaultCompressWorkers(1);
+    try {
+      const name = `${root}/fs-sums`;
+      const dev = await OpfsDevice.open(name, { sizeBytes: 256 << 20 });
+      await mkfs([dev]);
+      const fs = await mount([dev]);
+      const data = new Uint8Array(9 << 20);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 13)) & 0xff;
+      const fh = await fs.promises.open('/big', 'w');
+      for (let off = 0; off < data.length; off += 1 << 20) await fh.write(data, off, 1 << 20, off);
+      await fh.close();
+      await fs.info.compressPool!.start();
+      await fs.sync();
+      const { sumsBytesInWorkers: inWorkers, sumsBytesHere: here } = fs.info.writeback;
+      await fs.unmount();
+      await dev.close();
+      const dev2 = await OpfsDevice.open(name);
+      const fs2 = await mount([dev2]);
+      const back = await fs2.promises.readFile('/big');
+      await fs2.unmount();
+      await dev2.close();
+      return { inWorkers, here, written: data.length, equal: back.length === data.length && back.every((x, i) => x === data[i]) };
+    } finally {
+      setDefaultCompressWorkers(undefined);
     }
   },
   /** Size rules: missing sizeBytes for a new device, shrink refused, grow allowed, existing size used. */

@@ -1,0 +1,126 @@
+// Data checksums made from a device's bytes by a thread other than the engine's (btrfs makes a
+// data extent's checksums at writeback, btrfs_csum_one_bio, on its own workqueue).
+//
+// Why: the checksums of a large write used to be made on the engine thread as the write went
+// out, ~0.4 ms per MiB of crc32c in Chromium, in series with the device writes. A commit flushes
+// the devices anyway, and a flush of an OPFS sync access handle blocks the engine thread while
+// the OS writes the data back: the CPU is idle then. So large extents are written without their
+// checksums (fs/writeback.ts keeps them "pending"); at the commit the engine posts their device
+// ranges to a pool worker (compress-pool.ts), flushes the data devices, and the worker reads the
+// ranges back through a handle of its own and checksums them meanwhile.
+//
+// Owns: the description of where a worker can read a device (DeviceReadSource, which a device
+// offers as BlockDevice.readSource) and the worker's side of the job (sumDeviceRanges).
+//  * OPFS: the device's FileSystemFileHandle; the worker opens its own sync access handle in
+//    'readwrite-unsafe' mode (only possible because the engine's handle is in that mode too:
+//    device/opfs.ts), reads, and closes it before answering. Opening is bounded
+//    (OPEN_TIMEOUT_MS): it sometimes never settles in Chromium (TOOLCHAIN.md).
+//  * Node: the device file's path, read with node:fs.
+// The digests are over what the device holds, which is what was written: the same bytes btrfs
+// checksums from its page cache.
+
+import { assert } from '../util/assert.js';
+import { checksumSectorsInto, csumSizeBytes, type CsumName } from './checksum.js';
+
+/** Where another thread can read a device's bytes with a handle of its own. */
+export type DeviceReadSource =
+  | { readonly kind: 'opfs'; readonly file: FileSystemFileHandle; readonly name: string }
+  | { readonly kind: 'path'; readonly path: string };
+
+/** Bytes read and checksummed per step (one reusable buffer). */
+const PIECE_BYTES = 4 * 1024 * 1024;
+/** Bound on opening the worker's own sync access handle. */
+const OPEN_TIMEOUT_MS = 3000;
+
+interface Reader {
+  /** Fills `dest` from `offset`; a short read is an error. */
+  read(dest: Uint8Array, offset: number): void;
+  close(): void;
+}
+
+interface UnsafeSyncHandle {
+  read(buffer: Uint8Array, options: { at: number }): number;
+  close(): void;
+}
+
+async function openReader(source: DeviceReadSource): Promise<Reader> {
+  if (source.kind === 'opfs') {
+    const file = source.file as unknown as { createSyncAccessHandle(o: { mode: string }): Promise<UnsafeSyncHandle> };
+    const opening = file.createSyncAccessHandle({ mode: 'readwrite-unsafe' });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`createSyncAccessHandle of ${source.name} did not settle within ${OPEN_TIMEOUT_MS} ms`)), OPEN_TIMEOUT_MS);
+    });
+    // A handle that arrives after the timeout is closed at once.
+    opening.then((h) => { if (timer === undefined) h.close(); }, () => undefined);
+    let h: UnsafeSyncHandle;
+    try {
+      h = await Promise.race([opening, timeout]);
+    } finally {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    const at = { at: 0 };
+    return {
+      read: (dest, offset) => {
+        at.at = offset;
+        const n = h.read(dest, at);
+        if (n !== dest.length) throw new Error(`short read of ${source.name}: ${n} of ${dest.length} bytes at ${offset}`);
+      },
+      close: () => h.close(),
+    };
+  }
+  const specifier = 'node:fs';
+  const fs = (await import(/* @vite-ignore */ specifier)) as typeof import('node:fs');
+  const fd = fs.openSync(source.path, 'r');
+  return {
+    read: (dest, offset) => {
+      let done = 0;
+      while (done < dest.length) {
+        const n = fs.readSync(fd, dest, done, dest.length - done, offset + done);
+        if (n === 0) throw new Error(`short read of ${source.path}: end of file at ${offset + done}`);
+        done += n;
+      }
+    },
+    close: () => fs.closeSync(fd),
+  };
+}
+
+/**
+ * The digests of every sector of the ranges (`ranges` is offset, length pairs, whole sectors),
+ * end to end in the order given, read from `source` by this thread. The checksum kernels must
+ * be loaded (loadKernels).
+ */
+export async function sumDeviceRanges(source: DeviceReadSource, ranges: readonly number[], csum: CsumName, sectorSize: number): Promise<Uint8Array> {
+  assert(ranges.length % 2 === 0, 'sumDeviceRanges: ranges are offset, length pairs');
+  const size = csumSizeBytes(csum);
+  let total = 0;
+  let longest = 0;
+  for (let i = 0; i < ranges.length; i += 2) {
+    const len = ranges[i + 1];
+    assert(Number.isInteger(ranges[i]) && ranges[i] >= 0 && Number.isInteger(len) && len > 0 && len % sectorSize === 0,
+      () => `sumDeviceRanges: bad range ${ranges[i]} + ${len}`);
+    total += len;
+    longest = Math.max(longest, len);
+  }
+  const out = new Uint8Array((total / sectorSize) * size);
+  if (total === 0) return out;
+  const reader = await openReader(source);
+  try {
+    const buf = new Uint8Array(Math.min(PIECE_BYTES, longest));
+    let at = 0;
+    for (let i = 0; i < ranges.length; i += 2) {
+      for (let done = 0; done < ranges[i + 1]; ) {
+        const n = Math.min(buf.length, ranges[i + 1] - done);
+        const piece = n === buf.length ? buf : buf.subarray(0, n);
+        reader.read(piece, ranges[i] + done);
+        checksumSectorsInto(csum, piece, 0, n, sectorSize, out, at);
+        at += (n / sectorSize) * size;
+        done += n;
+      }
+    }
+  } finally {
+    reader.close();
+  }
+  return out;
+}

@@ -1,0 +1,125 @@
+// The data checksums of large extents made at the commit from the device's bytes (fs/writeback.ts
+// DEFER_SUMS, kernels/device-sums.ts): by a pool worker reading a FileDevice through its own file
+// descriptor while the engine flushes, or on the engine thread when no worker can. Judged by
+// btrfs check --check-data-csum, by reads that verify after a remount, and by a corruption that
+// the checksums must catch.
+import { join } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileDevice, mkfs, mount, type BlockDevice } from '../../../src/index.js';
+import { setDefaultCompressWorkers } from '../../../src/kernels/compress-pool.js';
+import { btrfsCheck, tempDir } from '../../shared/btrfs-progs.js';
+import { isFsError } from '../../../src/util/errors.js';
+
+const MiB = 1024 * 1024;
+
+function content(seed: number, n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  let x = seed * 2654435761 >>> 0;
+  for (let k = 0; k < n; k++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[k] = x >>> 24;
+  }
+  return b;
+}
+
+/** A FileDevice whose readSource names another file: a worker's job fails, the engine makes the sums. */
+function withBadSource(dev: FileDevice, path: string): BlockDevice {
+  return {
+    sizeBytes: dev.sizeBytes,
+    read: (o, l) => dev.read(o, l),
+    readInto: (o, d) => dev.readInto(o, d),
+    write: (o, d) => dev.write(o, d),
+    flush: () => dev.flush(),
+    close: () => dev.close(),
+    readSource: { kind: 'path', path },
+  };
+}
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir('butterfs-sums-'));
+  setDefaultCompressWorkers(1);
+});
+afterAll(async () => {
+  setDefaultCompressWorkers(undefined);
+  await cleanup();
+});
+
+describe('checksums of large extents made at the commit', () => {
+  it('are made by a worker reading the device during the flush; reads before the commit make their own', async () => {
+    const image = join(dir, 'a.img');
+    await mkfs([await FileDevice.create(image, 512 * MiB)]);
+    const fs = await mount([await FileDevice.open(image)]);
+    const p = fs.promises;
+    const a = content(1, 6 * MiB + 300 * 1024);
+    const b = content(2, 5 * MiB);
+    const fa = await p.open('/a', 'w');
+    for (let off = 0; off < a.length; off += MiB) await fa.write(a, off, Math.min(MiB, a.length - off), off);
+    await fa.close();
+    await p.writeFile('/b', b);
+    // A read of /a before the commit makes /a's checksums on this thread, and verifies with them.
+    expect(Buffer.from(await p.readFile('/a')).equals(Buffer.from(a))).toBe(true);
+    const wb = fs.info.writeback;
+    expect(wb.sumsBytesHere).toBe(a.length);
+    expect(wb.pendingBytes).toBe(b.length);
+    // Overwritten before the commit: the first extent of /b is freed with its pending checksums.
+    await p.writeFile('/b', b);
+    expect(wb.pendingBytes).toBe(b.length);
+    await fs.info.compressPool!.start();
+    await fs.sync();
+    expect(wb.pendingBytes).toBe(0);
+    expect(wb.sumsBytesInWorkers).toBe(b.length);
+    expect(fs.info.compressPool!.status().sumsJobsDone).toBe(1);
+    await fs.unmount();
+    const r = await btrfsCheck(image, { dataCsum: true });
+    expect(r.ok, r.output).toBe(true);
+
+    // The worker's checksums are real: after a remount the reads verify, and a flipped byte is EIO.
+    const fs2 = await mount([await FileDevice.open(image)]);
+    expect(Buffer.from(await fs2.promises.readFile('/b')).equals(Buffer.from(b))).toBe(true);
+    await fs2.unmount();
+    const bytes = await readFile(image);
+    // Every copy of a sector of /b's data (the freed first extent's bytes are still there too).
+    const needle = Buffer.from(b.subarray(3 * 4096, 3 * 4096 + 64));
+    let hits = 0;
+    for (let at = bytes.indexOf(needle); at >= 0; at = bytes.indexOf(needle, at + 1)) {
+      bytes[at] ^= 0x5a;
+      hits++;
+    }
+    expect(hits).toBeGreaterThan(0);
+    await writeFile(image, bytes);
+    const fs3 = await mount([await FileDevice.open(image)]);
+    const err = await fs3.promises.readFile('/b').catch((e: unknown) => e);
+    expect(isFsError(err, 'EIO')).toBe(true);
+    await fs3.unmount();
+  });
+
+  it('are made on the engine thread when the worker cannot read the device, and the image stays clean', async () => {
+    const image = join(dir, 'b.img');
+    await mkfs([await FileDevice.create(image, 256 * MiB)]);
+    const fs = await mount([withBadSource(await FileDevice.open(image), join(dir, 'missing.img'))]);
+    const data = content(3, 3 * MiB);
+    await fs.promises.writeFile('/f', data);
+    await fs.info.compressPool!.start();
+    const warn = console.warn;
+    const warnings: string[] = [];
+    console.warn = (m: string) => warnings.push(m);
+    try {
+      await fs.sync();
+    } finally {
+      console.warn = warn;
+    }
+    const wb = fs.info.writeback;
+    expect(wb.sumsBytesInWorkers).toBe(0);
+    expect(wb.sumsBytesHere).toBe(data.length);
+    expect(fs.info.compressPool!.status().sumsOffReason).toMatch(/ENOENT|no such file/);
+    expect(warnings.some((w) => w.includes('data checksums on the engine thread'))).toBe(true);
+    // Compression is not turned off by it.
+    expect(fs.info.compressPool!.active).toBe(true);
+    await fs.unmount();
+    const r = await btrfsCheck(image, { dataCsum: true });
+    expect(r.ok, r.output).toBe(true);
+  });
+});
