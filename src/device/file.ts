@@ -25,6 +25,14 @@ function loadFs(): Promise<FsPromises> {
   return fsPromises;
 }
 
+/** The open file's absolute path and its device and inode numbers (decimal strings: exact). */
+async function identify(path: string, handle: FileHandle): Promise<{ absolute: string; dev: string; ino: string }> {
+  const specifier = 'node:path';
+  const { resolve } = (await import(/* @vite-ignore */ specifier)) as typeof import('node:path');
+  const st = await wrap('fstat', path, () => handle.stat({ bigint: true }));
+  return { absolute: resolve(path), dev: String(st.dev), ino: String(st.ino) };
+}
+
 /** node's errors become FsErrors with the same code (EIO when node's code is not one we know). */
 function toFsError(e: unknown, syscall: string, path: string): unknown {
   if (e instanceof FsError) return e;
@@ -49,13 +57,16 @@ const MAX_PARTIAL_IO = 1 << 20;
 export class FileDevice implements BlockDevice {
   readonly sizeBytes: number;
   readonly path: string;
-  /** A pool worker reads the file by its path (fs/writeback.ts: a commit's data checksums). */
+  /**
+   * A pool worker reads the file by its absolute path, and checks that it opened this very file
+   * (device and inode numbers as fstat gave them here): fs/writeback.ts, a commit's data checksums.
+   */
   readonly readSource: DeviceReadSource;
   private handle: FileHandle | undefined;
 
-  private constructor(path: string, handle: FileHandle, sizeBytes: number) {
+  private constructor(path: string, handle: FileHandle, sizeBytes: number, identity: { absolute: string; dev: string; ino: string }) {
     this.path = path;
-    this.readSource = { kind: 'path', path };
+    this.readSource = { kind: 'path', path: identity.absolute, dev: identity.dev, ino: identity.ino };
     this.handle = handle;
     this.sizeBytes = sizeBytes;
   }
@@ -65,13 +76,15 @@ export class FileDevice implements BlockDevice {
     checkDeviceSize(sizeBytes, 'open', path);
     const fs = await loadFs();
     const handle = await wrap('open', path, () => fs.open(path, 'w+'));
+    let identity: Awaited<ReturnType<typeof identify>>;
     try {
       await wrap('ftruncate', path, () => handle.truncate(sizeBytes));
+      identity = await identify(path, handle);
     } catch (e) {
       await handle.close();
       throw e;
     }
-    return new FileDevice(path, handle, sizeBytes);
+    return new FileDevice(path, handle, sizeBytes, identity);
   }
 
   /** Open an existing device file; its size is the device size (must be aligned). */
@@ -79,16 +92,18 @@ export class FileDevice implements BlockDevice {
     const fs = await loadFs();
     const handle = await wrap('open', path, () => fs.open(path, 'r+'));
     let sizeBytes: number;
+    let identity: Awaited<ReturnType<typeof identify>>;
     try {
       sizeBytes = (await wrap('fstat', path, () => handle.stat())).size;
       if (!isAligned(sizeBytes) || sizeBytes === 0) {
         throw new FsError('EINVAL', `device file size ${sizeBytes} is not a positive multiple of ${DEVICE_ALIGN_BYTES}`, { syscall: 'open', path });
       }
+      identity = await identify(path, handle);
     } catch (e) {
       await handle.close();
       throw e;
     }
-    return new FileDevice(path, handle, sizeBytes);
+    return new FileDevice(path, handle, sizeBytes, identity);
   }
 
   private live(syscall: string): FileHandle {

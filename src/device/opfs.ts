@@ -229,8 +229,11 @@ export class OpfsDevice implements BlockDevice {
       }
       return new OpfsDevice(name, file, handle, sizeBytes, release);
     } catch (e) {
-      handle.close();
-      release?.();
+      try {
+        handle.close();
+      } finally {
+        release?.();
+      }
       throw domToFsError(e, 'open', name);
     }
   }

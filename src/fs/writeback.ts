@@ -15,15 +15,23 @@
 // Only whole new extents are held: a write into an extent that is waiting (nodatacow, prealloc)
 // first flushes (flushOverlapping), so the device and the csum tree are again the truth.
 //
-// The checksums of a large extent (WRITE_THROUGH_BYTES on, written at once) are not made at the
-// write (DEFER_SUMS): they are made at the flush from the device's bytes, by a pool worker
-// reading the device through a handle of its own (BlockDevice.readSource, kernels/device-sums.ts)
-// while this thread waits on the data devices' flush, which a commit pays for anyway (an OPFS
-// flush blocks this thread, idle, while the OS writes the data back). Where no worker can read
-// the device, this thread makes them, during the flush when the flush is asynchronous (a file,
-// IndexedDB). A read of such an extent before the flush makes its checksums first (resolveSums),
-// so reads verify as always. The digests are of what the device holds, which is what was
-// written: btrfs too checksums data at writeback, from its page cache.
+// The checksums of a large extent (WRITE_THROUGH_BYTES on, written at once) on a device a worker
+// can read (BlockDevice.readSource), in a chunk with one copy, are not made at the write
+// (DEFER_SUMS): they are made at the flush, by a pool worker reading the extent back through a
+// handle of its own (kernels/device-sums.ts) while this thread waits on a flush of the data
+// devices (an OPFS flush blocks this thread, idle, while the OS writes the data back to disk).
+// That flush is one more than the commit's two, and far cheaper than the checksums it hides. If
+// no worker is ready, or the worker fails, this thread reads the extents back and makes them. A
+// read of such an extent before the flush makes its checksums first (resolveSums), so reads
+// verify as always.
+//
+// What the deferred digests protect: they are of what the device returns right after the write
+// (for OPFS and files, the OS page cache holding the bytes written), not of the writer's own
+// buffer as the other extents' are. A device that returned other bytes than it had just been
+// given would have those checksummed. So only single-copy extents are deferred: with two copies
+// (dup, raid1*), sums of a bad first copy would make the good second one look corrupt. Every
+// other extent (small, multi-copy, on a device without a readSource) has its digests made from
+// the writer's bytes at the write, as before.
 import type { FsInfo } from './fs-info.js';
 import type { BlockDevice } from '../device/block-device.js';
 import { insertCsums } from './csum-tree.js';
@@ -130,10 +138,9 @@ export class DataWriteback {
     assert(!this.overlaps(start, data.length), () => `writeback: extent ${start} (+${data.length}) overlaps a held one`);
     let pendingSums = false;
     if (sums === DEFER_SUMS) {
-      if (data.length >= WRITE_THROUGH_BYTES && deferLargeSums) {
+      if (data.length >= WRITE_THROUGH_BYTES && deferLargeSums && onePiece(fs, start, data.length) !== undefined) {
         pendingSums = true;
         sums = undefined;
-        this.pendingBytes += data.length;
         await startSumsWorkers(fs);
       } else {
         sums = checksum(fs.csum, data, fs.sectorsize);
@@ -152,6 +159,8 @@ export class DataWriteback {
       arenaOffset = this.arenaUsed - data.length;
     }
     const h: Held = { start, length: data.length, data: kept, sums, pendingSums, dropped: false, arenaChunk, arenaOffset };
+    // Counted once the extent is held (a failed device write above holds nothing).
+    if (pendingSums) this.pendingBytes += data.length;
     this.all.push(h);
     const last = Math.floor((start + data.length - 1) / INDEX_GRANULE_BYTES);
     for (let g = Math.floor(start / INDEX_GRANULE_BYTES); g <= last; g++) {
@@ -254,7 +263,7 @@ export class DataWriteback {
         await fs.volumes.readLogicalInto(h.start + off, piece);
         checksumSectorsInto(fs.csum, piece, 0, n, ss, sums, (off / ss) * size);
       }
-      // Dropped meanwhile (freed by a write that ran between the reads): nothing to keep.
+      // Settled or dropped meanwhile (the engine's mutex rules it out today; cheap to keep true).
       if (!h.pendingSums) continue;
       this.settleSums(h, sums);
       this.sumsBytesHere += h.length;
@@ -268,10 +277,10 @@ export class DataWriteback {
   }
 
   /**
-   * Makes every pending checksum of `all` (the flush's extents, written): the extents that lie
-   * in one piece on a device with a readSource go to a pool worker per device, the data devices
-   * are flushed (the worker reads meanwhile), and this thread makes the rest, during the flush
-   * when it is asynchronous. A worker that cannot do its job leaves it to this thread.
+   * Makes every pending checksum of `all` (the flush's extents, written): a pool worker per
+   * device reads them back, while the data devices are flushed; this thread makes those no
+   * worker takes (none ready), during the flush when it is asynchronous, and those of a worker
+   * that fails its job.
    */
   private async makePendingSums(fs: FsInfo, all: readonly Held[]): Promise<void> {
     const pending = all.filter((h) => h.pendingSums);
@@ -281,7 +290,7 @@ export class DataWriteback {
     const here: Held[] = [];
     const perDevice = new Map<BlockDevice, { holds: Held[]; ranges: number[] }>();
     for (const h of pending) {
-      const at = pool?.active ? onePiece(fs, h) : undefined;
+      const at = pool?.active ? onePiece(fs, h.start, h.length) : undefined;
       if (at === undefined) {
         here.push(h);
         continue;
@@ -297,12 +306,16 @@ export class DataWriteback {
     const jobs: { holds: Held[]; sums: Promise<Uint8Array> }[] = [];
     for (const [device, g] of perDevice) {
       const job = pool!.sumDeviceRanges(device.readSource!, g.ranges, fs.csum, fs.sectorsize);
-      if (job === undefined) here.push(...g.holds);
-      else jobs.push({ holds: g.holds, sums: job });
+      if (job === undefined) {
+        here.push(...g.holds);
+      } else {
+        // Settled below in order; a job left behind by an error here must not be an unhandled rejection.
+        job.catch(() => undefined);
+        jobs.push({ holds: g.holds, sums: job });
+      }
     }
-    // The data devices' flush, which the commit pays for anyway: a worker reads while this
-    // thread waits in it (an OPFS flush blocks the thread), and an asynchronous flush (a file,
-    // IndexedDB) runs while this thread makes the rest.
+    // The data devices' flush: a worker reads while this thread waits in it (an OPFS flush
+    // blocks the thread); an asynchronous flush (a file) runs while this thread makes the rest.
     const devices = [...fs.volumes.devices.values()].flatMap((d) => (d.device ? [d.device] : []));
     const flushed = fs.options.barrier ? Promise.all(devices.map((d) => d.flush())).then(() => undefined, (e: unknown) => ({ error: e })) : undefined;
     await this.sumHere(fs, here);
@@ -313,11 +326,12 @@ export class DataWriteback {
       } catch {
         // The pool has said why (a warning); this thread makes them.
       }
-      if (sums === undefined) {
+      const size = csumSizeBytes(fs.csum);
+      const expected = j.holds.reduce((n, h) => n + (h.length / fs.sectorsize) * size, 0);
+      if (sums === undefined || sums.length !== expected) {
         await this.sumHere(fs, j.holds);
         continue;
       }
-      const size = csumSizeBytes(fs.csum);
       let at = 0;
       for (const h of j.holds) {
         const n = (h.length / fs.sectorsize) * size;
@@ -328,7 +342,6 @@ export class DataWriteback {
         }
         at += n;
       }
-      assert(at === sums.length, () => `writeback: a worker made ${sums.length} bytes of checksums for ${at}`);
     }
     const failed = await flushed;
     if (failed !== undefined) throw failed.error;
@@ -380,8 +393,16 @@ export class DataWriteback {
     const chunks = this.arenaChunks;
     const inArena = (a: Held, b: Held) => a.arenaChunk >= 0 && b.arenaChunk === a.arenaChunk && b.arenaOffset === a.arenaOffset + a.length;
     const arenaRun = (h: Held, bytes: number) => chunks[h.arenaChunk].subarray(h.arenaOffset, h.arenaOffset + bytes);
-    for (const r of adjacentRuns(all, (h) => h.data, MAX_FLUSH_WRITE, inArena, arenaRun)) await fs.volumes.writeLogical(r.start, r.bytes);
-    await this.makePendingSums(fs, all);
+    try {
+      for (const r of adjacentRuns(all, (h) => h.data, MAX_FLUSH_WRITE, inArena, arenaRun)) await fs.volumes.writeLogical(r.start, r.bytes);
+      await this.makePendingSums(fs, all);
+    } catch (e) {
+      // A device write, flush or read-back failed: everything is held again (checksums made so
+      // far kept), so that a later flush writes it all and inserts every checksum. Forgetting it
+      // would let a later commit name extents that have no checksums.
+      this.restore(all);
+      throw e;
+    }
     assert(this.pendingBytes === 0, () => `writeback: ${this.pendingBytes} bytes of checksums still pending after the flush`);
     for (const r of adjacentRuns(all, (h) => h.sums, Infinity)) await insertCsums(fs, r.start, r.bytes);
     // The arena is reused only now that the writes from it are done; the writer runs one
@@ -390,6 +411,30 @@ export class DataWriteback {
     this.arenaChunk = -1;
     this.arenaUsed = 0;
     this.arenaChunks.length = Math.min(this.arenaChunks.length, ARENA_CHUNKS_KEPT);
+  }
+
+  /** Holds `all` again (a flush that failed before its checksum inserts), as add() left them. */
+  private restore(all: Held[]): void {
+    assert(this.all.length === 0, 'writeback: extents added during a failed flush');
+    this.all = all;
+    this.index = new Map();
+    this.bytes = 0;
+    this.droppedCount = 0;
+    this.pendingBytes = 0;
+    for (const h of all) {
+      if (h.dropped) {
+        this.droppedCount++;
+        continue;
+      }
+      const last = Math.floor((h.start + h.length - 1) / INDEX_GRANULE_BYTES);
+      for (let g = Math.floor(h.start / INDEX_GRANULE_BYTES); g <= last; g++) {
+        const list = this.index.get(g);
+        if (list) list.push(h);
+        else this.index.set(g, [h]);
+      }
+      if (h.data) this.bytes += h.data.length;
+      if (h.pendingSums) this.pendingBytes += h.length;
+    }
   }
 
   /** Forget everything (the filesystem is going away after a failed commit). */
@@ -461,12 +506,12 @@ function* adjacentRuns(
 }
 
 /**
- * Where the first copy of held extent `h` lies when it is one piece on a device a worker can read
- * (single, dup, raid1*; not striped across devices), else undefined.
+ * Where extent [start, start + length) lies when it is one piece, in a chunk of one copy, on a
+ * device a worker can read; else undefined (striped, mirrored, or no readSource).
  */
-function onePiece(fs: FsInfo, h: Held): { device: BlockDevice; physical: number } | undefined {
-  const segs = fs.volumes.mapRange(h.start, h.length);
-  if (segs.length !== 1) return undefined;
+function onePiece(fs: FsInfo, start: number, length: number): { device: BlockDevice; physical: number } | undefined {
+  const segs = fs.volumes.mapRange(start, length);
+  if (segs.length !== 1 || segs[0].copies.length !== 1) return undefined;
   const copy = segs[0].copies[0];
   const device = fs.volumes.devices.get(copy.devid)?.device;
   return device?.readSource !== undefined ? { device, physical: copy.physical } : undefined;

@@ -79,7 +79,9 @@ export type WireResult =
   | { readonly kind: 'compressed'; readonly disk: ArrayBuffer; readonly compressedBytes: number; readonly sums: ArrayBuffer };
 
 export type WorkerReply =
-  | { readonly type: 'ready' }
+  /** The checksum kernels are loaded (sums requests); `compression: false`: the codecs are not yet (compress-ready follows). */
+  | { readonly type: 'ready'; readonly compression?: boolean }
+  | { readonly type: 'compress-ready' }
   | { readonly type: 'load-failed'; readonly error: string }
   | { readonly type: 'done'; readonly id: number; readonly result: WireResult; readonly input: ArrayBuffer }
   | { readonly type: 'failed'; readonly id: number; readonly error: string; readonly input: ArrayBuffer }

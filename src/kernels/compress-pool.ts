@@ -21,6 +21,9 @@
 //    compressed on the engine thread (where a codec error, if that was the cause, surfaces to the
 //    writer as it would without a pool). `disabledReason` says why; a warning is printed once.
 //  * Node: workers are unref'd while idle, so a pool never keeps a process alive.
+//  * Sums jobs: the same workers also make a commit's data checksums from a device's bytes
+//    (sumDeviceRanges; fs/writeback.ts, kernels/device-sums.ts). A worker takes them as soon as
+//    its checksum kernels are loaded (`ready`), before its codecs are (`compress-ready`).
 //
 // Sizing: one worker per CPU but one (defaultCompressWorkers); see docs/benchmarks.md
 // ("Compressed writes") for what it measured on a shared 2-core machine.
@@ -176,7 +179,10 @@ interface Job {
 
 interface Slot {
   port: CompressWorkerPort | undefined;
+  /** Its checksum kernels are loaded: it takes sums jobs. */
   ready: boolean;
+  /** Its compression kernels are loaded too: it takes chunks. */
+  compressReady: boolean;
   readonly running: Map<number, Job>;
   /** Sums jobs (sumDeviceRanges) the worker holds. */
   sums: number;
@@ -236,14 +242,14 @@ export class CompressPool {
    */
   async start(): Promise<void> {
     this.startWorkers();
-    while (this.active && this.slots.filter((s) => s.ready).length < this.workers) {
+    while (this.active && this.slots.filter((s) => s.compressReady).length < this.workers) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
 
   /** Whether a worker is still starting (spawning, or loading its kernels). */
   get starting(): boolean {
-    return this.active && this.slots.some((s) => !s.ready);
+    return this.active && this.slots.some((s) => !s.compressReady);
   }
 
   /** Compresses the first queued chunk (the one the writer needs soonest) on this thread; false when none is queued. */
@@ -274,7 +280,7 @@ export class CompressPool {
 
   status(): CompressPoolStatus {
     return {
-      workers: this.workers, started: this.slots.filter((s) => s.port !== undefined).length, ready: this.slots.filter((s) => s.ready).length,
+      workers: this.workers, started: this.slots.filter((s) => s.port !== undefined).length, ready: this.slots.filter((s) => s.compressReady).length,
       chunksInWorkers: this.inWorkers, chunksInThread: this.inThread, sumsJobsDone: this.sumsDone, sumsOffReason: this.sumsOff,
       disabledReason: this.reason,
     };
@@ -285,8 +291,9 @@ export class CompressPool {
    * worker that reads `source` through a handle of its own (device-sums.ts), end to end in the
    * order given. Undefined when no worker is ready now (still starting, none, the pool off) or
    * a sums job failed before (sumsOffReason): the caller makes them itself. Rejects when the
-   * worker fails the job, dies, or does not answer within the job timeout (the pool then turns
-   * off); the caller then makes them itself too.
+   * worker fails the job (sums jobs are then not offered again; compression goes on), dies, or
+   * does not answer within the job timeout (the pool then turns off, as for a chunk: a worker
+   * that does not answer is hung, and would hang chunks too); the caller then makes them itself.
    */
   sumDeviceRanges(source: DeviceReadSource, ranges: readonly number[], csum: CsumName, sectorSize: number): Promise<Uint8Array> | undefined {
     if (!this.active || this.sumsOff !== undefined) return undefined;
@@ -315,7 +322,7 @@ export class CompressPool {
    * only after a turn. Call before sumDeviceRanges.
    */
   async takeMessages(): Promise<void> {
-    if (this.starting) await yieldToEventLoop();
+    if (this.active && this.slots.some((s) => !s.ready)) await yieldToEventLoop();
   }
 
   /** Forgets sums job `id` (its timer, its slot's count) and returns it, if still held. */
@@ -411,7 +418,7 @@ export class CompressPool {
   private startWorkers(): void {
     if (!this.active) return;
     while (this.slots.length < this.workers) {
-      const slot: Slot = { port: undefined, ready: false, running: new Map(), sums: 0 };
+      const slot: Slot = { port: undefined, ready: false, compressReady: false, running: new Map(), sums: 0 };
       this.slots.push(slot);
       this.spawn().then((port) => {
         if (!this.active) {
@@ -430,6 +437,13 @@ export class CompressPool {
     switch (reply.type) {
       case 'ready':
         slot.ready = true;
+        // A worker that says nothing of its codecs has them (compress-ready is a later message).
+        if (reply.compression !== false) slot.compressReady = true;
+        this.wake();
+        this.dispatch();
+        return;
+      case 'compress-ready':
+        slot.compressReady = true;
         this.wake();
         this.dispatch();
         return;
@@ -477,7 +491,7 @@ export class CompressPool {
     while (this.queue.length > 0) {
       let best: Slot | undefined;
       for (const s of this.slots) {
-        if (s.ready && s.port && s.running.size < PER_WORKER_INFLIGHT && (!best || s.running.size < best.running.size)) best = s;
+        if (s.compressReady && s.port && s.running.size < PER_WORKER_INFLIGHT && (!best || s.running.size < best.running.size)) best = s;
       }
       if (!best) return;
       // From the end of the queue: the chunks the writer needs last (see the header).

@@ -43,9 +43,10 @@ function message(e: unknown): string {
 }
 
 const port = await endpoint();
-// The checksum kernels are small and are all a sums request needs: the worker is ready once they
-// are. The compression kernels (zstd's is large) load meanwhile; chunk requests wait for them,
-// in the order they came. A failure of either is load-failed (the pool turns off).
+// The checksum kernels are small and are all a sums request needs: the worker says `ready` once
+// they are, and `compress-ready` once the compression kernels (zstd's is large), loading
+// meanwhile, are too; the pool sends chunks only after that (a chunk that comes earlier waits
+// for them, in the order chunks came). A failure of either is load-failed (the pool turns off).
 let loadFailed = false;
 const failLoad = (e: unknown) => {
   if (loadFailed) return;
@@ -78,7 +79,10 @@ function compressRequest(request: ChunkRequest): void {
 }
 
 let compressionLoaded = false;
-void compression.then(() => { compressionLoaded = true; }, () => undefined);
+void compression.then(() => {
+  compressionLoaded = true;
+  port.post({ type: 'compress-ready' }, []);
+}, () => undefined);
 port.listen((request) => {
   if (request.type === 'sums') {
     // Device checksums for a commit (device-sums.ts): async (the worker opens its own handle).
@@ -92,4 +96,6 @@ port.listen((request) => {
   // Not loaded yet: after the load, in arrival order (a failed load has said load-failed).
   else void compression.then(() => compressRequest(request), () => undefined);
 });
-port.post({ type: 'ready' }, []);
+// Always before compress-ready: that is posted from a promise callback registered above, which
+// runs after this module's synchronous rest.
+port.post({ type: 'ready', compression: false }, []);

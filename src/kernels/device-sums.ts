@@ -15,7 +15,8 @@
 //    'readwrite-unsafe' mode (only possible because the engine's handle is in that mode too:
 //    device/opfs.ts), reads, and closes it before answering. Opening is bounded
 //    (OPEN_TIMEOUT_MS): it sometimes never settles in Chromium (TOOLCHAIN.md).
-//  * Node: the device file's path, read with node:fs.
+//  * Node: the device file's absolute path, read with node:fs after checking that the file
+//    opened is the device's own (device and inode numbers).
 // The digests are over what the device holds, which is what was written: the same bytes btrfs
 // checksums from its page cache.
 
@@ -25,7 +26,8 @@ import { checksumSectorsInto, csumSizeBytes, type CsumName } from './checksum.js
 /** Where another thread can read a device's bytes with a handle of its own. */
 export type DeviceReadSource =
   | { readonly kind: 'opfs'; readonly file: FileSystemFileHandle; readonly name: string }
-  | { readonly kind: 'path'; readonly path: string };
+  /** A file by absolute path, with the device and inode numbers (decimal) the opener must find. */
+  | { readonly kind: 'path'; readonly path: string; readonly dev: string; readonly ino: string };
 
 /** Bytes read and checksummed per step (one reusable buffer). */
 const PIECE_BYTES = 4 * 1024 * 1024;
@@ -73,6 +75,12 @@ async function openReader(source: DeviceReadSource): Promise<Reader> {
   const specifier = 'node:fs';
   const fs = (await import(/* @vite-ignore */ specifier)) as typeof import('node:fs');
   const fd = fs.openSync(source.path, 'r');
+  // The very file the device has open, not another one at that path since.
+  const st = fs.fstatSync(fd, { bigint: true });
+  if (String(st.dev) !== source.dev || String(st.ino) !== source.ino) {
+    fs.closeSync(fd);
+    throw new Error(`${source.path} is no longer the device's file (device ${st.dev}, inode ${st.ino}; expected ${source.dev}, ${source.ino})`);
+  }
   return {
     read: (dest, offset) => {
       let done = 0;

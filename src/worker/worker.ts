@@ -10,7 +10,11 @@
 // The lock is held by this worker, not by the page, so the lock and the device handles live and
 // die together: when the worker ends (close(), the tab closes, a crash), the lock is released only
 // as its context goes away, and the next holder cannot open the devices early. That is how two
-// writers on one device set are made impossible.
+// writers on one device set are made impossible. (OPFS handles are opened in 'readwrite-unsafe'
+// mode, so that a pool worker can read the device during a commit, device/opfs.ts; it is these
+// locks, and OpfsDevice's own per-device lock, that keep writers out, not the handle. A context
+// that is going away runs no more JavaScript, and sync access handle writes complete before
+// they return, so a handle it still has open writes nothing after its locks are gone.)
 //
 // A worker that is terminated without close() loses the running transaction (changes since the
 // last commit), as a power cut does; what was committed stays (btrfs's storage model).

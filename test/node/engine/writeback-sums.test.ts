@@ -32,7 +32,7 @@ function withBadSource(dev: FileDevice, path: string): BlockDevice {
     write: (o, d) => dev.write(o, d),
     flush: () => dev.flush(),
     close: () => dev.close(),
-    readSource: { kind: 'path', path },
+    readSource: { ...(dev.readSource as { kind: 'path'; path: string; dev: string; ino: string }), path },
   };
 }
 
@@ -96,10 +96,15 @@ describe('checksums of large extents made at the commit', () => {
     await fs3.unmount();
   });
 
-  it('are made on the engine thread when the worker cannot read the device, and the image stays clean', async () => {
-    const image = join(dir, 'b.img');
+  it.each([
+    ['a missing file', 'missing', /ENOENT|no such file/],
+    ['another file at the path (a copy)', 'copy', /no longer the device's file/],
+  ])('are made on the engine thread when the worker cannot read the device (%s), and the image stays clean', async (_, kind, reason) => {
+    const image = join(dir, `b-${kind}.img`);
     await mkfs([await FileDevice.create(image, 256 * MiB)]);
-    const fs = await mount([withBadSource(await FileDevice.open(image), join(dir, 'missing.img'))]);
+    const other = join(dir, `other-${kind}.img`);
+    if (kind === 'copy') await writeFile(other, await readFile(image));
+    const fs = await mount([withBadSource(await FileDevice.open(image), other)]);
     const data = content(3, 3 * MiB);
     await fs.promises.writeFile('/f', data);
     await fs.info.compressPool!.start();
@@ -114,12 +119,52 @@ describe('checksums of large extents made at the commit', () => {
     const wb = fs.info.writeback;
     expect(wb.sumsBytesInWorkers).toBe(0);
     expect(wb.sumsBytesHere).toBe(data.length);
-    expect(fs.info.compressPool!.status().sumsOffReason).toMatch(/ENOENT|no such file/);
+    expect(fs.info.compressPool!.status().sumsOffReason).toMatch(reason);
     expect(warnings.some((w) => w.includes('data checksums on the engine thread'))).toBe(true);
     // Compression is not turned off by it.
     expect(fs.info.compressPool!.active).toBe(true);
     await fs.unmount();
     const r = await btrfsCheck(image, { dataCsum: true });
     expect(r.ok, r.output).toBe(true);
+  });
+
+  it('a commit whose data flush fails holds everything again: the next commit writes every checksum', async () => {
+    const image = join(dir, 'c.img');
+    await mkfs([await FileDevice.create(image, 256 * MiB)]);
+    const file = await FileDevice.open(image);
+    let failFlushes = 0;
+    const dev: BlockDevice = {
+      sizeBytes: file.sizeBytes,
+      read: (o, l) => file.read(o, l),
+      readInto: (o, d) => file.readInto(o, d),
+      write: (o, d) => file.write(o, d),
+      flush: async () => {
+        if (failFlushes > 0) {
+          failFlushes--;
+          throw Object.assign(new Error('flush failed'), { code: 'EIO' });
+        }
+        return file.flush();
+      },
+      close: () => file.close(),
+      readSource: file.readSource,
+    };
+    const fs = await mount([dev]);
+    const big = content(4, 3 * MiB);
+    const small = content(5, 3000);
+    await fs.promises.writeFile('/big', big);
+    await fs.promises.writeFile('/small', small);
+    failFlushes = 1;
+    await expect(fs.sync()).rejects.toThrow(/flush failed/);
+    // Still held: readable, with their checksums pending or made.
+    expect(Buffer.from(await fs.promises.readFile('/big')).equals(Buffer.from(big))).toBe(true);
+    await fs.sync();
+    expect(fs.info.writeback.pendingBytes).toBe(0);
+    await fs.unmount();
+    const r = await btrfsCheck(image, { dataCsum: true });
+    expect(r.ok, r.output).toBe(true);
+    const fs2 = await mount([await FileDevice.open(image)]);
+    expect(Buffer.from(await fs2.promises.readFile('/big')).equals(Buffer.from(big))).toBe(true);
+    expect(Buffer.from(await fs2.promises.readFile('/small')).equals(Buffer.from(small))).toBe(true);
+    await fs2.unmount();
   });
 });
