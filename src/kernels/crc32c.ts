@@ -112,6 +112,32 @@ export function crc32cSectorsInto(
   }
 }
 
+/** Most bytes crc32cSectorsFilled takes per call. */
+export const CRC32C_FILL_MAX_BYTES = SCRATCH_INPUT_BYTES;
+
+/**
+ * crc32cSectorsInto of `lengthBytes` (<= CRC32C_FILL_MAX_BYTES) bytes that `fill` writes
+ * straight into the kernel's memory (the view it is handed, which it must fill entirely): a
+ * reader that can read into any view (a sync access handle, a file descriptor) saves the copy.
+ */
+export function crc32cSectorsFilled(
+  lengthBytes: number, sectorBytes: number, fill: (dest: Uint8Array) => void, out: Uint8Array, outOffset: number,
+): void {
+  const k = KERNEL.kernel;
+  const scratchBase = KERNEL.scratchBase;
+  assert(Number.isInteger(sectorBytes) && sectorBytes > 0 && lengthBytes % sectorBytes === 0, `crc32c: ${lengthBytes} bytes in ${sectorBytes}-byte sectors`);
+  assert(lengthBytes <= SCRATCH_INPUT_BYTES, `crc32c: ${lengthBytes} bytes to fill exceeds ${SCRATCH_INPUT_BYTES}`);
+  const count = lengthBytes / sectorBytes;
+  assert(outOffset >= 0 && outOffset + count * 4 <= out.length, 'crc32c: output too small');
+  const resultsAt = scratchBase + ((lengthBytes + 7) & ~7);
+  scratch(resultsAt - scratchBase + count * 4);
+  fill(KERNEL.heap.subarray(scratchBase, scratchBase + lengthBytes));
+  // The heap view again: fill may not grow memory, but a stale view must never be read.
+  k.crc32cSectors(scratchBase, sectorBytes, count, resultsAt);
+  const mem = KERNEL.heap;
+  out.set(mem.subarray(resultsAt, resultsAt + count * 4), outOffset);
+}
+
 function writeLe32(out: Uint8Array, at: number, value: number): void {
   out[at] = value & 0xff;
   out[at + 1] = (value >>> 8) & 0xff;

@@ -22,6 +22,7 @@
 
 import { assert } from '../util/assert.js';
 import { checksumSectorsInto, csumSizeBytes, type CsumName } from './checksum.js';
+import { CRC32C_FILL_MAX_BYTES, crc32cSectorsFilled } from './crc32c.js';
 
 /** Where another thread can read a device's bytes with a handle of its own. */
 export type DeviceReadSource =
@@ -115,14 +116,22 @@ export async function sumDeviceRanges(source: DeviceReadSource, ranges: readonly
   if (total === 0) return out;
   const reader = await openReader(source);
   try {
-    const buf = new Uint8Array(Math.min(PIECE_BYTES, longest));
+    // crc32c: each piece is read straight into the kernel's memory (no copy in).
+    const direct = csum === 'crc32c';
+    const pieceMax = direct ? Math.min(PIECE_BYTES, CRC32C_FILL_MAX_BYTES) : PIECE_BYTES;
+    const buf = direct ? undefined : new Uint8Array(Math.min(pieceMax, longest));
     let at = 0;
     for (let i = 0; i < ranges.length; i += 2) {
       for (let done = 0; done < ranges[i + 1]; ) {
-        const n = Math.min(buf.length, ranges[i + 1] - done);
-        const piece = n === buf.length ? buf : buf.subarray(0, n);
-        reader.read(piece, ranges[i] + done);
-        checksumSectorsInto(csum, piece, 0, n, sectorSize, out, at);
+        const n = Math.min(pieceMax, ranges[i + 1] - done);
+        const from = ranges[i] + done;
+        if (buf === undefined) {
+          crc32cSectorsFilled(n, sectorSize, (dest) => reader.read(dest, from), out, at);
+        } else {
+          const piece = n === buf.length ? buf : buf.subarray(0, n);
+          reader.read(piece, from);
+          checksumSectorsInto(csum, piece, 0, n, sectorSize, out, at);
+        }
         at += (n / sectorSize) * size;
         done += n;
       }
