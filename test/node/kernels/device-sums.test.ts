@@ -15,7 +15,7 @@ const MiB = 1024 * 1024;
 let dir: string;
 let path: string;
 let data: Uint8Array;
-let source: DeviceReadSource;
+let source: Extract<DeviceReadSource, { kind: 'path' }>;
 
 beforeAll(async () => {
   await loadKernels();
