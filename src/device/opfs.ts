@@ -177,12 +177,17 @@ export class OpfsDevice implements BlockDevice {
     const openTimeoutMs = options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
     const busyRetryMs = options.busyRetryMs ?? DEFAULT_BUSY_RETRY_MS;
 
+    const locks = (navigator as unknown as { locks?: LockManagerLike }).locks;
+    // The first lock request goes out with the directory walk (each is a round trip to the
+    // browser process); a failed walk gives back a lock it got.
+    let firstLock = locks !== undefined ? tryDeviceLock(locks, name) : undefined;
     let file: FileSystemFileHandle;
     try {
       let dir = await navigator.storage.getDirectory();
       for (const part of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(part, { create: true });
       file = await dir.getFileHandle(parts[parts.length - 1], { create: true });
     } catch (e) {
+      void firstLock?.then((r) => r?.(), () => undefined);
       throw domToFsError(e, 'open', name);
     }
 
@@ -190,12 +195,12 @@ export class OpfsDevice implements BlockDevice {
     let backoffMs = FIRST_BACKOFF_MS;
     let handle: SyncAccessHandle | undefined;
     let release: (() => void) | undefined;
-    const locks = (navigator as unknown as { locks?: LockManagerLike }).locks;
     // Bounded: each busy attempt sleeps at least FIRST_BACKOFF_MS and we stop past the deadline.
     for (;;) {
       try {
         if (locks !== undefined) {
-          release = await tryDeviceLock(locks, name);
+          release = await (firstLock ?? tryDeviceLock(locks, name));
+          firstLock = undefined;
           if (release === undefined) throw lockHeldError(name);
         }
         handle = await createHandleWithTimeout(file, openTimeoutMs, name, locks !== undefined ? 'readwrite-unsafe' : undefined);
