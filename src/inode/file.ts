@@ -451,8 +451,15 @@ function hasNoExtents(st: FileState): boolean {
 
 /** Inserts a file extent item; for a file with no items yet its key is new for certain and the insert waits with the other new items (ctree.ts insertDeferred). */
 async function putFileExtent(st: FileState, fe: FileExtent): Promise<void> {
-  if (hasNoExtents(st)) await insertFileExtentDeferred(st.fs, st.root, st.ino, fe);
-  else await insertFileExtent(st.fs, st.root, st.ino, fe);
+  if (hasNoExtents(st)) {
+    await insertFileExtentDeferred(st.fs, st.root, st.ino, fe);
+    // The file's only item now: its extent map knows [0, end) whole (a gap before a first item
+    // past 0, which no_holes leaves without an item), so the first read searches nothing. Not
+    // an inline item: its bytes may be the writer's buffer.
+    if (fe.inline === undefined) rememberFileExtents(st.root, st.ino, st.inode.generation, 0, fileExtentEnd(fe), [fe]);
+  } else {
+    await insertFileExtent(st.fs, st.root, st.ino, fe);
+  }
 }
 
 /**

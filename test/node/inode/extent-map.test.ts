@@ -14,6 +14,7 @@ import { InodeFlags } from '../../../src/format/constants.js';
 import { startTransaction, commitTransaction } from '../../../src/fs/transaction.js';
 import { FileModel, freshFs, judgeImage, patternBytes } from '../../shared/file-model.js';
 import { mulberry32 } from '../../shared/rng.js';
+import { MemoryDevice, mkfs, mount } from '../../../src/index.js';
 
 
 beforeAll(() => setExtentMapVerify(true));
@@ -97,4 +98,32 @@ describe('extent map', () => {
       await judgeImage(dev, fs, files, models, `extent map seed ${seed}`);
     });
   }
+
+  it('knows a new file\'s first item from its write: the first read searches nothing, and the hit is what the tree holds', async () => {
+    const dev = new MemoryDevice(256 * 1024 * 1024);
+    await mkfs([dev]);
+    const mounted = await mount([dev]);
+    const p = mounted.promises;
+    const cases = [[1, 0], [2048, 0], [2049, 0], [4096, 0], [10_000, 0], [300_000, 0], [5000, 8192], [4096, 1 << 20]] as const;
+    for (const [i, [len, off]] of cases.entries()) {
+      const data = patternBytes(i + 1, len);
+      const fh = await p.open(`/n${i}`, 'w');
+      await fh.write(data, 0, len, off);
+      await fh.close();
+    }
+    // Before the commit (the items still wait in the deferred queue), then after it.
+    for (const when of ['before the commit', 'after it']) {
+      const hits0 = extentMapStats.hits;
+      for (const [i, [len, off]] of cases.entries()) {
+        const back = await p.readFile(`/n${i}`);
+        const want = new Uint8Array(off + len);
+        want.set(patternBytes(i + 1, len), off);
+        expect(Buffer.from(back).equals(Buffer.from(want)), `file ${i} ${when}`).toBe(true);
+      }
+      // Every regular (not inline) file's read was answered by the map, and verified.
+      expect(extentMapStats.hits - hits0, when).toBeGreaterThanOrEqual(cases.length - 2);
+      await mounted.sync();
+    }
+    await mounted.unmount();
+  });
 });
