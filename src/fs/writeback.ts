@@ -138,10 +138,12 @@ export class DataWriteback {
     assert(!this.overlaps(start, data.length), () => `writeback: extent ${start} (+${data.length}) overlaps a held one`);
     let pendingSums = false;
     if (sums === DEFER_SUMS) {
-      if (data.length >= WRITE_THROUGH_BYTES && deferLargeSums && onePiece(fs, start, data.length) !== undefined) {
+      // Deferred only where a worker may make them: with none (a pool of no workers, or one
+      // that is off or refused a job), this thread would read the extent back at the commit
+      // for nothing; it makes them now from the writer's bytes.
+      if (data.length >= WRITE_THROUGH_BYTES && deferLargeSums && onePiece(fs, start, data.length) !== undefined && (await sumsWorkers(fs))) {
         pendingSums = true;
         sums = undefined;
-        await startSumsWorkers(fs);
       } else {
         sums = checksum(fs.csum, data, fs.sectorsize);
       }
@@ -518,16 +520,18 @@ function onePiece(fs: FsInfo, start: number, length: number): { device: BlockDev
 }
 
 /**
- * Starts the pool's workers (without waiting for them) when a device of the filesystem has a
- * readSource, so that they are ready to make this transaction's checksums at its commit.
+ * Whether the pool can take device jobs (it has workers, is on, and none refused a job),
+ * creating it if need be; its workers start now (without waiting for them), so that they are
+ * ready to make this transaction's checksums at its commit. The caller has found a device with
+ * a readSource.
  */
-async function startSumsWorkers(fs: FsInfo): Promise<void> {
-  if (fs.compressPool !== undefined) {
-    fs.compressPool.prestart();
-    return;
+async function sumsWorkers(fs: FsInfo): Promise<boolean> {
+  if (fs.compressPool === undefined) {
+    const workers = await defaultCompressWorkers();
+    fs.compressPool ??= new CompressPool({ workers });
   }
-  if (![...fs.volumes.devices.values()].some((d) => d.device?.readSource !== undefined)) return;
-  const workers = await defaultCompressWorkers();
-  fs.compressPool ??= new CompressPool({ workers });
-  fs.compressPool.prestart();
+  const pool = fs.compressPool;
+  if (!pool.takesDeviceJobs) return false;
+  pool.prestart();
+  return true;
 }

@@ -274,6 +274,11 @@ export class CompressPool {
     return this.workers > 0 && this.reason === undefined && !this.terminated;
   }
 
+  /** Whether device jobs (sumDeviceRanges) may go to workers: the pool is on and none was refused. */
+  get takesDeviceJobs(): boolean {
+    return this.active && this.sumsOff === undefined;
+  }
+
   get disabledReason(): string | undefined {
     return this.reason;
   }

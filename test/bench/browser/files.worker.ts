@@ -6,7 +6,6 @@
 import * as Comlink from 'comlink';
 import { OpfsDevice } from '../../../src/device/index.js';
 import { mkfs, mount, type Filesystem } from '../../../src/api/filesystem.js';
-import { setDefaultCompressWorkers } from '../../../src/kernels/compress-pool.js';
 import { setDeferredDataSums } from '../../../src/fs/writeback.js';
 import {
   contentOf, MiB, pathOf, randomReadWrite, readSmallFiles, rng, sequentialRead, sequentialWrite, shuffled, smallFiles,
@@ -112,12 +111,11 @@ const api = {
   /**
    * Sequential write (+ commit), then read after a remount (cold: every block from OPFS, checksums
    * verified), then again (warm). `sums`: where the data checksums are made: 'worker' (the default:
-   * at the commit, by a pool worker reading the device during the flush), 'thread' (at the commit,
-   * on this thread: no pool workers), 'write' (on this thread at each write, as before session 5).
+   * at the commit, by a pool worker reading the device during the flush), 'write' (on this thread
+   * at each write, as before session 5).
    */
-  async engineSequential(prefix: string, totalBytes: number, chunkBytes: number, sums: 'worker' | 'thread' | 'write' = 'worker') {
+  async engineSequential(prefix: string, totalBytes: number, chunkBytes: number, sums: 'worker' | 'write' = 'worker') {
     setDeferredDataSums(sums !== 'write');
-    setDefaultCompressWorkers(sums === 'thread' ? 0 : undefined);
     return withFs(prefix, async (fs, remount) => {
       // A mounted filesystem's steady state: one large write and commit first, which starts the
       // pool's worker (at the first large write after the mount), and the worker ready.
@@ -128,7 +126,6 @@ const api = {
       const w = fs.info.writeback;
       const sumsIn = { worker: w.sumsBytesInWorkers, thread: w.sumsBytesHere };
       setDeferredDataSums(true);
-      setDefaultCompressWorkers(undefined);
       const again = await remount();
       const coldRead = await sequentialRead(target(again), '/big', totalBytes, chunkBytes);
       const warmRead = await sequentialRead(target(again), '/big', totalBytes, chunkBytes);

@@ -121,8 +121,10 @@ describe('checksums of large extents made at the commit', () => {
     expect(wb.sumsBytesHere).toBe(data.length);
     expect(fs.info.compressPool!.status().sumsOffReason).toMatch(reason);
     expect(warnings.some((w) => w.includes('data checksums on the engine thread'))).toBe(true);
-    // Compression is not turned off by it.
+    // Compression is not turned off by it; later large writes make their checksums at once.
     expect(fs.info.compressPool!.active).toBe(true);
+    await fs.promises.writeFile('/g', content(6, MiB));
+    expect(wb.pendingBytes).toBe(0);
     await fs.unmount();
     const r = await btrfsCheck(image, { dataCsum: true });
     expect(r.ok, r.output).toBe(true);
@@ -166,5 +168,24 @@ describe('checksums of large extents made at the commit', () => {
     expect(Buffer.from(await fs2.promises.readFile('/big')).equals(Buffer.from(big))).toBe(true);
     expect(Buffer.from(await fs2.promises.readFile('/small')).equals(Buffer.from(small))).toBe(true);
     await fs2.unmount();
+  });
+
+  it('are made at the write when the pool has no workers (no read-back at the commit for nothing)', async () => {
+    const image = join(dir, 'd.img');
+    await mkfs([await FileDevice.create(image, 128 * MiB)]);
+    setDefaultCompressWorkers(0);
+    try {
+      const fs = await mount([await FileDevice.open(image)]);
+      const data = content(7, 2 * MiB);
+      await fs.promises.writeFile('/f', data);
+      const wb = fs.info.writeback;
+      expect(wb.pendingBytes).toBe(0);
+      await fs.unmount();
+      expect(wb.sumsBytesHere + wb.sumsBytesInWorkers).toBe(0);
+    } finally {
+      setDefaultCompressWorkers(1);
+    }
+    const r = await btrfsCheck(image, { dataCsum: true });
+    expect(r.ok, r.output).toBe(true);
   });
 });
