@@ -30,8 +30,9 @@
 // buffer as the other extents' are. A device that returned other bytes than it had just been
 // given would have those checksummed. So only single-copy extents are deferred: with two copies
 // (dup, raid1*), sums of a bad first copy would make the good second one look corrupt. Every
-// other extent (small, multi-copy, on a device without a readSource) has its digests made from
-// the writer's bytes at the write, as before.
+// other extent (small, multi-copy, on a device without a readSource, or written while the pool
+// has no worker that may take device jobs) has its digests made from the writer's bytes at the
+// write, as before.
 import type { FsInfo } from './fs-info.js';
 import type { BlockDevice } from '../device/block-device.js';
 import { insertCsums } from './csum-tree.js';
