@@ -25,12 +25,12 @@ function loadFs(): Promise<FsPromises> {
   return fsPromises;
 }
 
-/** The open file's absolute path and its device and inode numbers (decimal strings: exact). */
-async function identify(path: string, handle: FileHandle): Promise<{ absolute: string; dev: string; ino: string }> {
+/** The open file's absolute path, device and inode numbers (decimal strings: exact) and size. */
+async function identify(path: string, handle: FileHandle): Promise<{ absolute: string; dev: string; ino: string; size: number }> {
   const specifier = 'node:path';
   const { resolve } = (await import(/* @vite-ignore */ specifier)) as typeof import('node:path');
   const st = await wrap('fstat', path, () => handle.stat({ bigint: true }));
-  return { absolute: resolve(path), dev: String(st.dev), ino: String(st.ino) };
+  return { absolute: resolve(path), dev: String(st.dev), ino: String(st.ino), size: Number(st.size) };
 }
 
 /** node's errors become FsErrors with the same code (EIO when node's code is not one we know). */
@@ -64,7 +64,7 @@ export class FileDevice implements BlockDevice {
   readonly readSource: DeviceReadSource;
   private handle: FileHandle | undefined;
 
-  private constructor(path: string, handle: FileHandle, sizeBytes: number, identity: { absolute: string; dev: string; ino: string }) {
+  private constructor(path: string, handle: FileHandle, sizeBytes: number, identity: Awaited<ReturnType<typeof identify>>) {
     this.path = path;
     this.readSource = { kind: 'path', path: identity.absolute, dev: identity.dev, ino: identity.ino };
     this.handle = handle;
@@ -94,11 +94,11 @@ export class FileDevice implements BlockDevice {
     let sizeBytes: number;
     let identity: Awaited<ReturnType<typeof identify>>;
     try {
-      sizeBytes = (await wrap('fstat', path, () => handle.stat())).size;
+      identity = await identify(path, handle);
+      sizeBytes = identity.size;
       if (!isAligned(sizeBytes) || sizeBytes === 0) {
         throw new FsError('EINVAL', `device file size ${sizeBytes} is not a positive multiple of ${DEVICE_ALIGN_BYTES}`, { syscall: 'open', path });
       }
-      identity = await identify(path, handle);
     } catch (e) {
       await handle.close();
       throw e;

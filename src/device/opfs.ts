@@ -35,7 +35,7 @@ import { checkDeviceSize, checkRange, closedError, isAligned } from './io-checks
 import type { DeviceReadSource } from '../kernels/device-sums.js';
 
 /** The part of FileSystemSyncAccessHandle we use (declared here: not every TS lib has it). */
-interface SyncAccessHandle {
+export interface SyncAccessHandle {
   read(buffer: Uint8Array, options?: { at?: number }): number;
   write(buffer: Uint8Array, options?: { at?: number }): number;
   truncate(newSize: number): void;
@@ -127,8 +127,11 @@ function splitName(name: string): string[] {
   return parts;
 }
 
-/** One createSyncAccessHandle() attempt, bounded by `timeoutMs`. */
-function createHandleWithTimeout(file: FileSystemFileHandle, timeoutMs: number, name: string, mode: string | undefined): Promise<SyncAccessHandle> {
+/**
+ * One createSyncAccessHandle() attempt, bounded by `timeoutMs` (ETIMEDOUT); a handle that
+ * arrives later is closed at once. Also the pool worker's open of a device (kernels/device-sums.ts).
+ */
+export function createHandleWithTimeout(file: FileSystemFileHandle, timeoutMs: number, name: string, mode: string | undefined): Promise<SyncAccessHandle> {
   const f = file as unknown as { createSyncAccessHandle(options?: { mode: string }): Promise<SyncAccessHandle> };
   const create = mode === undefined ? f.createSyncAccessHandle() : f.createSyncAccessHandle({ mode });
   return new Promise<SyncAccessHandle>((resolve, reject) => {

@@ -165,13 +165,18 @@ export class DataWriteback {
     // Counted once the extent is held (a failed device write above holds nothing).
     if (pendingSums) this.pendingBytes += data.length;
     this.all.push(h);
-    const last = Math.floor((start + data.length - 1) / INDEX_GRANULE_BYTES);
-    for (let g = Math.floor(start / INDEX_GRANULE_BYTES); g <= last; g++) {
+    this.indexHeld(h);
+    if (kept) this.bytes += kept.length;
+  }
+
+  /** Lists `h` under every granule of the address index it touches. */
+  private indexHeld(h: Held): void {
+    const last = Math.floor((h.start + h.length - 1) / INDEX_GRANULE_BYTES);
+    for (let g = Math.floor(h.start / INDEX_GRANULE_BYTES); g <= last; g++) {
       const list = this.index.get(g);
       if (list) list.push(h);
       else this.index.set(g, [h]);
     }
-    if (kept) this.bytes += kept.length;
   }
 
   /** A copy of `data` (< ARENA_CHUNK_BYTES) in the arena, right after the previous one when it fits. */
@@ -429,12 +434,7 @@ export class DataWriteback {
         this.droppedCount++;
         continue;
       }
-      const last = Math.floor((h.start + h.length - 1) / INDEX_GRANULE_BYTES);
-      for (let g = Math.floor(h.start / INDEX_GRANULE_BYTES); g <= last; g++) {
-        const list = this.index.get(g);
-        if (list) list.push(h);
-        else this.index.set(g, [h]);
-      }
+      this.indexHeld(h);
       if (h.data) this.bytes += h.data.length;
       if (h.pendingSums) this.pendingBytes += h.length;
     }

@@ -301,7 +301,7 @@ export class CompressPool {
    * that does not answer is hung, and would hang chunks too); the caller then makes them itself.
    */
   sumDeviceRanges(source: DeviceReadSource, ranges: readonly number[], csum: CsumName, sectorSize: number): Promise<Uint8Array> | undefined {
-    if (!this.active || this.sumsOff !== undefined) return undefined;
+    if (!this.takesDeviceJobs) return undefined;
     let best: Slot | undefined;
     for (const s of this.slots) {
       if (s.ready && s.port && (!best || s.running.size + s.sums < best.running.size + best.sums)) best = s;

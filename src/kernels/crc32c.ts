@@ -83,8 +83,6 @@ export function crc32cSectorsInto(
   data: Uint8Array, offset: number, lengthBytes: number, sectorBytes: number,
   out: Uint8Array, outOffset: number,
 ): void {
-  const k = KERNEL.kernel;
-  const scratchBase = KERNEL.scratchBase;
   assert(Number.isInteger(sectorBytes) && sectorBytes > 0, `crc32c: bad sector size ${sectorBytes}`);
   assert(lengthBytes % sectorBytes === 0, `crc32c: ${lengthBytes} bytes is not a whole number of ${sectorBytes}-byte sectors`);
   assert(offset >= 0 && offset + lengthBytes <= data.length, 'crc32c: range past the end of data');
@@ -101,15 +99,25 @@ export function crc32cSectorsInto(
   for (let first = 0; first < sectorCount; first += sectorsPerCall) {
     const count = Math.min(sectorsPerCall, sectorCount - first);
     const inputBytes = count * sectorBytes;
-    // Results go right after the input, 8-aligned.
-    const resultsAt = scratchBase + ((inputBytes + 7) & ~7);
-    const mem = scratch(resultsAt - scratchBase + count * 4);
     const from = offset + first * sectorBytes;
-    mem.set(data.subarray(from, from + inputBytes), scratchBase);
-    k.crc32cSectors(scratchBase, sectorBytes, count, resultsAt);
-    // The kernel stored little-endian u32s: already the on-disk bytes.
-    out.set(mem.subarray(resultsAt, resultsAt + count * 4), outOffset + first * 4);
+    sectorsInScratch(inputBytes, sectorBytes, (dest) => dest.set(data.subarray(from, from + inputBytes)), out, outOffset + first * 4);
   }
+}
+
+/**
+ * One kernel call: `fill` writes `lengthBytes` (<= SCRATCH_INPUT_BYTES, whole sectors) into the
+ * scratch area, the kernel checksums them, and the digests go to out at outOffset.
+ */
+function sectorsInScratch(lengthBytes: number, sectorBytes: number, fill: (dest: Uint8Array) => void, out: Uint8Array, outOffset: number): void {
+  const scratchBase = KERNEL.scratchBase;
+  const count = lengthBytes / sectorBytes;
+  // Results go right after the input, 8-aligned.
+  const resultsAt = scratchBase + ((lengthBytes + 7) & ~7);
+  const mem = scratch(resultsAt - scratchBase + count * 4);
+  fill(mem.subarray(scratchBase, scratchBase + lengthBytes));
+  KERNEL.kernel.crc32cSectors(scratchBase, sectorBytes, count, resultsAt);
+  // The kernel stored little-endian u32s: already the on-disk bytes.
+  out.set(mem.subarray(resultsAt, resultsAt + count * 4), outOffset);
 }
 
 /** Most bytes crc32cSectorsFilled takes per call. */
@@ -123,19 +131,10 @@ export const CRC32C_FILL_MAX_BYTES = SCRATCH_INPUT_BYTES;
 export function crc32cSectorsFilled(
   lengthBytes: number, sectorBytes: number, fill: (dest: Uint8Array) => void, out: Uint8Array, outOffset: number,
 ): void {
-  const k = KERNEL.kernel;
-  const scratchBase = KERNEL.scratchBase;
   assert(Number.isInteger(sectorBytes) && sectorBytes > 0 && lengthBytes % sectorBytes === 0, `crc32c: ${lengthBytes} bytes in ${sectorBytes}-byte sectors`);
   assert(lengthBytes <= SCRATCH_INPUT_BYTES, `crc32c: ${lengthBytes} bytes to fill exceeds ${SCRATCH_INPUT_BYTES}`);
-  const count = lengthBytes / sectorBytes;
-  assert(outOffset >= 0 && outOffset + count * 4 <= out.length, 'crc32c: output too small');
-  const resultsAt = scratchBase + ((lengthBytes + 7) & ~7);
-  scratch(resultsAt - scratchBase + count * 4);
-  fill(KERNEL.heap.subarray(scratchBase, scratchBase + lengthBytes));
-  // The heap view again: fill may not grow memory, but a stale view must never be read.
-  k.crc32cSectors(scratchBase, sectorBytes, count, resultsAt);
-  const mem = KERNEL.heap;
-  out.set(mem.subarray(resultsAt, resultsAt + count * 4), outOffset);
+  assert(outOffset >= 0 && outOffset + (lengthBytes / sectorBytes) * 4 <= out.length, 'crc32c: output too small');
+  sectorsInScratch(lengthBytes, sectorBytes, fill, out, outOffset);
 }
 
 function writeLe32(out: Uint8Array, at: number, value: number): void {

@@ -23,6 +23,7 @@
 import { assert } from '../util/assert.js';
 import { checksumSectorsInto, csumSizeBytes, type CsumName } from './checksum.js';
 import { CRC32C_FILL_MAX_BYTES, crc32cSectorsFilled } from './crc32c.js';
+import { createHandleWithTimeout } from '../device/opfs.js';
 
 /** Where another thread can read a device's bytes with a handle of its own. */
 export type DeviceReadSource =
@@ -41,28 +42,9 @@ interface Reader {
   close(): void;
 }
 
-interface UnsafeSyncHandle {
-  read(buffer: Uint8Array, options: { at: number }): number;
-  close(): void;
-}
-
 async function openReader(source: DeviceReadSource): Promise<Reader> {
   if (source.kind === 'opfs') {
-    const file = source.file as unknown as { createSyncAccessHandle(o: { mode: string }): Promise<UnsafeSyncHandle> };
-    const opening = file.createSyncAccessHandle({ mode: 'readwrite-unsafe' });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`createSyncAccessHandle of ${source.name} did not settle within ${OPEN_TIMEOUT_MS} ms`)), OPEN_TIMEOUT_MS);
-    });
-    // A handle that arrives after the timeout is closed at once.
-    opening.then((h) => { if (timer === undefined) h.close(); }, () => undefined);
-    let h: UnsafeSyncHandle;
-    try {
-      h = await Promise.race([opening, timeout]);
-    } finally {
-      clearTimeout(timer);
-      timer = undefined;
-    }
+    const h = await createHandleWithTimeout(source.file, OPEN_TIMEOUT_MS, source.name, 'readwrite-unsafe');
     const at = { at: 0 };
     return {
       read: (dest, offset) => {
