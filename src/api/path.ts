@@ -106,16 +106,24 @@ interface Frame {
   name: string;
 }
 
-/** A walk's end; realpath and rename want the canonical path, most walks never read it, so it is built on use. */
+/**
+ * A walk's end; realpath and rename want the canonical path, most walks never read it, so it is
+ * built on use. So are the last component's bytes (`name`, always the UTF-8 of `last`): stat,
+ * readdir and reads of an existing file never need them.
+ */
 class WalkResult implements Resolved {
   constructor(
     readonly parent: Loc,
-    readonly name: Uint8Array | undefined,
+    private bytes: Uint8Array | undefined,
     readonly target: Resolved['target'],
     readonly mustBeDir: boolean,
     private readonly frames: Frame[],
     private readonly last: string | undefined,
   ) {}
+
+  get name(): Uint8Array | undefined {
+    return this.last === undefined ? undefined : (this.bytes ??= utf8.encode(this.last));
+  }
 
   get canonical(): string {
     const parts = this.frames.slice(1).map((f) => f.name);
@@ -161,7 +169,7 @@ export async function walk(fs: FsInfo, top: Loc, path: string, options: WalkOpti
     // needs none. UTF-8 takes at most 3 bytes per UTF-16 unit, so only long names are measured.
     let name: Uint8Array | undefined;
     const dir = cur().loc;
-    if (isLast && options.parentOnly) return result(dir, utf8.encode(comp), undefined, mustBeDir, stack, comp);
+    if (isLast && options.parentOnly) return result(dir, name, undefined, mustBeDir, stack, comp);
     if (isLast && options.create && mustBeDir) throw new FsError('EISDIR', 'O_CREAT with a trailing slash');
     if (comp.length * 3 > NAME_LEN && (name = utf8.encode(comp)).length > NAME_LEN) throw new FsError('ENAMETOOLONG', `component of ${name.length} bytes`);
     // The dcache first (item-cache.ts names: dropped whenever the name's DIR_ITEM changes).
@@ -193,7 +201,7 @@ export async function walk(fs: FsInfo, top: Loc, path: string, options: WalkOpti
     const loc: Loc = e.subvolume !== undefined ? await subvolumes(fs, dir, (name ??= utf8.encode(comp)), e.subvolume) : { root: dir.root, ino: e.ino };
     if (isLast) {
       if (mustBeDir && e.type !== FileType.DIR) throw new FsError('ENOTDIR', `'${comp}' is not a directory`);
-      return result(dir, name ?? utf8.encode(comp), { ...loc, type: e.type }, mustBeDir, stack, comp);
+      return result(dir, name, { ...loc, type: e.type }, mustBeDir, stack, comp);
     }
     if (e.type !== FileType.DIR) throw new FsError('ENOTDIR', `'${comp}' is not a directory`);
     // In place: no result holds this array before the walk returns ('..' and an absolute
@@ -245,8 +253,8 @@ export async function lookupLast(fs: FsInfo, r: Resolved, subvolumes: SubvolumeR
   return resolvedWith(r, { target: { ...loc, type: e.type } });
 }
 
-/** `r` with some fields changed (a spread would drop a walk result's canonical getter). */
-export function resolvedWith(r: Resolved, changes: Partial<Omit<Resolved, 'canonical'>>): Resolved {
+/** `r` with some fields changed (a spread would drop a walk result's getters: canonical, name). */
+export function resolvedWith(r: Resolved, changes: Partial<Omit<Resolved, 'canonical' | 'name'>>): Resolved {
   return Object.assign(Object.create(Object.getPrototypeOf(r) as object) as Resolved, r, changes);
 }
 

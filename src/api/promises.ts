@@ -571,9 +571,12 @@ export class FsPromises {
     const withTypes = 'withFileTypes' in o && o.withFileTypes === true;
     const recursive = 'recursive' in o && o.recursive === true;
     const { out, loc, item } = await this.run(false, { syscall: 'scandir', path: p }, async (fs) => {
-      const t = this.existing(await this.walk(fs, p, true));
+      // A path the dcache knows needs no walk (we hold the filesystem: the caches are as the trees are).
+      const t = walkCached(this.top(fs), p, true) ?? this.existing(await this.walk(fs, p, true));
       const item = await readInode(fs, t.root, t.ino);
       if (!isDir(item.mode)) throw new FsError('ENOTDIR', 'not a directory');
+      // The usual call: the names, from the listing's shared array.
+      if (!withTypes && !recursive && encoding === undefined) return { out: (await namei.readDirNames(fs, t.root, t.ino)).slice(), loc: t as Loc, item };
       const out: (string | Uint8Array | Dirent<string | Uint8Array>)[] = [];
       // Breadth first, as node's recursive readdir; each directory's entries in index order.
       const queue: { loc: Loc; rel: string }[] = [{ loc: t, rel: '' }];

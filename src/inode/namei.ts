@@ -95,10 +95,13 @@ const DIR_TYPE = DirItem.off.type;
 
 const utf8Encoder = new TextEncoder();
 
-/** A readdir entry: its name bytes are made from the string on first use when the name is ASCII. */
+/**
+ * A readdir entry: its name as a string and as bytes, each made from the other on first use
+ * (a listing read from a leaf has the string of an ASCII name; a new link has the bytes).
+ */
 class ListedEntry implements DirEntryInfo {
   constructor(
-    readonly text: string,
+    private str: string | undefined,
     private bytes: Uint8Array | undefined,
     readonly ino: number,
     readonly type: number,
@@ -106,8 +109,12 @@ class ListedEntry implements DirEntryInfo {
     readonly subvolume: number | undefined,
   ) {}
 
+  get text(): string {
+    return (this.str ??= nameString(this.bytes!));
+  }
+
   get name(): Uint8Array {
-    return (this.bytes ??= utf8Encoder.encode(this.text));
+    return (this.bytes ??= utf8Encoder.encode(this.str));
   }
 }
 
@@ -117,10 +124,10 @@ export async function readDirAll(fs: FsInfo, root: Root, dir: number, after = 1,
   const whole = after <= 1 && limit === Infinity;
   const cache = root.itemCache;
   if (whole && cache) {
-    const hit = cache.getListing(dir) as readonly DirEntryInfo[] | undefined;
+    const hit = cache.getListing(dir) as readonly ListedEntry[] | undefined;
     if (hit) return hit;
   }
-  const out: DirEntryInfo[] = [];
+  const out: ListedEntry[] = [];
   if (limit <= 0) return out;
   await forEachSlot(fs, root, Key.of(dir, ItemType.DIR_INDEX, after + 1), Key.of(dir, ItemType.DIR_INDEX, -1), (leaf, slot) => {
     // A DIR_INDEX holds exactly one btrfs_dir_item: read it in place (this is the readdir loop).
@@ -144,8 +151,18 @@ export async function readDirAll(fs: FsInfo, root: Root, dir: number, after = 1,
     return out.length < limit;
   });
   // Shared with every later caller until the directory changes: read-only from here on.
-  if (whole && cache) cache.putListing(dir, out, out.length);
+  if (whole && cache) cache.putListing(dir, out);
   return out;
+}
+
+/**
+ * The names of every entry of `dir` in index order (readdir's answer): while the listing is
+ * remembered, one shared array, read-only, made once.
+ */
+export async function readDirNames(fs: FsInfo, root: Root, dir: number): Promise<readonly string[]> {
+  const list = await readDirAll(fs, root, dir);
+  const make = () => list.map((e) => e.text);
+  return root.itemCache?.derivedListing(dir, list, make) ?? make();
 }
 
 /** Next DIR_INDEX of `dir` (btrfs_set_inode_index; first use finds the highest existing one). */
@@ -197,7 +214,17 @@ export async function addLink(fs: FsInfo, root: Root, dir: number, name: Uint8Ar
   await insertHashed(fs, root, dir, ItemType.DIR_ITEM, entry, name);
   // A fresh index is a new key for certain: it waits with the other new items (btrfs delays
   // every DIR_INDEX insert: btrfs_insert_delayed_dir_index).
-  await insertDeferredBounded(fs, root, Key.of(dir, ItemType.DIR_INDEX, index), entry.slice());
+  // The index is above every other of `dir`: a remembered listing gets the entry at its end
+  // rather than being read again (the insert drops it). As readDirAll makes them: the string of
+  // an ASCII name, else the bytes too (the index item's, which nothing changes).
+  const listed = root.itemCache?.takeListing(dir);
+  const indexItem = entry.slice();
+  await insertDeferredBounded(fs, root, Key.of(dir, ItemType.DIR_INDEX, index), indexItem);
+  if (listed) {
+    const ascii = asciiName(name, 0, name.length);
+    const bytes = ascii === undefined ? indexItem.subarray(DirItem.size) : undefined;
+    root.itemCache!.appendListing(dir, listed, new ListedEntry(ascii ?? nameString(bytes!), bytes, ino, type, index, undefined));
+  }
   if (!newInode) await addRef(fs, root, ino, dir, name, index);
   await touchDir(fs, root, dir, 2 * name.length);
   return index;
@@ -316,6 +343,8 @@ export async function createNode(fs: FsInfo, root: Root, dir: number, name: Uint
   const flags = (o.flags ?? 0) | inheritedFlags(fs, parent, o.mode);
   const item = newInodeItem(fs, o.mode, o.uid, o.gid, nowTimespec(), o.rdev ?? 0, flags);
   await addLink(fs, root, dir, name, ino, type, item);
+  // A new directory's listing is known: empty (its links' entries are added as they come).
+  if (type === FileType.DIR) root.itemCache?.putListing(ino, []);
   await inheritProps(fs, root, dir, parent, ino, o.mode);
   return ino;
 }

@@ -19,6 +19,14 @@ export interface CachedItem {
   decoded?: unknown;
 }
 
+/** A remembered directory listing; `lent` once a caller holds the array. */
+export interface Listing {
+  value: unknown[];
+  lent: boolean;
+  /** What a caller made of the whole listing (readdir's names), until the listing changes. */
+  derived?: unknown;
+}
+
 interface DirNames {
   byName: Map<string, { value: unknown; hash: number }>;
   byHash: Map<number, string[]>;
@@ -184,25 +192,65 @@ export class ItemCache {
   }
 
   // ---- directory listings (readdir): per directory, every entry in index order as the caller
-  // decoded it, dropped when any index item of the directory is inserted, deleted or changed.
-  // Bounded by the entries they hold, like the rest.
-  private listings = new Map<number, { value: unknown; entries: number }>();
+  // decoded it. Dropped when any index item of the directory is inserted, deleted or changed,
+  // except for a new last entry (a link's fresh, highest index: takeListing + appendListing),
+  // which is added at the end. Bounded by the entries they hold, like the rest.
+  private listings = new Map<number, Listing>();
   private listingEntries = 0;
 
-  /** The whole listing of directory `dir`, if remembered. */
-  getListing(dir: number): unknown {
-    return this.listings.get(dir)?.value;
+  /** The whole listing of directory `dir`, if remembered: read-only from here on (see appendListing). */
+  getListing(dir: number): readonly unknown[] | undefined {
+    const l = this.listings.get(dir);
+    if (!l) return undefined;
+    l.lent = true;
+    return l.value;
   }
 
-  /** Remembers the whole listing of `dir` (`entries` long, for the bound); only directories below 2^32. */
-  putListing(dir: number, value: unknown, entries: number): void {
+  /**
+   * What a caller made of the listing `value` of `dir` (`make`, once until the listing changes),
+   * or undefined when `value` is not the remembered listing.
+   */
+  derivedListing<T>(dir: number, value: readonly unknown[], make: () => T): T | undefined {
+    const l = this.listings.get(dir);
+    if (l?.value !== value) return undefined;
+    return (l.derived ??= make()) as T;
+  }
+
+  /** Remembers the whole listing of `dir`; only directories below 2^32. `value` is the cache's from here on. */
+  putListing(dir: number, value: unknown[]): void {
+    this.keepListing(dir, { value, lent: false });
+  }
+
+  /**
+   * Forgets the listing of `dir` and returns it, for appendListing after the index item of a new
+   * last entry goes into the tree (which drops the listing).
+   */
+  takeListing(dir: number): Listing | undefined {
+    const l = this.listings.get(dir);
+    if (l) this.dropListing(dir);
+    return l;
+  }
+
+  /**
+   * Remembers `taken` (takeListing's) again with `entry` at its end: `dir` got an entry whose
+   * index is above every other. In place, unless a caller holds the array (getListing): then a
+   * copy, as what a caller holds never changes.
+   */
+  appendListing(dir: number, taken: Listing, entry: unknown): void {
+    const value = taken.lent ? [...taken.value, entry] : taken.value;
+    if (!taken.lent) value.push(entry);
+    this.keepListing(dir, { value, lent: false });
+  }
+
+  private keepListing(dir: number, l: Listing): void {
+    const entries = l.value.length;
     if (!Number.isInteger(dir) || dir < 0 || dir >= 0x100000000 || entries > this.capacity >>> 2) return;
     this.dropListing(dir);
     if (this.listingEntries + entries > this.capacity >>> 1) {
       this.listings.clear();
       this.listingEntries = 0;
     }
-    this.listings.set(dir, { value, entries });
+    this.listings.set(dir, l);
     this.listingEntries += entries;
   }
 
@@ -210,7 +258,7 @@ export class ItemCache {
     const l = this.listings.get(dir);
     if (!l) return;
     this.listings.delete(dir);
-    this.listingEntries -= l.entries;
+    this.listingEntries -= l.value.length;
   }
 
   // ---- delayed updates (btrfs's delayed inodes): the newest decoded item of a key of the

@@ -12,6 +12,7 @@ import { readInode } from '../../../src/inode/inode.js';
 import * as N from '../../../src/inode/namei.js';
 import { asciiName, nameString } from '../../../src/inode/dir-item.js';
 import { btrfsCheck, btrfsProg, saveImage, tempDir } from '../../shared/btrfs-progs.js';
+import { mulberry32 } from '../../shared/rng.js';
 import { mkdir as mkdirNode, readFile, readlink as readlinkNode, readdir, stat } from 'node:fs/promises';
 
 const enc = new TextEncoder();
@@ -63,6 +64,64 @@ describe('name decoding', () => {
     expect(asciiName(utf8, 0, utf8.length)).toBeUndefined();
     expect(nameString(utf8)).toBe('caf\u00e9-\u6587\u4ef6');
     expect(nameString(new Uint8Array([0x61, 0xff, 0x62]))).toBe('a\ufffdb');
+  });
+});
+
+describe('directory listings', () => {
+  // readDirAll remembers a whole listing in the tree's cache; a link's new last entry is added
+  // to it instead of dropping it. Every step compares the remembered listing with the tree's
+  // (a limit makes readDirAll read the tree), checks that arrays handed out earlier never
+  // change, and that creates keep the listing remembered (a mkdir starts it empty).
+  it('follow creates, links, unlinks and renames (names too), and never change a listing a caller holds', async () => {
+    const seed = 20261122;
+    const { dev, fs } = await fresh();
+    const root = fs.fsTree;
+    const r = mulberry32(seed);
+    const dirs = [ROOT];
+    for (let i = 0; i < 3; i++) dirs.push(await N.mkdir(fs, root, ROOT, b(`d${i}`), { ...cred, mode: 0o755 }));
+    const held: { list: readonly N.DirEntryInfo[]; copy: string[] }[] = [];
+    const shape = (l: readonly N.DirEntryInfo[]) => l.map((e) => `${e.text}:${e.ino}:${e.type}:${e.index}`);
+    const files: { dir: number; name: string; ino: number }[] = [];
+    let created = 0;
+    for (let step = 0; step < 400; step++) {
+      const op = r();
+      const dir = dirs[Math.floor(r() * dirs.length)];
+      const name = `f${created++}-${'\u00e9x'.repeat(Math.floor(r() * 3))}`;
+      const before = root.itemCache!.getListing(dir) !== undefined;
+      if (op < 0.5 || files.length === 0) {
+        const ino = await N.createNode(fs, root, dir, b(name), { ...cred, mode: 0o100644 });
+        files.push({ dir, name, ino });
+        // A new last entry keeps a remembered listing remembered.
+        if (before) expect(root.itemCache!.getListing(dir), `seed ${seed} step ${step}`).toBeDefined();
+      } else {
+        const f = files[Math.floor(r() * files.length)];
+        if (op < 0.65) {
+          await N.link(fs, root, f.ino, dir, b(name));
+          files.push({ dir, name, ino: f.ino });
+        } else if (op < 0.8) {
+          await N.unlink(fs, root, f.dir, b(f.name));
+          files.splice(files.indexOf(f), 1);
+        } else {
+          await N.rename(fs, root, f.dir, b(f.name), dir, b(name));
+          Object.assign(f, { dir, name });
+        }
+      }
+      if (r() < 0.05) {
+        await commitTransaction(fs);
+        startTransaction(fs);
+      }
+      for (const d of dirs) {
+        if (r() < 0.5) continue;
+        const cached = await N.readDirAll(fs, root, d);
+        const fromTree = await N.readDirAll(fs, root, d, 1, 1e9);
+        expect(shape(cached), `seed ${seed} step ${step} dir ${d}`).toEqual(shape(fromTree));
+        expect(await N.readDirNames(fs, root, d), `seed ${seed} step ${step} dir ${d}: names`).toEqual(fromTree.map((e) => e.text));
+        held.push({ list: cached, copy: shape(cached) });
+      }
+      if (step % 25 === 24) for (const h of held) expect(shape(h.list), `seed ${seed} step ${step}: a held listing changed`).toEqual(h.copy);
+    }
+    expect(files.length).toBeGreaterThan(50);
+    await judge(dev, fs);
   });
 });
 
