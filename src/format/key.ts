@@ -2,7 +2,7 @@
 // values. Kept as five u32-or-smaller numbers so that any 64-bit pattern round-trips
 // (uuid-tree keys and extent data ref hashes use all 64 bits) and compare is integer
 // math with no BigInt. The disk form is btrfs_disk_key: 17 bytes packed, little-endian.
-import { u64FromParts, u64Hi, u64Lo, u64PartsToString } from './u64.js';
+import { getLe32, u64FromParts, u64Hi, u64Lo, u64PartsToString } from './u64.js';
 
 export const DISK_KEY_SIZE = 17;
 
@@ -78,6 +78,11 @@ export function readDiskKey(dv: DataView, off: number): Key {
     dv.getUint32(off + 13, true),
     dv.getUint32(off + 9, true),
   );
+}
+
+/** readDiskKey from bytes (no DataView: small items are read without one). */
+export function readDiskKeyAt(b: Uint8Array, off: number): Key {
+  return new Key(getLe32(b, off + 4), getLe32(b, off), b[off + 8], getLe32(b, off + 13), getLe32(b, off + 9));
 }
 
 export function writeDiskKey(dv: DataView, off: number, k: Key): void {

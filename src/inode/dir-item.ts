@@ -6,8 +6,7 @@
 // Entries are parsed field by field: transid is not validated by btrfs, and mkfs.btrfs 6.2
 // writes garbage there, so it is never decoded as a number.
 import { DirItem } from '../format/structs.js';
-import { Key, readDiskKey } from '../format/key.js';
-import { viewOf } from '../format/struct.js';
+import { Key, readDiskKeyAt } from '../format/key.js';
 import { putLe32, putU64 } from '../format/u64.js';
 import { ItemType, NAME_LEN } from '../format/constants.js';
 import { btrfsNameHash } from '../kernels/checksum.js';
@@ -33,19 +32,19 @@ export interface DirEntry {
 /** Parses every entry of a DIR_ITEM / DIR_INDEX / XATTR_ITEM payload. EUCLEAN when malformed. */
 export function parseDirItems(data: Uint8Array, what: string): DirEntry[] {
   const out: DirEntry[] = [];
-  const dv = viewOf(data);
   let off = 0;
-  // Bounded: each entry consumes at least DirItem.size bytes.
+  // Bounded: each entry consumes at least DirItem.size bytes. Byte loads, no DataView: one is
+  // parsed for every name a walk looks up.
   while (off < data.length) {
     if (off + DirItem.size > data.length) throw new FsError('EUCLEAN', `${what}: truncated dir item`);
-    const nameLen = dv.getUint16(off + D.nameLen, true);
-    const dataLen = dv.getUint16(off + D.dataLen, true);
+    const nameLen = data[off + D.nameLen] | (data[off + D.nameLen + 1] << 8);
+    const dataLen = data[off + D.dataLen] | (data[off + D.dataLen + 1] << 8);
     const size = DirItem.size + nameLen + dataLen;
     if (off + size > data.length || nameLen === 0) throw new FsError('EUCLEAN', `${what}: dir item name/data length ${nameLen}/${dataLen} out of bounds`);
     const nameStart = off + DirItem.size;
     out.push({
-      location: readDiskKey(dv, off + D.location),
-      type: dv.getUint8(off + D.type),
+      location: readDiskKeyAt(data, off + D.location),
+      type: data[off + D.type],
       name: data.subarray(nameStart, nameStart + nameLen),
       data: data.subarray(nameStart + nameLen, nameStart + nameLen + dataLen),
       offset: off,

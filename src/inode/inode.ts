@@ -6,13 +6,13 @@
 // reused within a mount (btrfs does the same).
 import { InodeItem, type InodeItem as InodeItemT } from '../format/structs.js';
 import { Key } from '../format/key.js';
-import { viewOf, type Timespec } from '../format/struct.js';
+import type { Timespec } from '../format/struct.js';
 import { ItemType, FIRST_FREE_OBJECTID, LAST_FREE_OBJECTID, EMPTY_SUBVOL_DIR_OBJECTID, FS_TREE_OBJECTID } from '../format/constants.js';
 import { insertItem, insertDeferred, lookupDecoded, searchSlot, prevLeaf } from '../tree/ctree.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { updateItem } from '../fs/items.js';
 import { flushDelayedInodes } from '../fs/delayed-inode.js';
-import { encodeInodeInto } from '../format/inode-item.js';
+import { decodeInodeFrom, encodeInodeInto } from '../format/inode-item.js';
 import { FsError } from '../util/errors.js';
 
 export type { InodeItemT as InodeItem };
@@ -43,7 +43,7 @@ export function inodeKey(ino: number): Key {
 
 export function decodeInode(data: Uint8Array, ino: number): InodeItemT {
   if (data.length !== InodeItem.size) throw new FsError('EUCLEAN', `inode ${ino}: item of ${data.length} bytes`);
-  return InodeItem.decode(viewOf(data), 0);
+  return decodeInodeFrom(data, 0);
 }
 
 export function encodeInode(item: InodeItemT): Uint8Array {

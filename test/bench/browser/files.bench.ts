@@ -61,7 +61,11 @@ const smallRows: string[] = [];
 // The engine runs each shape ENGINE_ROUNDS times in its worker: the first run of the first shape
 // is the engine's code running for the first time (JIT warm-up included); the table gives the
 // median of the later rounds (a long-lived worker's steady state) and the first round beside it.
-const ENGINE_ROUNDS = 3;
+// Five rounds since session 6: with three, the median of rounds 2-3 was the mean of a round still
+// warming up and one warm (the third was the fastest of every shape in all six runs of session 5;
+// Node settles after ~4). The readdir passes are short (100 calls over 100-entry directories,
+// a few ms), so a round's JIT state and a GC pause weigh on them most. Every round is printed.
+const ENGINE_ROUNDS = 5;
 const firstRuns: string[] = [];
 for (const shape of shapes) {
   const rounds = await engine.engineSmall(prefix, shape, ENGINE_ROUNDS);
