@@ -82,7 +82,11 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** The entry named `name` in the hashed item (DIR_ITEM or XATTR_ITEM) of `objectid`, or undefined. */
 export async function lookupHashed(fs: FsInfo, root: Root, objectid: number, type: number, name: Uint8Array): Promise<DirEntry | undefined> {
-  const data = await lookup(fs, root, Key.of(objectid, type, btrfsNameHash(name)));
+  const hash = btrfsNameHash(name);
+  // A directory whose names the cache knows all of: no search for a name it has not got (the
+  // lookup before every create in a directory made in this mount).
+  if (type === ItemType.DIR_ITEM && root.itemCache?.knownAbsent(objectid, hash)) return undefined;
+  const data = await lookup(fs, root, Key.of(objectid, type, hash));
   if (!data) return undefined;
   return parseDirItems(data, `item (${objectid} ${type})`).find((e) => equalBytes(e.name, name));
 }
@@ -97,7 +101,7 @@ export async function insertHashed(fs: FsInfo, root: Root, objectid: number, typ
   // The cache knows the key is absent (the lookup before a create asked): a new key for
   // certain, deferred with the other new items (ctree.ts insertDeferred).
   const c = root.itemCache;
-  if (c && c.covers(key) && c.get(key)?.data === null) {
+  if (c && c.covers(key) && ((type === ItemType.DIR_ITEM && c.knownAbsent(objectid, key.offLo)) || c.get(key)?.data === null)) {
     insertDeferred(fs, root, key, entry.slice());
     return;
   }

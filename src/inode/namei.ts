@@ -23,6 +23,7 @@ import {
   S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, isDir, type InodeItem,
 } from './inode.js';
 import { lookupHashed, insertHashed, deleteHashed, encodeDirItem, parseDirItems, checkName, nameString, asciiName } from './dir-item.js';
+import { btrfsNameHash } from '../kernels/checksum.js';
 import { addRef, removeRef, listRefs, encodeRef } from './inode-ref.js';
 import { freeInodeData } from './file.js';
 import { inheritedFlags } from './attr.js';
@@ -211,7 +212,11 @@ export async function addLink(fs: FsInfo, root: Root, dir: number, name: Uint8Ar
   // inserts both in one batch: adjacent keys, one search).
   if (newInode) insertInodeWithRef(fs, root, ino, newInode, dir, name, index);
   const entry = encodeDirItem(Key.of(ino, ItemType.INODE_ITEM, 0), fs.transid, type, name);
+  // A directory whose names the cache knows all of stays so: the new name joins them.
+  const hash = btrfsNameHash(name);
+  const complete = root.itemCache?.knownAbsent(dir, hash) === true;
   await insertHashed(fs, root, dir, ItemType.DIR_ITEM, entry, name);
+  if (complete) root.itemCache!.addedName(dir, nameString(name), hash, { ino, type } satisfies LookupResult);
   // A fresh index is a new key for certain: it waits with the other new items (btrfs delays
   // every DIR_INDEX insert: btrfs_insert_delayed_dir_index).
   // The index is above every other of `dir`: a remembered listing gets the entry at its end
@@ -343,8 +348,11 @@ export async function createNode(fs: FsInfo, root: Root, dir: number, name: Uint
   const flags = (o.flags ?? 0) | inheritedFlags(fs, parent, o.mode);
   const item = newInodeItem(fs, o.mode, o.uid, o.gid, nowTimespec(), o.rdev ?? 0, flags);
   await addLink(fs, root, dir, name, ino, type, item);
-  // A new directory's listing is known: empty (its links' entries are added as they come).
-  if (type === FileType.DIR) root.itemCache?.putListing(ino, []);
+  // A new directory's listing and names are known: none (its links' are added as they come).
+  if (type === FileType.DIR) {
+    root.itemCache?.putListing(ino, []);
+    root.itemCache?.newDirectory(ino);
+  }
   await inheritProps(fs, root, dir, parent, ino, o.mode);
   return ino;
 }

@@ -30,6 +30,12 @@ export interface Listing {
 interface DirNames {
   byName: Map<string, { value: unknown; hash: number }>;
   byHash: Map<number, string[]>;
+  /**
+   * Every name of the directory is here (a directory made in this mount, whose names all came
+   * through addedName): a name hash not in byHash has no DIR_ITEM (knownAbsent). Cleared by any
+   * change of one of its DIR_ITEMs this cache is told of otherwise (forgetNames).
+   */
+  complete: boolean;
 }
 
 /**
@@ -150,7 +156,7 @@ export class ItemCache {
       this.nameCount = 0;
     }
     let d = this.names.get(dir);
-    if (!d) this.names.set(dir, (d = { byName: new Map(), byHash: new Map() }));
+    if (!d) this.names.set(dir, (d = { byName: new Map(), byHash: new Map(), complete: false }));
     const old = d.byName.get(name);
     if (old) {
       old.value = value;
@@ -165,11 +171,39 @@ export class ItemCache {
 
   private forgetNames(dir: number, hash: number): void {
     const d = this.names.get(dir);
-    const same = d?.byHash.get(hash);
+    if (!d) return;
+    d.complete = false;
+    const same = d.byHash.get(hash);
     if (!same) return;
-    for (const n of same) d!.byName.delete(n);
+    for (const n of same) d.byName.delete(n);
     this.nameCount -= same.length;
-    d!.byHash.delete(hash);
+    d.byHash.delete(hash);
+  }
+
+  /** A directory just made (no names yet): its names are complete from here (see DirNames). */
+  newDirectory(dir: number): void {
+    if (!Number.isInteger(dir) || dir < 0 || dir >= 0x200000) return;
+    const old = this.names.get(dir);
+    if (old) this.nameCount -= old.byName.size;
+    this.names.set(dir, { byName: new Map(), byHash: new Map(), complete: true });
+  }
+
+  /** Whether directory `dir` certainly has no DIR_ITEM of name hash `hash`: its names are complete and none has that hash. */
+  knownAbsent(dir: number, hash: number): boolean {
+    const d = this.names.get(dir);
+    return d !== undefined && d.complete && !d.byHash.has(hash);
+  }
+
+  /**
+   * `name` (hash `hash`) was just linked in `dir` for `value`, and `knownAbsent(dir, hash)` held
+   * before its DIR_ITEM went in (which cleared `complete`): every name is known again.
+   */
+  addedName(dir: number, name: string, hash: number, value: unknown): void {
+    const d = this.names.get(dir);
+    if (!d || d.byHash.has(hash)) return;
+    this.putName(dir, name, hash, value);
+    // putName may have dropped every directory's names to stay bounded: then `d` is gone.
+    if (this.names.get(dir) === d) d.complete = true;
   }
 
   /**

@@ -11,6 +11,7 @@ import { check } from '../../../src/fs/check.js';
 import { readInode } from '../../../src/inode/inode.js';
 import * as N from '../../../src/inode/namei.js';
 import { asciiName, nameString } from '../../../src/inode/dir-item.js';
+import { btrfsNameHash } from '../../../src/kernels/checksum.js';
 import { btrfsCheck, btrfsProg, saveImage, tempDir } from '../../shared/btrfs-progs.js';
 import { mulberry32 } from '../../shared/rng.js';
 import { mkdir as mkdirNode, readFile, readlink as readlinkNode, readdir, stat } from 'node:fs/promises';
@@ -79,9 +80,15 @@ describe('directory listings', () => {
     const r = mulberry32(seed);
     const dirs = [ROOT];
     for (let i = 0; i < 3; i++) dirs.push(await N.mkdir(fs, root, ROOT, b(`d${i}`), { ...cred, mode: 0o755 }));
+    // The names of a directory made in this mount are all known: a lookup of another needs no search.
+    await N.createNode(fs, root, dirs[1], b('first'), { ...cred, mode: 0o100644 });
+    expect(root.itemCache!.knownAbsent(dirs[1], btrfsNameHash(b('absent')))).toBe(true);
+    expect(root.itemCache!.knownAbsent(dirs[1], btrfsNameHash(b('first')))).toBe(false);
+    await N.unlink(fs, root, dirs[1], b('first'));
     const held: { list: readonly N.DirEntryInfo[]; copy: string[] }[] = [];
     const shape = (l: readonly N.DirEntryInfo[]) => l.map((e) => `${e.text}:${e.ino}:${e.type}:${e.index}`);
     const files: { dir: number; name: string; ino: number }[] = [];
+    const removed: { dir: number; name: string }[] = [];
     let created = 0;
     for (let step = 0; step < 400; step++) {
       const op = r();
@@ -98,11 +105,19 @@ describe('directory listings', () => {
         if (op < 0.65) {
           await N.link(fs, root, f.ino, dir, b(name));
           files.push({ dir, name, ino: f.ino });
-        } else if (op < 0.8) {
+        } else if (op < 0.75) {
           await N.unlink(fs, root, f.dir, b(f.name));
           files.splice(files.indexOf(f), 1);
+          removed.push({ dir: f.dir, name: f.name });
+        } else if (op < 0.8) {
+          // A name added other than by a link (a subvolume's entry): found, then removed.
+          await N.addSubvolumeEntry(fs, root, dir, b(name), 9999);
+          expect(await N.lookupName(fs, root, dir, b(name)), `seed ${seed} step ${step}`).toMatchObject({ subvolume: 9999 });
+          await N.removeSubvolumeEntry(fs, root, dir, b(name), 9999, undefined);
+          removed.push({ dir, name });
         } else {
           await N.rename(fs, root, f.dir, b(f.name), dir, b(name));
+          removed.push({ dir: f.dir, name: f.name });
           Object.assign(f, { dir, name });
         }
       }
@@ -116,6 +131,10 @@ describe('directory listings', () => {
         const fromTree = await N.readDirAll(fs, root, d, 1, 1e9);
         expect(shape(cached), `seed ${seed} step ${step} dir ${d}`).toEqual(shape(fromTree));
         expect(await N.readDirNames(fs, root, d), `seed ${seed} step ${step} dir ${d}: names`).toEqual(fromTree.map((e) => e.text));
+        // Every name is found, and names not there are not (removed ones among them).
+        for (const e of fromTree) expect((await N.lookupName(fs, root, d, e.name))?.ino, `seed ${seed} step ${step} dir ${d}: ${e.text}`).toBe(e.ino);
+        for (const gone of removed.filter((x) => x.dir === d).slice(-5)) expect(await N.lookupName(fs, root, d, b(gone.name)), `seed ${seed} step ${step}: ${gone.name}`).toBeUndefined();
+        expect(await N.lookupName(fs, root, d, b(`nope${step}`))).toBeUndefined();
         held.push({ list: cached, copy: shape(cached) });
       }
       if (step % 25 === 24) for (const h of held) expect(shape(h.list), `seed ${seed} step ${step}: a held listing changed`).toEqual(h.copy);
