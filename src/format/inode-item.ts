@@ -36,8 +36,8 @@ function putTimespec(b: Uint8Array, at: number, t: Timespec): void {
   putLe32(b, at + 8, t.nsec);
 }
 
-/** An all-zero reserved area, shared by the items decoded with one (nobody changes `reserved`). */
-const ZERO_RESERVED = new Uint8Array(32);
+/** An all-zero reserved area, shared by new items and those decoded with one (nobody changes `reserved`). */
+export const ZERO_RESERVED = new Uint8Array(32);
 
 /** InodeItem.decode(viewOf(b), at), the same value and the same EOVERFLOW for a u64 past 2^53. */
 export function decodeInodeFrom(b: Uint8Array, at: number): InodeItemT {

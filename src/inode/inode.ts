@@ -12,7 +12,7 @@ import { insertItem, insertDeferred, lookupDecoded, searchSlot, prevLeaf } from 
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { updateItem } from '../fs/items.js';
 import { flushDelayedInodes } from '../fs/delayed-inode.js';
-import { decodeInodeFrom, encodeInodeInto } from '../format/inode-item.js';
+import { decodeInodeFrom, encodeInodeInto, ZERO_RESERVED } from '../format/inode-item.js';
 import { FsError } from '../util/errors.js';
 
 export type { InodeItemT as InodeItem };
@@ -153,12 +153,11 @@ export async function writeInode(fs: FsInfo, root: Root, ino: number, item: Inod
 
 /** A fresh inode item (btrfs_new_inode): nlink 1 (0 for the caller to raise for dirs: see namei). */
 export function newInodeItem(fs: FsInfo, mode: number, uid: number, gid: number, now: Timespec, rdev = 0, flags = 0): InodeItemT {
-  const item = InodeItem.zero();
-  Object.assign(item, {
-    generation: fs.transid, transid: fs.transid, size: 0, nbytes: 0, nlink: 1, uid, gid, mode, rdev, flags,
-    atime: now, ctime: now, mtime: now, otime: now,
-  });
-  return item;
+  // A literal, not InodeItem.zero() (a loop over the field list) and a copy over it: one per create.
+  return {
+    generation: fs.transid, transid: fs.transid, size: 0, nbytes: 0, blockGroup: 0, nlink: 1, uid, gid, mode, rdev, flags, sequence: 0,
+    reserved: ZERO_RESERVED, atime: now, ctime: now, mtime: now, otime: now,
+  };
 }
 
 /**
