@@ -8,7 +8,7 @@ import { InodeItem, type InodeItem as InodeItemT } from '../format/structs.js';
 import { Key } from '../format/key.js';
 import type { Timespec } from '../format/struct.js';
 import { ItemType, FIRST_FREE_OBJECTID, LAST_FREE_OBJECTID, EMPTY_SUBVOL_DIR_OBJECTID, FS_TREE_OBJECTID } from '../format/constants.js';
-import { insertItem, insertDeferred, lookupDecoded, searchSlot, prevLeaf } from '../tree/ctree.js';
+import { insertItem, insertDeferred, deferredData, lookupDecoded, searchSlot, prevLeaf } from '../tree/ctree.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { updateItem } from '../fs/items.js';
 import { flushDelayedInodes } from '../fs/delayed-inode.js';
@@ -136,6 +136,15 @@ export async function writeInode(fs: FsInfo, root: Root, ino: number, item: Inod
   const key = inodeKey(ino);
   const c = root.itemCache;
   if (c && c.covers(key)) {
+    // An inode made in this transaction whose item still waits to be inserted: the update is
+    // written into that item (one tree write at the flush instead of the insert and then the
+    // delayed update over it).
+    const waiting = c.getDelayed(key) ? undefined : deferredData(root, key);
+    if (waiting && waiting.length === InodeItem.size) {
+      encodeInodeInto(waiting, 0, item);
+      c.set(key, waiting, owned ? item : cloneInode(item), true);
+      return;
+    }
     // A delayed update (fs/delayed-inode.ts), written at the latest by the commit. The item
     // must exist now, as for an update in place (usually known: the caller just read it).
     if (!c.getDelayed(key) && !(await lookupDecoded(fs, root, key, (d) => decodeInode(d, ino)))) {

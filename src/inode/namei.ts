@@ -348,10 +348,12 @@ export async function createNode(fs: FsInfo, root: Root, dir: number, name: Uint
   const flags = (o.flags ?? 0) | inheritedFlags(fs, parent, o.mode);
   const item = newInodeItem(fs, o.mode, o.uid, o.gid, nowTimespec(), o.rdev ?? 0, flags);
   await addLink(fs, root, dir, name, ino, type, item);
-  // A new directory's listing and names are known: none (its links' are added as they come).
+  // A new directory's listing and names are known: none (its links' are added as they come);
+  // so is its first index (no search for the highest, which would flush the waiting inserts).
   if (type === FileType.DIR) {
     root.itemCache?.putListing(ino, []);
     root.itemCache?.newDirectory(ino);
+    (root.dirIndexNext ??= new Map<number, number>()).set(ino, 2);
   }
   await inheritProps(fs, root, dir, parent, ino, o.mode);
   return ino;
