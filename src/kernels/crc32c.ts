@@ -3,7 +3,8 @@
 // Owns: the kernel instance, its scratch memory (bounded) and the copies in and out of
 // it. Two operations:
 //  * crc32c(seed, data): the Linux/btrfs raw `crc32c()` (no inversion), which btrfs
-//    uses for name hashes (hash.ts) and send stream checksums;
+//    uses for name hashes (hash.ts) and send stream checksums; inputs of at most 64 bytes
+//    (names) are hashed in JS from a table instead of being copied into the kernel;
 //  * crc32cSectorsInto(...): the standard CRC-32C (init ~0, final xor ~0) of each
 //    sector of a batch, written little-endian as btrfs stores data and metadata csums.
 //
@@ -39,6 +40,30 @@ export function crc32cKernelLoaded(): boolean {
   return KERNEL.loaded;
 }
 
+/**
+ * Inputs up to this long are hashed in JS, a byte at a time from a table: name hashes (a few
+ * per create and per uncached lookup) cost less than the copy into the kernel's memory and the
+ * call. Checked against the kernel byte for byte by test/node/kernels/checksum.test.ts.
+ */
+const SMALL_INPUT_BYTES = 64;
+
+/** The reflected CRC-32C (Castagnoli, 0x82f63b78) table, one entry per byte value. */
+const SMALL_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[n] = c;
+  }
+  return t;
+})();
+
+function crc32cSmall(seed: number, data: Uint8Array, from: number, to: number): number {
+  let crc = seed | 0;
+  for (let i = from; i < to; i++) crc = SMALL_TABLE[(crc ^ data[i]) & 0xff] ^ (crc >>> 8);
+  return crc >>> 0;
+}
+
 /** Makes [scratchBase, scratchBase + bytes) addressable (bounded) and returns the current view. */
 function scratch(bytes: number): Uint8Array {
   assert(bytes <= SCRATCH_INPUT_BYTES + WASM_PAGE_BYTES, `crc32c scratch request ${bytes} exceeds bound`);
@@ -52,11 +77,12 @@ function scratch(bytes: number): Uint8Array {
  * `~crc32cRange(~0, ...)`. Returns an unsigned 32-bit number.
  */
 export function crc32cRange(seed: number, data: Uint8Array, offset: number, lengthBytes: number): number {
-  const k = KERNEL.kernel;
-  const scratchBase = KERNEL.scratchBase;
   assert(Number.isInteger(offset) && offset >= 0, 'crc32c: bad offset');
   assert(Number.isInteger(lengthBytes) && lengthBytes >= 0, 'crc32c: bad length');
   assert(offset + lengthBytes <= data.length, 'crc32c: range past the end of data');
+  if (lengthBytes <= SMALL_INPUT_BYTES) return crc32cSmall(seed, data, offset, offset + lengthBytes);
+  const k = KERNEL.kernel;
+  const scratchBase = KERNEL.scratchBase;
   let crc = seed >>> 0;
   let done = 0;
   while (done < lengthBytes) {
