@@ -243,6 +243,33 @@ export function walkCached(top: Loc, path: string, followLast: boolean): (Loc & 
   return { root, ino, type };
 }
 
+/**
+ * walkCached for an open with O_CREAT: the walk from the caches alone when the parent directory
+ * resolves that way and the last component is a plain name that the dcache either knows (not a
+ * symlink nor a subvolume) or knows to be absent (a complete directory: item-cache.ts). Undefined
+ * otherwise, the caller then walks for real (which also makes every error). The same validity
+ * rule as walkCached: while nothing else runs.
+ */
+export function walkCachedForCreate(top: Loc, path: string): Resolved | undefined {
+  const cut = path.lastIndexOf('/');
+  const last = path.slice(cut + 1);
+  // Long names go the long way (walk measures them and says ENAMETOOLONG).
+  if (last === '' || last === '.' || last === '..' || last.length * 3 > NAME_LEN) return undefined;
+  const parent = walkCached(top, cut <= 0 ? '/' : path.slice(0, cut), true);
+  if (parent === undefined || parent.type !== FileType.DIR) return undefined;
+  const dir: Loc = { root: parent.root, ino: parent.ino };
+  const cache = dir.root.itemCache;
+  if (!cache) return undefined;
+  const e = cache.getName(dir.ino, last) as LookupResult | undefined;
+  if (e) {
+    if (e.subvolume !== undefined || e.type === FileType.SYMLINK) return undefined;
+    return { parent: dir, name: utf8.encode(last), target: { root: dir.root, ino: e.ino, type: e.type }, mustBeDir: false, canonical: '' };
+  }
+  const name = utf8.encode(last);
+  if (!cache.knownAbsent(dir.ino, btrfsNameHash(name))) return undefined;
+  return { parent: dir, name, target: undefined, mustBeDir: false, canonical: '' };
+}
+
 /** Looks up the last component of a parentOnly walk (no symlink followed). */
 export async function lookupLast(fs: FsInfo, r: Resolved, subvolumes: SubvolumeRoots = loadedSubvolume): Promise<Resolved> {
   if (r.name === undefined) return r;

@@ -23,7 +23,7 @@ import { OpenFiles } from './open-files.js';
 import { FileHandle, collectData, STREAM_CHUNK_BYTES } from './file-handle.js';
 import { deleteSubvolume, unlinkSubvolume, renameSubvolume } from '../subvol/subvolume.js';
 import { btrfsNameHash } from '../kernels/hash.js';
-import { walk, walkCached, lookupLast, resolvedWith, loadedSubvolume, pathString, nameBytes, nameString, joinPath, type Loc, type Resolved, type PathLike } from './path.js';
+import { walk, walkCached, walkCachedForCreate, lookupLast, resolvedWith, loadedSubvolume, pathString, nameBytes, nameString, joinPath, type Loc, type Resolved, type PathLike } from './path.js';
 import { Stats, BigIntStats, Dirent, type StatFs } from './stats.js';
 import { asNodeBytes, decodeBytes, checkEncoding, toBytes } from './encoding.js';
 import {
@@ -216,7 +216,8 @@ export class FsPromises {
     // With O_CREAT, a trailing slash is EISDIR once the parent is found (path.ts `create`).
     const r: Resolved = known
       ? { parent: known, name: undefined, target: known, mustBeDir: false, canonical: '' }
-      : await walk(fs, this.top(fs), path, { followLast: (flags & O.NOFOLLOW) === 0 && !excl, create: (flags & O.CREAT) !== 0 });
+      : ((flags & O.CREAT) !== 0 ? walkCachedForCreate(this.top(fs), path) : undefined)
+        ?? await walk(fs, this.top(fs), path, { followLast: (flags & O.NOFOLLOW) === 0 && !excl, create: (flags & O.CREAT) !== 0 });
     if (r.target) {
       if (excl) throw new FsError('EEXIST', 'file exists');
       if (r.target.type === FileType.SYMLINK) throw new FsError('ELOOP', 'O_NOFOLLOW on a symbolic link');
