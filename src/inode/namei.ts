@@ -96,13 +96,10 @@ const DIR_TYPE = DirItem.off.type;
 
 const utf8Encoder = new TextEncoder();
 
-/**
- * A readdir entry: its name as a string and as bytes, each made from the other on first use
- * (a listing read from a leaf has the string of an ASCII name; a new link has the bytes).
- */
+/** A readdir entry: its name bytes are made from the string on first use when the name is ASCII. */
 class ListedEntry implements DirEntryInfo {
   constructor(
-    private str: string | undefined,
+    readonly text: string,
     private bytes: Uint8Array | undefined,
     readonly ino: number,
     readonly type: number,
@@ -110,12 +107,8 @@ class ListedEntry implements DirEntryInfo {
     readonly subvolume: number | undefined,
   ) {}
 
-  get text(): string {
-    return (this.str ??= nameString(this.bytes!));
-  }
-
   get name(): Uint8Array {
-    return (this.bytes ??= utf8Encoder.encode(this.str));
+    return (this.bytes ??= utf8Encoder.encode(this.text));
   }
 }
 
@@ -151,8 +144,9 @@ export async function readDirAll(fs: FsInfo, root: Root, dir: number, after = 1,
     out.push(new ListedEntry(text, bytes, isSubvol ? FIRST_INODE_OBJECTID : loc, d[p + DIR_TYPE], index, isSubvol ? loc : undefined));
     return out.length < limit;
   });
-  // Shared with every later caller until the directory changes: read-only from here on.
-  if (whole && cache) cache.putListing(dir, out);
+  // Shared with every later caller until the directory changes: read-only from here on (the
+  // caller has it too: a new entry makes a copy).
+  if (whole && cache) cache.putListing(dir, out, true);
   return out;
 }
 
@@ -351,7 +345,7 @@ export async function createNode(fs: FsInfo, root: Root, dir: number, name: Uint
   // A new directory's listing and names are known: none (its links' are added as they come);
   // so is its first index (no search for the highest, which would flush the waiting inserts).
   if (type === FileType.DIR) {
-    root.itemCache?.putListing(ino, []);
+    root.itemCache?.putListing(ino, [], false);
     root.itemCache?.newDirectory(ino);
     (root.dirIndexNext ??= new Map<number, number>()).set(ino, 2);
   }

@@ -232,6 +232,11 @@ export class ItemCache {
   private listings = new Map<number, Listing>();
   private listingEntries = 0;
 
+  /** Whether the whole listing of `dir` is remembered (without handing it out). */
+  hasListing(dir: number): boolean {
+    return this.listings.has(dir);
+  }
+
   /** The whole listing of directory `dir`, if remembered: read-only from here on (see appendListing). */
   getListing(dir: number): readonly unknown[] | undefined {
     const l = this.listings.get(dir);
@@ -250,9 +255,13 @@ export class ItemCache {
     return (l.derived ??= make()) as T;
   }
 
-  /** Remembers the whole listing of `dir`; only directories below 2^32. `value` is the cache's from here on. */
-  putListing(dir: number, value: unknown[]): void {
-    this.keepListing(dir, { value, lent: false });
+  /**
+   * Remembers the whole listing of `dir`; only directories below 2^32. `value` is the cache's
+   * from here on; `lent`: the caller hands it out too (a listing just read for a reader), so it
+   * never changes in place.
+   */
+  putListing(dir: number, value: unknown[], lent: boolean): void {
+    this.keepListing(dir, { value, lent });
   }
 
   /**
