@@ -22,7 +22,6 @@ import type { Filesystem } from './filesystem.js';
 import { OpenFiles } from './open-files.js';
 import { FileHandle, collectData, STREAM_CHUNK_BYTES } from './file-handle.js';
 import { deleteSubvolume, unlinkSubvolume, renameSubvolume } from '../subvol/subvolume.js';
-import { btrfsNameHash } from '../kernels/hash.js';
 import { walk, walkCached, walkCachedForCreate, lookupLast, resolvedWith, loadedSubvolume, pathString, nameBytes, nameString, joinPath, type Loc, type Resolved, type PathLike } from './path.js';
 import { Stats, BigIntStats, Dirent, type StatFs } from './stats.js';
 import { asNodeBytes, decodeBytes, checkEncoding, toBytes } from './encoding.js';
@@ -248,9 +247,8 @@ export class FsPromises {
     const ino = await namei.createNode(fs, r.parent.root, r.parent.ino, r.name, {
       mode: S_IFREG | (mode & 0o7777 & ~this.umask), uid: owner.uid, gid: owner.gid,
     });
+    // (namei's link put the new name in the dcache: the next walk, a stat after a create, finds it.)
     const loc = { root: r.parent.root, ino };
-    // The new name is what the next walk will ask for (a stat after a create).
-    loc.root.itemCache?.putName(r.parent.ino, nameString(r.name), btrfsNameHash(r.name), { ino, type: FileType.REG_FILE });
     return { loc, item: await readInode(fs, loc.root, loc.ino) };
   }
 

@@ -139,7 +139,8 @@ export async function writeInode(fs: FsInfo, root: Root, ino: number, item: Inod
     // An inode made in this transaction whose item still waits to be inserted: the update is
     // written into that item (one tree write at the flush instead of the insert and then the
     // delayed update over it).
-    const waiting = c.getDelayed(key) ? undefined : deferredData(root, key);
+    const delayed = c.getDelayed(key) !== undefined;
+    const waiting = delayed ? undefined : deferredData(root, key);
     if (waiting && waiting.length === InodeItem.size) {
       encodeInodeInto(waiting, 0, item);
       c.set(key, waiting, owned ? item : cloneInode(item), true);
@@ -147,7 +148,7 @@ export async function writeInode(fs: FsInfo, root: Root, ino: number, item: Inod
     }
     // A delayed update (fs/delayed-inode.ts), written at the latest by the commit. The item
     // must exist now, as for an update in place (usually known: the caller just read it).
-    if (!c.getDelayed(key) && !(await lookupDecoded(fs, root, key, (d) => decodeInode(d, ino)))) {
+    if (!delayed && !(await lookupDecoded(fs, root, key, (d) => decodeInode(d, ino)))) {
       throw new FsError('EUCLEAN', `tree ${root.objectid}: item ${key} to update is missing`);
     }
     c.setDelayed(key, owned ? item : cloneInode(item));

@@ -206,24 +206,26 @@ export async function addLink(fs: FsInfo, root: Root, dir: number, name: Uint8Ar
   // inserts both in one batch: adjacent keys, one search).
   if (newInode) insertInodeWithRef(fs, root, ino, newInode, dir, name, index);
   const entry = encodeDirItem(Key.of(ino, ItemType.INODE_ITEM, 0), fs.transid, type, name);
-  // A directory whose names the cache knows all of stays so: the new name joins them.
+  const cache = root.itemCache;
   const hash = btrfsNameHash(name);
-  const complete = root.itemCache?.knownAbsent(dir, hash) === true;
+  // A directory whose names the cache knows all of stays so (the new name joins them).
+  const complete = cache?.knownAbsent(dir, hash) === true;
   await insertHashed(fs, root, dir, ItemType.DIR_ITEM, entry, name);
-  if (complete) root.itemCache!.addedName(dir, nameString(name), hash, { ino, type } satisfies LookupResult);
+  // The new name goes into the dcache (what the next walk asks for), keyed by its string: only
+  // when that string spells exactly these bytes (not invalid UTF-8), or another spelling would
+  // find it; without it the directory is no longer complete (insertHashed cleared that).
+  const ascii = asciiName(name, 0, name.length);
+  const text = ascii ?? nameString(name);
+  if (cache && (ascii !== undefined || equalName(utf8Encoder.encode(text), name))) cache.addedName(dir, text, hash, { ino, type } satisfies LookupResult, complete);
   // A fresh index is a new key for certain: it waits with the other new items (btrfs delays
-  // every DIR_INDEX insert: btrfs_insert_delayed_dir_index).
-  // The index is above every other of `dir`: a remembered listing gets the entry at its end
-  // rather than being read again (the insert drops it). As readDirAll makes them: the string of
-  // an ASCII name, else the bytes too (the index item's, which nothing changes).
-  const listed = root.itemCache?.takeListing(dir);
+  // every DIR_INDEX insert: btrfs_insert_delayed_dir_index). It is above every other of `dir`,
+  // so a remembered listing gets the entry at its end rather than being read again (the insert
+  // drops it), as readDirAll makes entries: the bytes too for a name that is not ASCII (the
+  // index item's, which nothing changes).
+  const listed = cache?.takeListing(dir);
   const indexItem = entry.slice();
   await insertDeferredBounded(fs, root, Key.of(dir, ItemType.DIR_INDEX, index), indexItem);
-  if (listed) {
-    const ascii = asciiName(name, 0, name.length);
-    const bytes = ascii === undefined ? indexItem.subarray(DirItem.size) : undefined;
-    root.itemCache!.appendListing(dir, listed, new ListedEntry(ascii ?? nameString(bytes!), bytes, ino, type, index, undefined));
-  }
+  if (listed) cache!.appendListing(dir, listed, new ListedEntry(text, ascii === undefined ? indexItem.subarray(DirItem.size) : undefined, ino, type, index, undefined));
   if (!newInode) await addRef(fs, root, ino, dir, name, index);
   await touchDir(fs, root, dir, 2 * name.length);
   return index;

@@ -195,15 +195,15 @@ export class ItemCache {
   }
 
   /**
-   * `name` (hash `hash`) was just linked in `dir` for `value`, and `knownAbsent(dir, hash)` held
-   * before its DIR_ITEM went in (which cleared `complete`): every name is known again.
+   * `name` (hash `hash`) was just linked in `dir` for `value`: remembered. `wasComplete`:
+   * `knownAbsent(dir, hash)` held before its DIR_ITEM went in (which cleared `complete`), so
+   * every name is known again.
    */
-  addedName(dir: number, name: string, hash: number, value: unknown): void {
-    const d = this.names.get(dir);
-    if (!d || d.byHash.has(hash)) return;
+  addedName(dir: number, name: string, hash: number, value: unknown, wasComplete: boolean): void {
+    const d = wasComplete ? this.names.get(dir) : undefined;
     this.putName(dir, name, hash, value);
     // putName may have dropped every directory's names to stay bounded: then `d` is gone.
-    if (this.names.get(dir) === d) d.complete = true;
+    if (d !== undefined && this.names.get(dir) === d) d.complete = true;
   }
 
   /**

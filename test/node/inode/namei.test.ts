@@ -14,6 +14,7 @@ import { asciiName, nameString } from '../../../src/inode/dir-item.js';
 import { btrfsNameHash } from '../../../src/kernels/checksum.js';
 import { btrfsCheck, btrfsProg, saveImage, tempDir } from '../../shared/btrfs-progs.js';
 import { mulberry32 } from '../../shared/rng.js';
+import { mount } from '../../../src/api/filesystem.js';
 import { mkdir as mkdirNode, readFile, readlink as readlinkNode, readdir, stat } from 'node:fs/promises';
 
 const enc = new TextEncoder();
@@ -144,6 +145,25 @@ describe('directory listings', () => {
     }
     expect(files.length).toBeGreaterThan(50);
     await judge(dev, fs);
+  });
+
+  it('keep a name whose string does not spell its bytes (invalid UTF-8) out of the dcache', async () => {
+    // Such names come from send streams and other images. Its string (U+FFFD for the bad byte)
+    // is the UTF-8 of another name: a path spelt that way must not find this one.
+    const dev = new MemoryDevice(64 * 1024 * 1024);
+    await mkfs([dev]);
+    const fs = await mount([dev]);
+    const p = fs.promises;
+    await p.mkdir('/d');
+    await p.writeFile('/d/plain', 'x');
+    const dir = (await p.stat('/d')).ino;
+    const ino = await fs.transaction((info) => N.createNode(info, info.fsTree, dir, new Uint8Array([0x66, 0xff]), { ...cred, mode: 0o100644 }));
+    await expect(p.stat('/d/f\ufffd')).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(p.writeFile('/d/f\ufffd', 'other', { flag: 'wx' })).resolves.toBeUndefined();
+    expect((await p.stat('/d/f\ufffd')).ino).not.toBe(ino);
+    expect((await p.readdir('/d')).length).toBe(3);
+    await fs.unmount();
+    await judge(dev, await openFs([dev]));
   });
 });
 
