@@ -113,6 +113,8 @@ export class DataWriteback {
   /** Bytes of pending extents whose checksums a worker made / this thread made (benchmarks, tests). */
   sumsBytesInWorkers = 0;
   sumsBytesHere = 0;
+  /** Times the arena's extents were written before the flush to keep it within its chunks (benchmarks, tests). */
+  spills = 0;
 
   /** @param limitBytes  above this many waiting bytes, `overLimit` asks the writer to flush */
   constructor(readonly limitBytes = 64 * 1024 * 1024) {}
@@ -157,6 +159,7 @@ export class DataWriteback {
     } else if (owned) {
       kept = data;
     } else {
+      if (this.arenaWouldGrow(data.length)) await this.spillArena(fs);
       kept = this.copyToArena(data);
       arenaChunk = this.arenaChunk;
       arenaOffset = this.arenaUsed - data.length;
@@ -177,6 +180,37 @@ export class DataWriteback {
       if (list) list.push(h);
       else this.index.set(g, [h]);
     }
+  }
+
+  /** Whether copying `len` bytes into the arena needs a chunk beyond the ones it keeps. */
+  private arenaWouldGrow(len: number): boolean {
+    const next = this.arenaChunk < 0 || this.arenaUsed + len > ARENA_CHUNK_BYTES;
+    return next && this.arenaChunk + 1 >= ARENA_CHUNKS_KEPT;
+  }
+
+  /**
+   * Writes every extent waiting in the arena to the devices now (adjacent ones coalesced, as the
+   * flush does) and starts the arena over; their checksums still wait for the flush. The arena
+   * then stays within the chunks it keeps: a fresh chunk would cost a page fault per 4 KiB on
+   * first touch in a browser, far more than the device write made earlier (a compressed write
+   * holds every extent here; docs/benchmarks.md, "Compressed writes", session 7).
+   */
+  private async spillArena(fs: FsInfo): Promise<void> {
+    const held = this.all.filter((h) => h.arenaChunk >= 0 && h.data !== undefined).sort((a, b) => a.start - b.start);
+    const chunks = this.arenaChunks;
+    const inArena = (a: Held, b: Held) => b.arenaChunk === a.arenaChunk && b.arenaOffset === a.arenaOffset + a.length;
+    const arenaRun = (h: Held, bytes: number) => chunks[h.arenaChunk].subarray(h.arenaOffset, h.arenaOffset + bytes);
+    // A failed write leaves every extent held as it was (the flush writes them later).
+    for (const r of adjacentRuns(held, (h) => h.data, MAX_FLUSH_WRITE, inArena, arenaRun)) await fs.volumes.writeLogical(r.start, r.bytes);
+    for (const h of held) {
+      this.bytes -= h.data!.length;
+      h.data = undefined;
+    }
+    // Dropped extents named arena bytes too; nothing reads them.
+    for (const h of this.all) h.arenaChunk = -1;
+    this.arenaChunk = -1;
+    this.arenaUsed = 0;
+    this.spills++;
   }
 
   /** A copy of `data` (< ARENA_CHUNK_BYTES) in the arena, right after the previous one when it fits. */

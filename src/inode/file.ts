@@ -79,6 +79,7 @@ import {
   compressionTypeByName, effectiveLevel, BTRFS_MAX_UNCOMPRESSED, BTRFS_MAX_COMPRESSED, type CompressionName,
 } from '../kernels/compression.js';
 import { CompressPool, defaultCompressWorkers } from '../kernels/compress-pool.js';
+import { releaseChunkBuffer } from '../kernels/compress-chunk.js';
 import {
   type FileExtent, fileExtentKey, findFileExtents, fileExtentEnd, encodeFileExtent, insertFileExtent, insertFileExtentDeferred, newFileExtent,
   holeFileExtent, isHole, decodeFileExtent, deleteFileExtent, insertFileExtents,
@@ -759,8 +760,10 @@ async function writeCompressedExtent(
   assert(sums.length === (diskLen / ss) * csumSizeBytes(fs.csum), () => `${sums.length} bytes of checksums for a ${diskLen}-byte extent`);
   assert(hasDataSum(st), 'compressed extent of a NODATASUM inode');
   const ext = allocateSpaceRange(fs, BlockGroupFlags.DATA, diskLen, diskLen, ss);
-  // The checksums (and a small extent's device write) wait for the commit (fs/writeback.ts).
-  await fs.writeback.add(fs, ext.start, disk, sums, true);
+  // The checksums (and a small extent's device write) wait for the commit (fs/writeback.ts),
+  // the bytes copied into the writeback's arena: the chunk buffer is used again at once.
+  await fs.writeback.add(fs, ext.start, disk, sums);
+  releaseChunkBuffer(disk.buffer);
   await dropExtents(st, fileOffset, fileOffset + len);
   const fe: FileExtent = {
     ...newFileExtent(fs, FileExtentType.REG, fileOffset, ext.start, diskLen, 0, len), ramBytes: len, compression: compressionTypeByName(codec).id,

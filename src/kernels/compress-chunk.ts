@@ -10,7 +10,7 @@
 import { assert } from '../util/assert.js';
 import { checksum, type CsumName } from './checksum.js';
 import type { DeviceReadSource } from './device-sums.js';
-import { BTRFS_MAX_COMPRESSED, BTRFS_MAX_UNCOMPRESSED, compress, heuristic, type CompressionName } from './compression.js';
+import { BTRFS_MAX_COMPRESSED, BTRFS_MAX_UNCOMPRESSED, compressView, heuristic, type CompressionName } from './compression.js';
 
 /** What the chunk is compressed with: the same for every chunk of one write. */
 export interface ChunkJob {
@@ -34,7 +34,11 @@ export type ChunkResult =
   | { readonly kind: 'incompressible' }
   | {
     readonly kind: 'compressed';
-    /** The extent as it goes to disk: the codec's output zero padded to a whole sector. */
+    /**
+     * The extent as it goes to disk: the codec's output zero padded to a whole sector. Its
+     * buffer is a chunk buffer (BTRFS_MAX_COMPRESSED bytes, takeChunkBuffer): give it back with
+     * releaseChunkBuffer once the bytes are copied elsewhere.
+     */
     readonly disk: Uint8Array;
     /** The codec's output length, before padding. */
     readonly compressedBytes: number;
@@ -44,16 +48,40 @@ export type ChunkResult =
 
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 
-/** One chunk (1 byte .. 128 KiB) through heuristic, codec, padding and checksums. */
-export function compressChunk(job: ChunkJob, input: Uint8Array): ChunkResult {
+// Chunk buffers: the compressed extents' bytes, in buffers used again and again. In a browser a
+// fresh ArrayBuffer's pages fault on first touch: 50-160 us for 64 KiB on this project's
+// machine against ~1.3 us to copy into memory in use (docs/benchmarks.md, "Compressed writes",
+// session 7), which was a third of a compressed write's time on the engine thread.
+const MAX_SPARE_CHUNK_BUFFERS = 32;
+const spareChunkBuffers: ArrayBuffer[] = [];
+
+/** A buffer of BTRFS_MAX_COMPRESSED bytes for a chunk's disk bytes: a spare one if there is one. */
+export function takeChunkBuffer(): ArrayBuffer {
+  return spareChunkBuffers.pop() ?? new ArrayBuffer(BTRFS_MAX_COMPRESSED);
+}
+
+/** Gives a chunk buffer back for reuse: its bytes must be unused from now on. Buffers of other sizes are left to the GC. */
+export function releaseChunkBuffer(buf: ArrayBufferLike): void {
+  if (buf instanceof ArrayBuffer && buf.byteLength === BTRFS_MAX_COMPRESSED && spareChunkBuffers.length < MAX_SPARE_CHUNK_BUFFERS) spareChunkBuffers.push(buf);
+}
+
+/**
+ * One chunk (1 byte .. 128 KiB) through heuristic, codec, padding and checksums. `output`: a
+ * chunk buffer for the disk bytes (else one is taken).
+ */
+export function compressChunk(job: ChunkJob, input: Uint8Array, output?: ArrayBuffer): ChunkResult {
   assert(input.length > 0 && input.length <= BTRFS_MAX_UNCOMPRESSED, () => `compressChunk: ${input.length} bytes`);
   if (job.heuristic && !heuristic(input)) return { kind: 'plain' };
-  const z = compress(job.codec, input, job.level, job.sectorSize);
+  // A view of the codec's memory: copied into the chunk buffer before any other codec call.
+  const z = compressView(job.codec, input, job.level, job.sectorSize);
   if (z === null) return { kind: 'incompressible' };
   const diskBytes = alignUp(z.length, job.sectorSize);
   assert(diskBytes < input.length && diskBytes <= BTRFS_MAX_COMPRESSED, () => `compressed chunk of ${diskBytes} bytes for ${input.length}`);
-  const disk = new Uint8Array(diskBytes);
+  const buf = output !== undefined && output.byteLength === BTRFS_MAX_COMPRESSED ? output : takeChunkBuffer();
+  const disk = new Uint8Array(buf, 0, diskBytes);
   disk.set(z);
+  // A reused buffer holds an earlier chunk's bytes: the padding is zeroed here.
+  disk.fill(0, z.length);
   return { kind: 'compressed', disk, compressedBytes: z.length, sums: checksum(job.csum, disk, job.sectorSize) };
 }
 
@@ -71,19 +99,22 @@ export interface ChunkRequest {
   /** A buffer of at least `length` bytes whose first `length` bytes are the chunk. */
   readonly input: ArrayBuffer;
   readonly length: number;
+  /** A chunk buffer for the result's disk bytes (the pool's spare), if the pool has one. */
+  readonly output?: ArrayBuffer;
 }
 
 export type WireResult =
   | { readonly kind: 'plain' }
   | { readonly kind: 'incompressible' }
-  | { readonly kind: 'compressed'; readonly disk: ArrayBuffer; readonly compressedBytes: number; readonly sums: ArrayBuffer };
+  | { readonly kind: 'compressed'; readonly disk: ArrayBuffer; readonly diskBytes: number; readonly compressedBytes: number; readonly sums: ArrayBuffer };
 
 export type WorkerReply =
   /** The checksum kernels are loaded (sums requests); `compression: false`: the codecs are not yet (compress-ready follows). */
   | { readonly type: 'ready'; readonly compression?: boolean }
   | { readonly type: 'compress-ready' }
   | { readonly type: 'load-failed'; readonly error: string }
-  | { readonly type: 'done'; readonly id: number; readonly result: WireResult; readonly input: ArrayBuffer }
+  /** `output`: the request's output buffer when the result did not use it, back to the pool. */
+  | { readonly type: 'done'; readonly id: number; readonly result: WireResult; readonly input: ArrayBuffer; readonly output?: ArrayBuffer }
   | { readonly type: 'failed'; readonly id: number; readonly error: string; readonly input: ArrayBuffer }
   | { readonly type: 'sums-done'; readonly id: number; readonly sums: ArrayBuffer }
   | { readonly type: 'sums-failed'; readonly id: number; readonly error: string };
@@ -108,14 +139,15 @@ function ownBuffer(view: Uint8Array): ArrayBuffer {
 /** A result as it crosses to the pool, with the buffers to transfer. */
 export function toWire(result: ChunkResult): { wire: WireResult; transfer: ArrayBuffer[] } {
   if (result.kind !== 'compressed') return { wire: result, transfer: [] };
-  const disk = ownBuffer(result.disk);
+  // The disk bytes go in their whole chunk buffer (no copy); the pool uses it again.
+  const disk = result.disk.buffer as ArrayBuffer;
   const sums = ownBuffer(result.sums);
-  return { wire: { kind: 'compressed', disk, compressedBytes: result.compressedBytes, sums }, transfer: [disk, sums] };
+  return { wire: { kind: 'compressed', disk, diskBytes: result.disk.length, compressedBytes: result.compressedBytes, sums }, transfer: [disk, sums] };
 }
 
 export function fromWire(wire: WireResult): ChunkResult {
   if (wire.kind !== 'compressed') return wire;
-  return { kind: 'compressed', disk: new Uint8Array(wire.disk), compressedBytes: wire.compressedBytes, sums: new Uint8Array(wire.sums) };
+  return { kind: 'compressed', disk: new Uint8Array(wire.disk, 0, wire.diskBytes), compressedBytes: wire.compressedBytes, sums: new Uint8Array(wire.sums) };
 }
 
 /**

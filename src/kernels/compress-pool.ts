@@ -34,7 +34,7 @@
 // the worker is started with a loader that strips the types of src/ (compress-worker-node.ts).
 
 import { assert } from '../util/assert.js';
-import { compressChunk, failureLatch, fromWire, type ChunkJob, type ChunkResult, type WorkerReply, type WorkerRequest } from './compress-chunk.js';
+import { compressChunk, failureLatch, fromWire, releaseChunkBuffer, takeChunkBuffer, type ChunkJob, type ChunkResult, type WorkerReply, type WorkerRequest } from './compress-chunk.js';
 import { BTRFS_MAX_UNCOMPRESSED } from './compression.js';
 import { spawnNodeCompressWorker } from './compress-worker-node.js';
 import type { CsumName } from './checksum.js';
@@ -474,6 +474,7 @@ export class CompressPool {
         const j = slot.running.get(reply.id);
         assert(j !== undefined, () => `compression worker answered chunk ${reply.id}, which it does not hold`);
         this.recycle(reply.input);
+        if (reply.type === 'done' && reply.output !== undefined) releaseChunkBuffer(reply.output);
         this.clearJob(j);
         if (reply.type === 'failed') {
           // Run again here, where a deterministic error reaches the writer; the pool is off.
@@ -508,7 +509,9 @@ export class CompressPool {
       best.running.set(j.id, j);
       best.port!.setBusy(true);
       j.timer = setTimeout(() => this.disable(`compression worker did not answer a chunk within ${this.jobTimeoutMs} ms`), this.jobTimeoutMs);
-      best.port!.post({ type: 'chunk', id: j.id, job: j.job, input: buf, length: j.input.length }, [buf]);
+      // And a chunk buffer for the result, which comes back with it (compress-chunk.ts).
+      const output = takeChunkBuffer();
+      best.port!.post({ type: 'chunk', id: j.id, job: j.job, input: buf, length: j.input.length, output }, [buf, output]);
     }
   }
 

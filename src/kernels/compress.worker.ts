@@ -67,9 +67,12 @@ function compressRequest(request: ChunkRequest): void {
   let reply: WorkerReply;
   let transfer: ArrayBuffer[];
   try {
-    const { wire, transfer: out } = toWire(compressChunk(request.job, input));
-    reply = { type: 'done', id: request.id, result: wire, input: request.input };
-    transfer = [...out, request.input];
+    const result = compressChunk(request.job, input, request.output);
+    const { wire, transfer: out } = toWire(result);
+    // An output buffer the chunk did not need goes back to the pool too.
+    const output = request.output !== undefined && !out.includes(request.output) ? request.output : undefined;
+    reply = { type: 'done', id: request.id, result: wire, input: request.input, output };
+    transfer = [...out, request.input, ...(output ? [output] : [])];
   } catch (e) {
     // The pool runs the chunk again on its own thread, where the same error surfaces to the writer.
     reply = { type: 'failed', id: request.id, error: message(e), input: request.input };

@@ -17,9 +17,9 @@
 import { assert, unreachable } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import { heuristicKernelLoaded, loadHeuristicKernel } from './heuristic.js';
-import { loadLzoKernel, lzoCompressExtent, lzoDecompressExtent, lzoDecompressInline, lzoKernelLoaded } from './lzo.js';
+import { loadLzoKernel, lzoCompressExtent, lzoCompressExtentView, lzoDecompressExtent, lzoDecompressInline, lzoKernelLoaded } from './lzo.js';
 import { zlibCompress, zlibDecompress } from './zlib.js';
-import { loadZstd, zstdCompress, zstdDecompress, zstdLoaded } from './zstd.js';
+import { loadZstd, zstdCompress, zstdCompressView, zstdDecompress, zstdLoaded } from './zstd.js';
 
 export { heuristic, heuristicDetail, type HeuristicDetail, type HeuristicReason } from './heuristic.js';
 
@@ -147,6 +147,26 @@ export function compress(codec: CompressionName, input: Uint8Array, level: numbe
   const out = compressRaw(codec, input, level, sectorSize);
   if (out === null || !compressionSavesSector(out.length, input.length, sectorSize)) return null;
   return out;
+}
+
+/**
+ * compress(), with the output possibly a view of a codec's memory, valid only until the next
+ * call into that codec: for a caller that copies it at once (compress-chunk.ts). A fresh
+ * buffer costs a page fault per 4 KiB in a browser, many times the copy.
+ */
+export function compressView(codec: CompressionName, input: Uint8Array, level: number, sectorSize = 4096): Uint8Array | null {
+  checkSectorSize(sectorSize);
+  assert(input.length > 0 && input.length <= BTRFS_MAX_UNCOMPRESSED, `compress: ${input.length} bytes of input`);
+  const lvl = effectiveLevel(codec, level);
+  let out: Uint8Array | null;
+  switch (codec) {
+    case 'lzo': out = lzoCompressExtentView(input, sectorSize); break;
+    case 'zlib': out = zlibCompress(input, lvl); break;
+    case 'zstd': out = zstdCompressView(input, lvl); break;
+    default: return unreachable(codec);
+  }
+  if (out === null || (codec !== 'lzo' && out.length >= input.length)) return null;
+  return compressionSavesSector(out.length, input.length, sectorSize) ? out : null;
 }
 
 /**

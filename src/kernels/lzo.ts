@@ -64,6 +64,14 @@ function outputAt(inputBytes: number): number {
  * or after more than two sectors it is longer than the input read so far).
  */
 export function lzoCompressExtent(input: Uint8Array, sectorSize = 4096): Uint8Array | null {
+  return lzoCompressExtentView(input, sectorSize)?.slice() ?? null;
+}
+
+/**
+ * lzoCompressExtent's output as a view of the kernel's memory, valid until the next call into
+ * the kernel: for a caller that copies it at once into memory it reuses (compress-chunk.ts).
+ */
+export function lzoCompressExtentView(input: Uint8Array, sectorSize = 4096): Uint8Array | null {
   checkSectorSize(sectorSize);
   assert(input.length > 0 && input.length <= MAX_EXTENT_BYTES, `lzo: extent input of ${input.length} bytes`);
   const dst = outputAt(input.length);
@@ -74,7 +82,7 @@ export function lzoCompressExtent(input: Uint8Array, sectorSize = 4096): Uint8Ar
   const got = k.lzoCompressExtent(KERNEL.scratchBase, input.length, dst, sectorSize);
   if (got === BTRFS_E2BIG) return null;
   assert(got > LZO_LEN && got <= bound, `lzo kernel returned ${got}`);
-  return KERNEL.heap.slice(dst, dst + got);
+  return KERNEL.heap.subarray(dst, dst + got);
 }
 
 const LZO_ERRORS: Record<number, string> = {

@@ -111,13 +111,14 @@ async function loadCompressor(): Promise<Compressor> {
 }
 
 /** One ZSTD_compress frame of input (<= 128 KiB). */
+/** The frame as a view of the codec's memory (valid until the next call into it). */
 function compressFrame(c: Compressor, input: Uint8Array, level: number): Uint8Array {
   if (c.heap.buffer !== c.exports.c.buffer) c.heap = new Uint8Array(c.exports.c.buffer);
   c.heap.set(input, c.src);
   const n = c.exports.i(c.dst, c.dstCapacity, c.src, input.length, level);
   if (n < 0 || n > c.dstCapacity) throw new Error(`libzstd: ZSTD_compress failed (${n})`);
   if (c.heap.buffer !== c.exports.c.buffer) c.heap = new Uint8Array(c.exports.c.buffer);
-  const frame = c.heap.slice(c.dst, c.dst + n);
+  const frame = c.heap.subarray(c.dst, c.dst + n);
   // btrfs reads no window over 128 KiB: never write one (a header walk, a few block headers).
   const info = zstdFrameInfo(frame);
   assert(info.frameBytes === n && info.contentSize === input.length, () => `libzstd wrote a frame of ${info.frameBytes}/${n} bytes for ${info.contentSize}/${input.length}`);
@@ -139,7 +140,7 @@ export function loadZstd(): Promise<void> {
     // A frame made by one build and read back by the other proves both work, and that the
     // frame is one btrfs takes, before anything relies on them.
     const probe = new Uint8Array(64).fill(0x61);
-    const frame = compressFrame(c, probe, 3);
+    const frame = compressFrame(c, probe, 3).slice();
     const info = zstdFrameInfo(frame);
     assert(info.contentSize === 64 && info.windowBytes <= 2 ** MAX_WINDOW_LOG, 'zstd codec failed its self-test (frame header)');
     const back = zstdDecompressFrame(frame);
@@ -159,6 +160,14 @@ export function zstdLoaded(): boolean {
 
 /** A zstd frame of input (1 byte .. 128 KiB) at level (-15..15, not 0). */
 export function zstdCompress(input: Uint8Array, level: number): Uint8Array {
+  assert(loaded, 'zstd used before loadCompressionKernels() resolved');
+  assert(Number.isInteger(level) && level >= -15 && level <= 15 && level !== 0, `zstd: level ${level}`);
+  assert(input.length <= MAX_EXTENT_BYTES, `zstd: extent input of ${input.length} bytes`);
+  return compressFrame(compressor!, input, level).slice();
+}
+
+/** zstdCompress's frame as a view of the codec's memory, valid until the next call into it (compress-chunk.ts). */
+export function zstdCompressView(input: Uint8Array, level: number): Uint8Array {
   assert(loaded, 'zstd used before loadCompressionKernels() resolved');
   assert(Number.isInteger(level) && level >= -15 && level <= 15 && level !== 0, `zstd: level ${level}`);
   assert(input.length <= MAX_EXTENT_BYTES, `zstd: extent input of ${input.length} bytes`);

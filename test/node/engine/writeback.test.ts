@@ -91,6 +91,43 @@ describe('data writeback', () => {
     await judge(dev);
   });
 
+  it('writes the arena\'s extents early when it would outgrow its kept chunks; they read back exact, their checksums wait for the commit', async () => {
+    const dev = new CountingDevice(256 * 1024 * 1024);
+    await mkfs([dev]);
+    let fs = await mount([dev]);
+    const p = fs.promises;
+    await p.mkdir('/d');
+    await fs.sync();
+    // 24 MiB of small extents: more than the arena keeps (4 chunks of 4 MiB).
+    const files = 6000;
+    const size = (i: number) => 2100 + (i % 7) * 280;
+    const before = dev.writes;
+    for (let i = 0; i < files; i++) await p.writeFile(`/d/f${i}`, content(i, size(i)));
+    const w = fs.info.writeback;
+    expect(w.spills).toBeGreaterThan(0);
+    // Data went out before the commit, but no checksum did: every extent is still held.
+    expect(dev.writes).toBeGreaterThan(before);
+    expect(w.size).toBe(files);
+    // Written early (read from the device), in the arena (from memory), dropped after a spill
+    // (unlinked, overwritten): all exact.
+    for (let i = 0; i < files; i += 97) expect(Buffer.from(await p.readFile(`/d/f${i}`)).equals(Buffer.from(content(i, size(i)))), `f${i}`).toBe(true);
+    await p.unlink('/d/f1');
+    await p.writeFile('/d/f2', content(99999, 5000));
+    await fs.sync();
+    expect(w.size).toBe(0);
+    await fs.unmount();
+    await judge(dev);
+    fs = await mount([dev]);
+    for (let i = 0; i < files; i += 13) {
+      if (i === 1) continue;
+      const want = i === 2 ? content(99999, 5000) : content(i, size(i));
+      expect(Buffer.from(await fs.promises.readFile(`/d/f${i}`)).equals(Buffer.from(want)), `f${i} after a remount`).toBe(true);
+    }
+    await expect(fs.promises.stat('/d/f1')).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(Buffer.from(await fs.promises.readFile('/d/f2')).equals(Buffer.from(content(99999, 5000)))).toBe(true);
+    await fs.unmount();
+  });
+
   it('an in-place (nodatacow) write into an extent still waiting lands correctly', async () => {
     const dev = new MemoryDevice(128 * 1024 * 1024);
     await mkfs([dev]);

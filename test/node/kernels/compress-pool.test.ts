@@ -5,9 +5,9 @@
 // and the chunks are compressed on the engine thread; unmount stops the workers.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Worker as NodeWorker } from 'node:worker_threads';
-import { compressChunk, type ChunkJob, type ChunkResult } from '../../../src/kernels/compress-chunk.js';
+import { compressChunk, releaseChunkBuffer, takeChunkBuffer, type ChunkJob, type ChunkResult } from '../../../src/kernels/compress-chunk.js';
 import { CompressPool, spawnCompressWorker, type CompressWorkerPort } from '../../../src/kernels/compress-pool.js';
-import { effectiveLevel, loadCompressionKernels, type CompressionName } from '../../../src/kernels/compression.js';
+import { BTRFS_MAX_COMPRESSED, compress, effectiveLevel, loadCompressionKernels, type CompressionName } from '../../../src/kernels/compression.js';
 import { loadKernels, type CsumName } from '../../../src/kernels/checksum.js';
 import { readFile, writeFile } from '../../../src/inode/file.js';
 import { findFileExtents } from '../../../src/inode/file-item.js';
@@ -89,6 +89,31 @@ describe('compression pool: chunks', () => {
       });
     }
   }
+
+  it('a chunk buffer used again holds exactly the codec\'s output and zero padding, whatever it held before', () => {
+    for (const [codec, level] of CODECS) {
+      const job: ChunkJob = { codec, level: effectiveLevel(codec, level), sectorSize: 4096, heuristic: false, csum: 'crc32c' };
+      for (const input of chunks()) {
+        const z = compress(codec, input, job.level, 4096);
+        const used = new ArrayBuffer(BTRFS_MAX_COMPRESSED);
+        new Uint8Array(used).fill(0xa5);
+        const r = compressChunk(job, input, used);
+        if (z === null) {
+          expect(r.kind).toBe('incompressible');
+          continue;
+        }
+        expect(r.kind).toBe('compressed');
+        if (r.kind !== 'compressed') continue;
+        expect(r.disk.buffer).toBe(used);
+        const want = new Uint8Array(Math.ceil(z.length / 4096) * 4096);
+        want.set(z);
+        expect(Buffer.compare(r.disk, want), `${codec}:${level}, ${input.length} bytes`).toBe(0);
+        // And the spare list hands such a buffer out again.
+        releaseChunkBuffer(used);
+        expect(takeChunkBuffer()).toBe(used);
+      }
+    }
+  });
 
   it('a pool of 0 workers compresses on the engine thread and starts nothing', async () => {
     const spawn = vi.fn(spawnCompressWorker);
