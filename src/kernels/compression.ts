@@ -17,9 +17,9 @@
 import { assert, unreachable } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import { heuristicKernelLoaded, loadHeuristicKernel } from './heuristic.js';
-import { loadLzoKernel, lzoCompressExtent, lzoCompressExtentView, lzoDecompressExtent, lzoDecompressInline, lzoKernelLoaded } from './lzo.js';
+import { loadLzoKernel, lzoCompressExtentView, lzoDecompressExtent, lzoDecompressInline, lzoKernelLoaded } from './lzo.js';
 import { zlibCompress, zlibDecompress } from './zlib.js';
-import { loadZstd, zstdCompress, zstdCompressView, zstdDecompress, zstdLoaded } from './zstd.js';
+import { loadZstd, zstdCompressView, zstdDecompress, zstdLoaded } from './zstd.js';
 
 export { heuristic, heuristicDetail, type HeuristicDetail, type HeuristicReason } from './heuristic.js';
 
@@ -124,14 +124,19 @@ export function compressionSavesSector(compressedBytes: number, inputBytes: numb
  * rules; zlib, zstd: output not smaller than input).
  */
 export function compressRaw(codec: CompressionName, input: Uint8Array, level: number, sectorSize = 4096): Uint8Array | null {
+  return codecOutput(codec, input, level, sectorSize)?.slice() ?? null;
+}
+
+/** compressRaw's output, possibly a view of the codec's memory, valid only until the next call into that codec. */
+function codecOutput(codec: CompressionName, input: Uint8Array, level: number, sectorSize: number): Uint8Array | null {
   checkSectorSize(sectorSize);
   assert(input.length > 0 && input.length <= BTRFS_MAX_UNCOMPRESSED, `compress: ${input.length} bytes of input`);
   const lvl = effectiveLevel(codec, level);
-  let out: Uint8Array | null;
+  let out: Uint8Array;
   switch (codec) {
-    case 'lzo': return lzoCompressExtent(input, sectorSize);
+    case 'lzo': return lzoCompressExtentView(input, sectorSize);
     case 'zlib': out = zlibCompress(input, lvl); break;
-    case 'zstd': out = zstdCompress(input, lvl); break;
+    case 'zstd': out = zstdCompressView(input, lvl); break;
     default: return unreachable(codec);
   }
   return out.length >= input.length ? null : out;
@@ -155,18 +160,8 @@ export function compress(codec: CompressionName, input: Uint8Array, level: numbe
  * buffer costs a page fault per 4 KiB in a browser, many times the copy.
  */
 export function compressView(codec: CompressionName, input: Uint8Array, level: number, sectorSize = 4096): Uint8Array | null {
-  checkSectorSize(sectorSize);
-  assert(input.length > 0 && input.length <= BTRFS_MAX_UNCOMPRESSED, `compress: ${input.length} bytes of input`);
-  const lvl = effectiveLevel(codec, level);
-  let out: Uint8Array | null;
-  switch (codec) {
-    case 'lzo': out = lzoCompressExtentView(input, sectorSize); break;
-    case 'zlib': out = zlibCompress(input, lvl); break;
-    case 'zstd': out = zstdCompressView(input, lvl); break;
-    default: return unreachable(codec);
-  }
-  if (out === null || (codec !== 'lzo' && out.length >= input.length)) return null;
-  return compressionSavesSector(out.length, input.length, sectorSize) ? out : null;
+  const out = codecOutput(codec, input, level, sectorSize);
+  return out !== null && compressionSavesSector(out.length, input.length, sectorSize) ? out : null;
 }
 
 /**

@@ -61,15 +61,8 @@ function outputAt(inputBytes: number): number {
 /**
  * btrfs lzo_compress_folios: input (1 byte .. 128 KiB) in btrfs's LZO framing, or null
  * where the kernel gives up (-E2BIG: the output would need more pages than the input,
- * or after more than two sectors it is longer than the input read so far).
- */
-export function lzoCompressExtent(input: Uint8Array, sectorSize = 4096): Uint8Array | null {
-  return lzoCompressExtentView(input, sectorSize)?.slice() ?? null;
-}
-
-/**
- * lzoCompressExtent's output as a view of the kernel's memory, valid until the next call into
- * the kernel: for a caller that copies it at once into memory it reuses (compress-chunk.ts).
+ * or after more than two sectors it is longer than the input read so far). The output is a
+ * view of the kernel's memory, valid until the next call into the kernel (copy it at once).
  */
 export function lzoCompressExtentView(input: Uint8Array, sectorSize = 4096): Uint8Array | null {
   checkSectorSize(sectorSize);

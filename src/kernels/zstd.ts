@@ -158,15 +158,7 @@ export function zstdLoaded(): boolean {
   return loaded;
 }
 
-/** A zstd frame of input (1 byte .. 128 KiB) at level (-15..15, not 0). */
-export function zstdCompress(input: Uint8Array, level: number): Uint8Array {
-  assert(loaded, 'zstd used before loadCompressionKernels() resolved');
-  assert(Number.isInteger(level) && level >= -15 && level <= 15 && level !== 0, `zstd: level ${level}`);
-  assert(input.length <= MAX_EXTENT_BYTES, `zstd: extent input of ${input.length} bytes`);
-  return compressFrame(compressor!, input, level).slice();
-}
-
-/** zstdCompress's frame as a view of the codec's memory, valid until the next call into it (compress-chunk.ts). */
+/** A zstd frame of input (1 byte .. 128 KiB) at level (-15..15, not 0), as a view of the codec's memory valid until the next call into it (copy it at once). */
 export function zstdCompressView(input: Uint8Array, level: number): Uint8Array {
   assert(loaded, 'zstd used before loadCompressionKernels() resolved');
   assert(Number.isInteger(level) && level >= -15 && level <= 15 && level !== 0, `zstd: level ${level}`);
