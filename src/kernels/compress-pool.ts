@@ -8,12 +8,15 @@
 // result is compressChunk's (compress-chunk.ts) whichever thread runs it, so the extents are
 // byte for byte the ones the engine thread would write alone.
 //
-//  * Work stealing, from opposite ends: workers are handed the write's chunks from its end
-//    backwards, and the engine thread compresses from its start forwards whatever no worker has
-//    taken, so the chunks the writer needs first are never waiting on a worker and the ones a
-//    worker holds are needed last (handing workers the first chunks made the writer wait for
-//    chunk 0 at once: compress.bench.ts's pool-alone lzo line went from no gain with a worker
-//    to +41% in Chromium when this changed). Workers that are still starting, or busy, never
+//  * Work stealing: a worker with room is handed the queue's last chunk, at each submit. So an
+//    idle worker takes a write's first two chunks as they are queued, and later ones from the
+//    queue's end as it finishes. The engine thread compresses whatever no worker has taken, from
+//    the start; while the chunk it needs is on a worker it compresses the first queued one and
+//    lets the event loop turn after each, which takes the worker's results and hands it more.
+//    (Session 7 measured queuing a whole write before handing any out, so that a worker takes
+//    the last chunks: zstd:1 writes were 15-20% slower. The writer then compressed its chunks
+//    without turning the event loop, and the worker, done with its two, waited:
+//    docs/benchmarks.md, "Compressed writes".) Workers that are still starting, or busy, never
 //    make a write wait for them, and the engine thread is one more compressor.
 //  * Failure: a worker that cannot start (no Worker in this environment, a script that does not
 //    load, kernels that fail), that dies, that reports an error or that does not answer a chunk
