@@ -110,8 +110,7 @@ async function loadCompressor(): Promise<Compressor> {
   return { exports, heap: new Uint8Array(memory.buffer), src, dst, dstCapacity };
 }
 
-/** One ZSTD_compress frame of input (<= 128 KiB). */
-/** The frame as a view of the codec's memory (valid until the next call into it). */
+/** One ZSTD_compress frame of input (<= 128 KiB), as a view of the codec's memory (valid until the next call into it). */
 function compressFrame(c: Compressor, input: Uint8Array, level: number): Uint8Array {
   if (c.heap.buffer !== c.exports.c.buffer) c.heap = new Uint8Array(c.exports.c.buffer);
   c.heap.set(input, c.src);
