@@ -94,10 +94,12 @@ export async function lookupHashed(fs: FsInfo, root: Root, objectid: number, typ
 /**
  * Adds an entry to the hashed item (creating it, or appending on a hash collision as
  * btrfs insert_with_overflow does). EEXIST when the name is there; ENOSPC (as btrfs's
- * -EOVERFLOW) when the item cannot grow.
+ * -EOVERFLOW) when the item cannot grow. `hash`: the name's, when the caller has it.
  */
-export async function insertHashed(fs: FsInfo, root: Root, objectid: number, type: number, entry: Uint8Array, name: Uint8Array): Promise<void> {
-  const key = Key.of(objectid, type, btrfsNameHash(name));
+export async function insertHashed(
+  fs: FsInfo, root: Root, objectid: number, type: number, entry: Uint8Array, name: Uint8Array, hash = btrfsNameHash(name),
+): Promise<void> {
+  const key = Key.of(objectid, type, hash);
   // The cache knows the key is absent (the lookup before a create asked): a new key for
   // certain, deferred with the other new items (ctree.ts insertDeferred).
   const c = root.itemCache;

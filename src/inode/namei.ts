@@ -210,7 +210,7 @@ export async function addLink(fs: FsInfo, root: Root, dir: number, name: Uint8Ar
   const hash = btrfsNameHash(name);
   // A directory whose names the cache knows all of stays so (the new name joins them).
   const complete = cache?.knownAbsent(dir, hash) === true;
-  await insertHashed(fs, root, dir, ItemType.DIR_ITEM, entry, name);
+  await insertHashed(fs, root, dir, ItemType.DIR_ITEM, entry, name, hash);
   // The new name goes into the dcache (what the next walk asks for), keyed by its string: only
   // when that string spells exactly these bytes (not invalid UTF-8), or another spelling would
   // find it; without it the directory is no longer complete (insertHashed cleared that).
