@@ -8,16 +8,20 @@
 // result is compressChunk's (compress-chunk.ts) whichever thread runs it, so the extents are
 // byte for byte the ones the engine thread would write alone.
 //
-//  * Work stealing: a worker with room is handed the queue's last chunk, at each submit. So an
-//    idle worker takes a write's first two chunks as they are queued, and later ones from the
-//    queue's end as it finishes. The engine thread compresses whatever no worker has taken, from
-//    the start; while the chunk it needs is on a worker it compresses the first queued one and
-//    lets the event loop turn after each, which takes the worker's results and hands it more.
-//    (Session 7 measured queuing a whole write before handing any out, so that a worker takes
-//    the last chunks: zstd:1 writes were 15-20% slower. The writer then compressed its chunks
-//    without turning the event loop, and the worker, done with its two, waited:
-//    docs/benchmarks.md, "Compressed writes".) Workers that are still starting, or busy, never
-//    make a write wait for them, and the engine thread is one more compressor.
+//  * Work sharing, in file order: a worker with room is handed the queue's first chunk, at each
+//    submit and at each of its results; the engine thread compresses the chunk it needs next
+//    when no worker has it, and while that chunk is on a worker it compresses the first queued
+//    one meanwhile and lets the event loop turn after each, which takes the workers' results
+//    and hands them more (the write path itself never waits for a task). So a worker always
+//    holds chunks the writer needs soon, and the writer waits for a worker only at the end of
+//    a write. Workers that are still starting, or busy, never make a write wait for them, and
+//    the engine thread is one more compressor.
+//    (Until session 8 a worker was handed the queue's last chunk. The engine thread then
+//    compressed the front of a write without turning the event loop, since the chunk it needed
+//    was never on a worker, and the worker, done with its two, waited: with one worker, zstd:1
+//    in Chromium, the pool alone ran 167-211 MB/s on 4 MiB writes and 134-227 on 32 MiB writes,
+//    the worker doing 9% of an 8 MiB write's chunks; handed the first chunks, 313-355 and
+//    351-418. docs/benchmarks.md, "Compressed writes".)
 //  * Failure: a worker that cannot start (no Worker in this environment, a script that does not
 //    load, kernels that fail), that dies, that reports an error or that does not answer a chunk
 //    within JOB_TIMEOUT_MS disables the pool for good: its chunks, and every later chunk, are
@@ -503,8 +507,8 @@ export class CompressPool {
         if (s.compressReady && s.port && s.running.size < PER_WORKER_INFLIGHT && (!best || s.running.size < best.running.size)) best = s;
       }
       if (!best) return;
-      // From the end of the queue: the chunks the writer needs last (see the header).
-      const j = this.queue.pop()!;
+      // The first queued chunk: the one the writer needs soonest (see the header).
+      const j = this.queue.shift()!;
       const buf = this.spares.pop() ?? new ArrayBuffer(BTRFS_MAX_UNCOMPRESSED);
       new Uint8Array(buf, 0, j.input.length).set(j.input);
       j.state = 'running';
