@@ -33,8 +33,14 @@ interface Entry {
 interface InodeMap {
   /** The inode generation the entries belong to. */
   generation: number;
-  /** Sorted by start, non-overlapping. */
-  entries: Entry[];
+  /**
+   * The entries, sorted by start and non-overlapping, in chunks of at most chunkEntries (none
+   * empty): a file of many extents (random overwrites) costs a splice of one chunk per change
+   * instead of a move of every entry after it.
+   */
+  chunks: Entry[][];
+  /** Entries in all chunks. */
+  count: number;
 }
 
 interface RootMaps {
@@ -43,6 +49,9 @@ interface RootMaps {
 }
 
 const MAX_ENTRIES_PER_ROOT = 1 << 18;
+
+/** A chunk that grows past this many entries is split in two. */
+let chunkEntries = 128;
 
 const maps = new WeakMap<Root, RootMaps>();
 
@@ -57,6 +66,14 @@ export function setExtentMapVerify(on: boolean): void {
   verify = on;
 }
 
+/** Sets the entries a chunk holds before it splits (tests: small chunks make many of them). Returns the old value. */
+export function setExtentMapChunkEntries(n: number): number {
+  assert(Number.isInteger(n) && n >= 2, `extent map chunks of ${n} entries`);
+  const old = chunkEntries;
+  chunkEntries = n;
+  return old;
+}
+
 /** Counters for tests and benchmarks. */
 export const extentMapStats = { hits: 0, misses: 0 };
 
@@ -69,18 +86,18 @@ function inodeMap(root: Root, ino: number, generation: number, create: boolean):
   }
   let m = r.inodes.get(ino);
   if (m && m.generation !== generation) {
-    r.entries -= m.entries.length;
+    r.entries -= m.count;
     r.inodes.delete(ino);
     m = undefined;
   }
   if (!m && create) {
-    m = { generation, entries: [] };
+    m = { generation, chunks: [], count: 0 };
     r.inodes.set(ino, m);
   }
   return m;
 }
 
-/** Index of the first entry whose end is above `offset`. */
+/** Index of the first entry of `entries` whose end is above `offset` (entries.length if none). */
 function firstEnding(entries: Entry[], offset: number): number {
   let lo = 0;
   let hi = entries.length;
@@ -92,6 +109,66 @@ function firstEnding(entries: Entry[], offset: number): number {
   return lo;
 }
 
+/** Where the first entry whose end is above `offset` is: [chunk, index]; [chunks.length, 0] if none. */
+function locate(chunks: Entry[][], offset: number): [number, number] {
+  let lo = 0;
+  let hi = chunks.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = chunks[mid];
+    if (c[c.length - 1].end <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo === chunks.length ? [lo, 0] : [lo, firstEnding(chunks[lo], offset)];
+}
+
+/**
+ * Drops the entries overlapping [start, end) and puts `piece` (if any) in their place; returns
+ * the change in the number of entries. `piece` must lie within the dropped span's gap.
+ */
+function replace(m: InodeMap, start: number, end: number, piece: Entry | undefined): number {
+  const chunks = m.chunks;
+  let [ci, i] = locate(chunks, start);
+  let removed = 0;
+  while (ci < chunks.length) {
+    const c = chunks[ci];
+    let j = i;
+    while (j < c.length && c[j].start < end) j++;
+    const more = j === c.length;
+    if (j > i) {
+      c.splice(i, j - i);
+      removed += j - i;
+    }
+    if (c.length === 0) {
+      chunks.splice(ci, 1);
+      i = 0;
+    } else if (more && i === c.length && ci + 1 < chunks.length) {
+      ci++;
+      i = 0;
+    } else {
+      break;
+    }
+    if (!more) break;
+  }
+  let added = 0;
+  if (piece) {
+    added = 1;
+    if (chunks.length === 0) {
+      chunks.push([piece]);
+    } else {
+      if (ci === chunks.length) {
+        ci = chunks.length - 1;
+        i = chunks[ci].length;
+      }
+      const c = chunks[ci];
+      c.splice(i, 0, piece);
+      if (c.length > chunkEntries) chunks.splice(ci + 1, 0, c.splice(c.length >>> 1));
+    }
+  }
+  m.count += added - removed;
+  return added - removed;
+}
+
 /**
  * The file extent items overlapping [start, end), in file order (as findFileExtents returns
  * them), when the map covers all of the range; undefined when any part is unknown.
@@ -99,14 +176,21 @@ function firstEnding(entries: Entry[], offset: number): number {
 export function cachedFileExtents(root: Root, ino: number, generation: number, start: number, end: number): FileExtent[] | undefined {
   const m = inodeMap(root, ino, generation, false);
   if (!m || end <= start) return undefined;
-  const e = m.entries;
-  let i = firstEnding(e, start);
+  const chunks = m.chunks;
+  let [ci, i] = locate(chunks, start);
   let cur = start;
   const out: FileExtent[] = [];
-  for (; cur < end; i++) {
-    if (i >= e.length || e[i].start > cur) return undefined;
-    if (e[i].fe) out.push(e[i].fe!);
-    cur = e[i].end;
+  while (cur < end) {
+    if (ci < chunks.length && i === chunks[ci].length) {
+      ci++;
+      i = 0;
+    }
+    if (ci >= chunks.length) return undefined;
+    const e = chunks[ci][i];
+    if (e.start > cur) return undefined;
+    if (e.fe) out.push(e.fe);
+    cur = e.end;
+    i++;
   }
   return out;
 }
@@ -135,16 +219,8 @@ export function rememberFileExtents(root: Root, ino: number, generation: number,
   }
   const m = inodeMap(root, ino, generation, true)!;
   const rm = maps.get(root)!;
-  for (const p of pieces) {
-    if (p.end <= p.start) continue;
-    // Entries already there for the same range are the same tree state: replace what overlaps.
-    const e = m.entries;
-    let i = firstEnding(e, p.start);
-    let j = i;
-    while (j < e.length && e[j].start < p.end) j++;
-    rm.entries += 1 - (j - i);
-    e.splice(i, j - i, p);
-  }
+  // Entries already there for the same range are the same tree state: replace what overlaps.
+  for (const p of pieces) if (p.end > p.start) rm.entries += replace(m, p.start, p.end, p);
 }
 
 /** Drops every entry of the inode overlapping [start, end) (before the tree changes there). */
@@ -152,14 +228,7 @@ export function invalidateFileExtents(root: Root, ino: number, start: number, en
   const r = maps.get(root);
   const m = r?.inodes.get(ino);
   if (!m || end <= start) return;
-  const e = m.entries;
-  const i = firstEnding(e, start);
-  let j = i;
-  while (j < e.length && e[j].start < end) j++;
-  if (j > i) {
-    e.splice(i, j - i);
-    r!.entries -= j - i;
-  }
+  r!.entries += replace(m, start, end, undefined);
 }
 
 /** Forgets the inode's map (its data was freed, or it is going away). */
@@ -167,6 +236,6 @@ export function forgetFileExtents(root: Root, ino: number): void {
   const r = maps.get(root);
   const m = r?.inodes.get(ino);
   if (!m) return;
-  r!.entries -= m.entries.length;
+  r!.entries -= m.count;
   r!.inodes.delete(ino);
 }

@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   readFile, writeFile, truncateFile, fallocateFile, cloneRange, defragRewrite, freeInodeData,
 } from '../../../src/inode/file.js';
-import { setExtentMapVerify, extentMapStats } from '../../../src/inode/extent-map.js';
+import { cachedFileExtents, invalidateFileExtents, rememberFileExtents, setExtentMapVerify, setExtentMapChunkEntries, extentMapStats } from '../../../src/inode/extent-map.js';
+import type { FileExtent } from '../../../src/inode/file-item.js';
+import type { Root } from '../../../src/fs/fs-info.js';
 import { readInode, writeInode } from '../../../src/inode/inode.js';
 import { InodeFlags } from '../../../src/format/constants.js';
 import { startTransaction, commitTransaction } from '../../../src/fs/transaction.js';
@@ -21,8 +23,20 @@ beforeAll(() => setExtentMapVerify(true));
 afterAll(() => setExtentMapVerify(false));
 
 describe('extent map', () => {
-  for (const seed of [1, 2, 3]) {
-    it(`stays exact under random operations (seed ${seed})`, async () => {
+  // Seeds 4 and 5 keep the map in chunks of two entries, so that every change crosses chunks.
+  for (const seed of [1, 2, 3, 4, 5]) {
+    it(`stays exact under random operations (seed ${seed}${seed > 3 ? ', chunks of 2 entries' : ''})`, async () => {
+      const oldChunk = setExtentMapChunkEntries(seed > 3 ? 2 : 128);
+      try {
+        await randomOps(seed);
+      } finally {
+        setExtentMapChunkEntries(oldChunk);
+      }
+    });
+  }
+
+  async function randomOps(seed: number): Promise<void> {
+    {
       const { dev, fs, files } = await freshFs(3);
       const root = fs.fsTree;
       const models = files.map(() => new FileModel());
@@ -96,7 +110,7 @@ describe('extent map', () => {
       for (const [i, f] of files.entries()) expect(Buffer.compare(Buffer.from(await readFile(fs, root, f.ino, 0, 1 << 30)), Buffer.from(models[i].content()))).toBe(0);
       expect(extentMapStats.hits - hits0, 'the map answered lookups').toBeGreaterThan(100);
       await judgeImage(dev, fs, files, models, `extent map seed ${seed}`);
-    });
+    }
   }
 
   it('knows a new file\'s first item from its write: the first read searches nothing, and the hit is what the tree holds', async () => {
@@ -126,4 +140,74 @@ describe('extent map', () => {
     }
     await mounted.unmount();
   });
+});
+
+describe('extent map: its chunks against a plain model', () => {
+  // The map alone, with items that stand for a tree's: random remembers and drops, and every
+  // lookup compared with a sorted array that is changed entry by entry. Small chunks make every
+  // change cross chunk boundaries, split chunks and empty them.
+  for (const chunk of [2, 3, 5, 128]) {
+    it(`chunks of ${chunk} entries`, () => {
+      const old = setExtentMapChunkEntries(chunk);
+      try {
+        const root = {} as Root;
+        const r = mulberry32(chunk);
+        const pick = (n: number) => Math.floor(r() * n);
+        type E = { start: number; end: number; fe: FileExtent | null };
+        let model: E[] = [];
+        const drop = (s: number, e: number) => { model = model.filter((x) => x.end <= s || x.start >= e); };
+        const put = (x: E) => { drop(x.start, x.end); model.push(x); model.sort((a, b) => a.start - b.start); };
+        const lookup = (s: number, e: number): FileExtent[] | undefined => {
+          const out: FileExtent[] = [];
+          let cur = s;
+          for (const x of model) {
+            if (x.end <= cur) continue;
+            if (cur >= e) break;
+            if (x.start > cur) return undefined;
+            if (x.fe) out.push(x.fe);
+            cur = x.end;
+          }
+          return cur >= e ? out : undefined;
+        };
+        const SPAN = 4000;
+        for (let op = 0; op < 3000; op++) {
+          const s = pick(SPAN);
+          const e = s + 1 + pick(r() < 0.8 ? 40 : 400);
+          if (r() < 0.6) {
+            // Items overlapping [s, e), in order, the first and last possibly reaching past it.
+            const items: FileExtent[] = [];
+            let at = s - pick(20);
+            while (at < e) {
+              if (r() < 0.5) at += 1 + pick(8);
+              const len = 1 + pick(30);
+              if (at < e && at + len > s) items.push({ fileOffset: at, numBytes: len } as FileExtent);
+              at += len;
+            }
+            rememberFileExtents(root, 7, 1, s, e, items);
+            let cur = s;
+            for (const fe of items) {
+              if (fe.fileOffset > cur) put({ start: cur, end: Math.min(fe.fileOffset, e), fe: null });
+              put({ start: fe.fileOffset, end: fe.fileOffset + fe.numBytes, fe });
+              cur = Math.max(cur, fe.fileOffset + fe.numBytes);
+            }
+            if (cur < e) put({ start: cur, end: e, fe: null });
+          } else {
+            invalidateFileExtents(root, 7, s, e);
+            drop(s, e);
+          }
+          for (let q = 0; q < 4; q++) {
+            const qs = pick(SPAN);
+            const qe = qs + 1 + pick(q === 0 ? 200 : 20);
+            const got = cachedFileExtents(root, 7, 1, qs, qe);
+            const want = lookup(qs, qe);
+            if (got === undefined || want === undefined) expect(got, `op ${op}: [${qs}, ${qe})`).toBe(want);
+            else expect(got.length === want.length && got.every((fe, k) => fe === want[k]), `op ${op}: [${qs}, ${qe})`).toBe(true);
+          }
+        }
+        expect(model.length).toBeGreaterThan(20);
+      } finally {
+        setExtentMapChunkEntries(old);
+      }
+    });
+  }
 });
