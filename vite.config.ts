@@ -45,7 +45,7 @@ export default defineConfig({
         },
       },
       {
-        optimizeDeps: { include: ['comlink', 'idb', 'hash-wasm', 'fflate', '@bokuweb/zstd-wasm', 'isomorphic-git', 'buffer'] },
+        optimizeDeps: { include: ['comlink', 'idb', 'hash-wasm', 'fflate', 'isomorphic-git', 'buffer'] },
         worker: { format: 'es' },
         test: {
           name: 'browser',

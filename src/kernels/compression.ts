@@ -12,7 +12,7 @@
 // Implementations, each chosen on the benchmark (docs/benchmarks.md, "Compression
 // kernels"): lzo is our AssemblyScript kernel (asm/lzo.ts; there is no LZO library worth
 // the name for the web), zlib is fflate, zstd is libzstd in WebAssembly
-// (@bokuweb/zstd-wasm), the heuristic is our AssemblyScript kernel (asm/heuristic.ts).
+// (@foxglove/wasm-zstd's build, zstd.ts), the heuristic is our AssemblyScript kernel (asm/heuristic.ts).
 
 import { assert, unreachable } from '../util/assert.js';
 import { FsError } from '../util/errors.js';

@@ -5,16 +5,15 @@
 // Owns: loading the zstd codec once (bounded in time), the frame-header checks that keep
 // decoding bounded, and the btrfs read/write rules.
 //
-// Implementation: libzstd compiled to WebAssembly, two builds, each chosen on the benchmark
-// (docs/benchmarks.md, "Compression kernels"):
-//  * compression: @foxglove/wasm-zstd's build (libzstd 1.5, ~1.7x faster than bokuweb's at
-//    levels 1-3 on text), through our own glue below (its package glue is CommonJS over
-//    Node's Buffer). Its .wasm is copied to src/kernels/wasm/libzstd.wasm by
-//    scripts/build-asm.mjs and loads like our kernels. Its exports are minified names, pinned
-//    to version 1.0.1 and checked at load.
-//  * decompression: @bokuweb/zstd-wasm (its own loader reads the .wasm from node_modules
-//    under Node and fetches it next to its module in a browser), whose ZSTD_decompress takes
-//    a destination capacity, which bounded decoding needs.
+// Implementation: libzstd compiled to WebAssembly, @foxglove/wasm-zstd's build (libzstd 1.5,
+// ~1.7x faster than @bokuweb/zstd-wasm's at compression levels 1-3 on text: docs/benchmarks.md,
+// "Compression kernels"), through our own glue below (its package glue is CommonJS over Node's
+// Buffer). Its .wasm is copied to src/kernels/wasm/libzstd.wasm by scripts/build-asm.mjs and
+// loads like our kernels: one instance per thread, ours alone. Its exports are minified names,
+// pinned to version 1.0.1 and checked at load. Its decompress takes a destination capacity,
+// which bounded decoding needs. (Until session 8 frames were decoded by @bokuweb/zstd-wasm,
+// whose module is one global per realm: two init() calls at once, from anyone in the realm,
+// left it decoding wrong bytes without an error.)
 // Compression is one-shot ZSTD_compress with the source size known, so libzstd fits the
 // window to the input: for inputs up to 128 KiB the frame is single-segment, its window is
 // its content size, never past windowLog 17 (checked on every frame: compressFrame).
@@ -26,7 +25,6 @@
 // libzstd sees the data: the header and every block header are walked here, the content
 // size must be at most 128 KiB, and libzstd decodes into a buffer of exactly that size.
 
-import { decompress as zstdDecompressFrame, init as zstdInit } from '@bokuweb/zstd-wasm';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import { instantiateKernel } from './wasm-loader.js';
@@ -54,9 +52,14 @@ interface LibzstdExports {
   h(srcBytes: number): number;
   /** ZSTD_compress(dst, dstCapacity, src, srcSize, level); -1 on error. */
   i(dst: number, dstCapacity: number, src: number, srcBytes: number, level: number): number;
+  /** ZSTD_decompress(dst, dstCapacity, src, srcSize): the bytes decoded, never past dstCapacity; negative on error. */
+  j(dst: number, dstCapacity: number, src: number, srcBytes: number): number;
 }
 
-/** The compressor and its two buffers (input: one extent; output: compressBound of one extent). */
+/**
+ * The codec and its two buffers (src: one extent; dst: compressBound of one extent). Compression
+ * reads src and writes dst; decompression reads a frame copied into dst and writes src.
+ */
 interface Compressor {
   readonly exports: LibzstdExports;
   heap: Uint8Array;
@@ -97,7 +100,7 @@ async function loadCompressor(): Promise<Compressor> {
   const instance = await instantiateKernel(new URL('./wasm/libzstd.wasm', import.meta.url), imports);
   const exports = instance.exports as unknown as LibzstdExports;
   if (!(exports.c instanceof WebAssembly.Memory)) throw new Error('libzstd: no memory export (not @foxglove/wasm-zstd 1.0.1?)');
-  for (const fn of ['d', 'f', 'g', 'h', 'i'] as const) {
+  for (const fn of ['d', 'f', 'g', 'h', 'i', 'j'] as const) {
     if (typeof exports[fn] !== 'function') throw new Error(`libzstd: export ${fn} is missing (not @foxglove/wasm-zstd 1.0.1?)`);
   }
   memory = exports.c;
@@ -124,6 +127,20 @@ function compressFrame(c: Compressor, input: Uint8Array, level: number): Uint8Ar
   return frame;
 }
 
+/**
+ * One frame (exactly its bytes, <= 128 KiB) decoded into at most `capacity` bytes, as a view of
+ * the codec's memory valid until the next call into it; a frame libzstd refuses: FsError EIO.
+ */
+function decodeFrame(c: Compressor, frame: Uint8Array, capacity: number): Uint8Array {
+  assert(frame.length <= c.dstCapacity && capacity <= MAX_EXTENT_BYTES, () => `zstd: a frame of ${frame.length} bytes into ${capacity}`);
+  if (c.heap.buffer !== c.exports.c.buffer) c.heap = new Uint8Array(c.exports.c.buffer);
+  c.heap.set(frame, c.dst);
+  const n = c.exports.j(c.src, capacity, c.dst, frame.length);
+  if (n < 0 || n > capacity) throw corrupt(`libzstd could not decode the frame (${n})`);
+  if (c.heap.buffer !== c.exports.c.buffer) c.heap = new Uint8Array(c.exports.c.buffer);
+  return c.heap.subarray(c.src, c.src + n);
+}
+
 export function loadZstd(): Promise<void> {
   loading ??= (async () => {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -132,17 +149,17 @@ export function loadZstd(): Promise<void> {
     });
     let c: Compressor;
     try {
-      [c] = await Promise.race([Promise.all([loadCompressor(), zstdInit()]), timeout]);
+      c = await Promise.race([loadCompressor(), timeout]);
     } finally {
       clearTimeout(timer);
     }
-    // A frame made by one build and read back by the other proves both work, and that the
-    // frame is one btrfs takes, before anything relies on them.
+    // A frame made and read back proves the codec works, and that the frame is one btrfs
+    // takes, before anything relies on it.
     const probe = new Uint8Array(64).fill(0x61);
     const frame = compressFrame(c, probe, 3).slice();
     const info = zstdFrameInfo(frame);
     assert(info.contentSize === 64 && info.windowBytes <= 2 ** MAX_WINDOW_LOG, 'zstd codec failed its self-test (frame header)');
-    const back = zstdDecompressFrame(frame);
+    const back = decodeFrame(c, frame, 64);
     assert(back.length === 64 && back.every((b) => b === 0x61), 'zstd codec failed its self-test');
     compressor = c;
     loaded = true;
@@ -247,18 +264,13 @@ export function zstdDecompress(input: Uint8Array, ramBytes: number): Uint8Array 
   assert(Number.isInteger(ramBytes) && ramBytes >= 0 && ramBytes <= MAX_EXTENT_BYTES, `zstd: ram_bytes ${ramBytes}`);
   if (input.length > MAX_EXTENT_BYTES) throw corrupt(`${input.length} bytes exceeds 128 KiB`);
   const info = zstdFrameInfo(input);
-  let decoded: Uint8Array;
-  try {
-    // With a content size libzstd decodes into exactly that many bytes (checked <= 128 KiB
-    // above); without one, into the 128 KiB the window allows.
-    decoded = zstdDecompressFrame(input.subarray(0, info.frameBytes), { defaultHeapSize: MAX_EXTENT_BYTES });
-  } catch (e) {
-    throw new FsError('EIO', `zstd extent: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  }
+  // With a content size libzstd decodes into at most that many bytes (checked <= 128 KiB
+  // above); without one, into the 128 KiB the window allows.
+  const decoded = decodeFrame(compressor!, input.subarray(0, info.frameBytes), info.contentSize >= 0 ? info.contentSize : MAX_EXTENT_BYTES);
   if (info.contentSize >= 0 && decoded.length !== info.contentSize) {
     throw corrupt(`frame decoded to ${decoded.length} bytes, header says ${info.contentSize}`);
   }
-  if (decoded.length === ramBytes) return decoded;
+  // A copy: the view is the codec's memory. Past the frame's content, zeros.
   const out = new Uint8Array(ramBytes);
   out.set(decoded.length > ramBytes ? decoded.subarray(0, ramBytes) : decoded);
   return out;

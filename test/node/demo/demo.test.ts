@@ -43,7 +43,7 @@ describe('the demo in a real browser', () => {
       logLevel: 'error',
       server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false },
       // Pre-bundled up front: a re-optimization mid-test would reload the page under us.
-      optimizeDeps: { include: ['comlink', 'idb', 'hash-wasm', 'fflate', '@bokuweb/zstd-wasm'], entries: ['index.html', 'selftest.html'] },
+      optimizeDeps: { include: ['comlink', 'idb', 'hash-wasm', 'fflate'], entries: ['index.html', 'selftest.html'] },
       worker: { format: 'es' },
     });
     await server.listen();

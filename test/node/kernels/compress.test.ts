@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { init as bokuwebInit } from '@bokuweb/zstd-wasm';
 import {
   BTRFS_MAX_UNCOMPRESSED, COMPRESSION_TYPES, compress, compressRaw, compressionKernelsLoaded, compressionSavesSector,
   compressionTypeById, compressionTypeByName, decompress, decompressInline, effectiveLevel, loadCompressionKernels,
@@ -313,6 +314,24 @@ describe('interop: zstd with the zstd tool', () => {
     const big = KINDS.text!(1 << 20);
     const wide = new Uint8Array(execFileSync('zstd', ['-19', '-q', '-c', '-'], { input: big, maxBuffer: 1 << 24 }));
     expect(() => decompress('zstd', wide.subarray(0, 131072), EXTENT_BYTES)).toThrow(FsError);
+  });
+});
+
+describe('zstd: the codec is ours alone', () => {
+  it('another library\'s zstd module initialised again in this realm changes nothing we decode', async () => {
+    // @bokuweb/zstd-wasm keeps one module per realm, and each init() makes a new instance of it;
+    // after a few, two at once, it fails frames or decodes wrong bytes without an error. butterfs decoded with it until session 8: it now decodes
+    // with its own libzstd instance (zstd.ts), so what another user of that package does in the
+    // same realm cannot reach our reads.
+    const entries = corpus().filter((e) => e.data.length > 0 && e.data.length <= EXTENT_BYTES);
+    const frames = entries.map(({ data }) => compressRaw('zstd', data, 3));
+    await bokuwebInit();
+    await Promise.all([bokuwebInit(), bokuwebInit()]);
+    for (const [i, { name, data }] of entries.entries()) {
+      const f = frames[i];
+      if (f === null) continue;
+      expect(bytesEqual(decompress('zstd', f, data.length), data), name).toBe(true);
+    }
   });
 });
 
