@@ -30,7 +30,22 @@ self.onmessage = async (e) => {
 `);
 writeFileSync(`${dir}/index.html`, `<!doctype html><script type="module">
 const w = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
-window.runWorkload = (a) => new Promise((res) => { w.onmessage = (e) => res(e.data); w.postMessage(a); });
+// A workload module that fails to load (a syntax error, a missing export) fires 'error' on the
+// worker, maybe before the first run, and never answers: that is reported as the workload's
+// error instead of waiting forever.
+let failed;
+let pending;
+w.onerror = (e) => {
+  e.preventDefault();
+  failed = { error: \`the workload worker failed: \${e.message || 'its module did not load'}\` };
+  pending?.(failed);
+};
+window.runWorkload = (a) => new Promise((res) => {
+  if (failed) return res(failed);
+  pending = res;
+  w.onmessage = (e) => res(e.data);
+  w.postMessage(a);
+});
 </script>`);
 
 const server = await createServer({ root: dir, configFile: false, logLevel: 'warn', server: { port: 0, fs: { strict: false } } });
