@@ -136,6 +136,30 @@ function ownBuffer(view: Uint8Array): ArrayBuffer {
   return view.slice().buffer as ArrayBuffer;
 }
 
+/** An error as a worker reports it. */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+/**
+ * A worker's answer to a chunk request, with the buffers to transfer: compressChunk's result,
+ * the input buffer back, and the output buffer back when the result did not use it; or
+ * `failed` (the pool then runs the chunk again on its own thread, where the same error
+ * surfaces to the writer).
+ */
+export function answerChunk(request: ChunkRequest): { reply: WorkerReply; transfer: ArrayBuffer[] } {
+  try {
+    const { wire, transfer } = toWire(compressChunk(request.job, new Uint8Array(request.input, 0, request.length), request.output));
+    const output = request.output !== undefined && !transfer.includes(request.output) ? request.output : undefined;
+    return {
+      reply: { type: 'done', id: request.id, result: wire, input: request.input, output },
+      transfer: [...transfer, request.input, ...(output ? [output] : [])],
+    };
+  } catch (e) {
+    return { reply: { type: 'failed', id: request.id, error: errorMessage(e), input: request.input }, transfer: [request.input] };
+  }
+}
+
 /** A result as it crosses to the pool, with the buffers to transfer. */
 export function toWire(result: ChunkResult): { wire: WireResult; transfer: ArrayBuffer[] } {
   if (result.kind !== 'compressed') return { wire: result, transfer: [] };

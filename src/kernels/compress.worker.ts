@@ -8,7 +8,7 @@
 // request alone.
 
 import { loadKernels } from './checksum.js';
-import { compressChunk, toWire, type ChunkRequest, type WorkerReply, type WorkerRequest } from './compress-chunk.js';
+import { answerChunk, errorMessage, type ChunkRequest, type WorkerReply, type WorkerRequest } from './compress-chunk.js';
 import { loadCompressionKernels } from './compression.js';
 import { sumDeviceRanges } from './device-sums.js';
 
@@ -38,10 +38,6 @@ async function endpoint(): Promise<Endpoint> {
   };
 }
 
-function message(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-}
-
 const port = await endpoint();
 // The checksum kernels are small and are all a sums request needs: the worker says `ready` once
 // they are, and `compress-ready` once the compression kernels (zstd's is large), loading
@@ -51,7 +47,7 @@ let loadFailed = false;
 const failLoad = (e: unknown) => {
   if (loadFailed) return;
   loadFailed = true;
-  port.post({ type: 'load-failed', error: message(e) }, []);
+  port.post({ type: 'load-failed', error: errorMessage(e) }, []);
 };
 const compression = loadCompressionKernels();
 compression.catch(failLoad);
@@ -63,21 +59,7 @@ try {
 }
 
 function compressRequest(request: ChunkRequest): void {
-  const input = new Uint8Array(request.input, 0, request.length);
-  let reply: WorkerReply;
-  let transfer: ArrayBuffer[];
-  try {
-    const result = compressChunk(request.job, input, request.output);
-    const { wire, transfer: out } = toWire(result);
-    // An output buffer the chunk did not need goes back to the pool too.
-    const output = request.output !== undefined && !out.includes(request.output) ? request.output : undefined;
-    reply = { type: 'done', id: request.id, result: wire, input: request.input, output };
-    transfer = [...out, request.input, ...(output ? [output] : [])];
-  } catch (e) {
-    // The pool runs the chunk again on its own thread, where the same error surfaces to the writer.
-    reply = { type: 'failed', id: request.id, error: message(e), input: request.input };
-    transfer = [request.input];
-  }
+  const { reply, transfer } = answerChunk(request);
   port.post(reply, transfer);
 }
 
@@ -91,7 +73,7 @@ port.listen((request) => {
     // Device checksums for a commit (device-sums.ts): async (the worker opens its own handle).
     sumDeviceRanges(request.source, request.ranges, request.csum, request.sectorSize).then(
       (sums) => port.post({ type: 'sums-done', id: request.id, sums: sums.buffer as ArrayBuffer }, [sums.buffer as ArrayBuffer]),
-      (e: unknown) => port.post({ type: 'sums-failed', id: request.id, error: message(e) }, []),
+      (e: unknown) => port.post({ type: 'sums-failed', id: request.id, error: errorMessage(e) }, []),
     );
     return;
   }

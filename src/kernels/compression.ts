@@ -149,9 +149,7 @@ function codecOutput(codec: CompressionName, input: Uint8Array, level: number, s
  * btrfs clamps them.
  */
 export function compress(codec: CompressionName, input: Uint8Array, level: number, sectorSize = 4096): Uint8Array | null {
-  const out = compressRaw(codec, input, level, sectorSize);
-  if (out === null || !compressionSavesSector(out.length, input.length, sectorSize)) return null;
-  return out;
+  return compressView(codec, input, level, sectorSize)?.slice() ?? null;
 }
 
 /**

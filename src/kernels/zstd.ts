@@ -113,14 +113,18 @@ async function loadCompressor(): Promise<Compressor> {
   return { exports, heap: new Uint8Array(memory.buffer), src, dst, dstCapacity };
 }
 
+/** The codec's heap, viewed again when its memory grew (which detaches the old view). */
+function heapOf(c: Compressor): Uint8Array {
+  if (c.heap.buffer !== c.exports.c.buffer) c.heap = new Uint8Array(c.exports.c.buffer);
+  return c.heap;
+}
+
 /** One ZSTD_compress frame of input (<= 128 KiB), as a view of the codec's memory (valid until the next call into it). */
 function compressFrame(c: Compressor, input: Uint8Array, level: number): Uint8Array {
-  if (c.heap.buffer !== c.exports.c.buffer) c.heap = new Uint8Array(c.exports.c.buffer);
-  c.heap.set(input, c.src);
+  heapOf(c).set(input, c.src);
   const n = c.exports.i(c.dst, c.dstCapacity, c.src, input.length, level);
   if (n < 0 || n > c.dstCapacity) throw new Error(`libzstd: ZSTD_compress failed (${n})`);
-  if (c.heap.buffer !== c.exports.c.buffer) c.heap = new Uint8Array(c.exports.c.buffer);
-  const frame = c.heap.subarray(c.dst, c.dst + n);
+  const frame = heapOf(c).subarray(c.dst, c.dst + n);
   // btrfs reads no window over 128 KiB: never write one (a header walk, a few block headers).
   const info = zstdFrameInfo(frame);
   assert(info.frameBytes === n && info.contentSize === input.length, () => `libzstd wrote a frame of ${info.frameBytes}/${n} bytes for ${info.contentSize}/${input.length}`);
@@ -133,12 +137,10 @@ function compressFrame(c: Compressor, input: Uint8Array, level: number): Uint8Ar
  */
 function decodeFrame(c: Compressor, frame: Uint8Array, capacity: number): Uint8Array {
   assert(frame.length <= c.dstCapacity && capacity <= MAX_EXTENT_BYTES, () => `zstd: a frame of ${frame.length} bytes into ${capacity}`);
-  if (c.heap.buffer !== c.exports.c.buffer) c.heap = new Uint8Array(c.exports.c.buffer);
-  c.heap.set(frame, c.dst);
+  heapOf(c).set(frame, c.dst);
   const n = c.exports.j(c.src, capacity, c.dst, frame.length);
   if (n < 0 || n > capacity) throw corrupt(`libzstd could not decode the frame (${n})`);
-  if (c.heap.buffer !== c.exports.c.buffer) c.heap = new Uint8Array(c.exports.c.buffer);
-  return c.heap.subarray(c.src, c.src + n);
+  return heapOf(c).subarray(c.src, c.src + n);
 }
 
 export function loadZstd(): Promise<void> {

@@ -5,7 +5,7 @@
 // and the chunks are compressed on the engine thread; unmount stops the workers.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Worker as NodeWorker } from 'node:worker_threads';
-import { compressChunk, releaseChunkBuffer, takeChunkBuffer, toWire, type ChunkJob, type ChunkResult } from '../../../src/kernels/compress-chunk.js';
+import { answerChunk, compressChunk, releaseChunkBuffer, takeChunkBuffer, type ChunkJob, type ChunkResult } from '../../../src/kernels/compress-chunk.js';
 import { CompressPool, spawnCompressWorker, type CompressWorkerPort } from '../../../src/kernels/compress-pool.js';
 import { BTRFS_MAX_COMPRESSED, compress, effectiveLevel, loadCompressionKernels, type CompressionName } from '../../../src/kernels/compression.js';
 import { loadKernels, type CsumName } from '../../../src/kernels/checksum.js';
@@ -143,7 +143,7 @@ describe('compression pool: chunks', () => {
 });
 
 /**
- * A worker on this thread: it says ready, and answers each chunk with compressChunk's result one
+ * A worker on this thread: it says ready, and answers each chunk as the worker does (answerChunk) one
  * task later (setImmediate), as a worker whose result waits for the engine's event loop to turn.
  * `received`: the ids of the chunks it was handed, in order.
  */
@@ -153,11 +153,7 @@ function sameThreadPort(received: number[]): CompressWorkerPort {
     post: (request) => {
       if (request.type !== 'chunk') return;
       received.push(request.id);
-      setImmediate(() => {
-        const { wire, transfer } = toWire(compressChunk(request.job, new Uint8Array(request.input, 0, request.length), request.output));
-        const output = request.output !== undefined && !transfer.includes(request.output) ? request.output : undefined;
-        handler({ type: 'done', id: request.id, result: wire, input: request.input, output });
-      });
+      setImmediate(() => handler(answerChunk(request).reply));
     },
     onMessage: (h) => {
       handler = h;
