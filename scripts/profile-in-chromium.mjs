@@ -5,6 +5,9 @@
 //
 //   node scripts/profile-in-chromium.mjs test/bench/browser/profile/compressed-write.ts '{"mode":"compress=lzo"}'
 //
+// Workloads are in test/bench/browser/profile/: compressed-write.ts (the compress bench's write),
+// small-files-cold.ts (the files bench's cold stat and readdir passes, with the device reads
+// counted) and random-rw.ts (the random 4 KiB row, with a chosen share of reads).
 // The workload module exports `async function run(args)`; it runs once unprofiled (warm-up) and
 // once profiled. The profile goes to node_modules/.cache/profile/<name>.cpuprofile (open it in
 // Chrome's DevTools) and its top functions by self time are printed. A development tool: CI does
