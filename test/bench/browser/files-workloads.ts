@@ -159,8 +159,10 @@ export async function sequentialRead(t: Target, path: string, totalBytes: number
   return { MBps: totalBytes / 1e3 / (t1 - t0) };
 }
 
-/** Random 4 KiB reads and overwrites (75/25) at aligned offsets of an existing file, then the commit. */
-export async function randomReadWrite(t: Target, path: string, fileBytes: number, ops: number, seed: number): Promise<{ opsPerSec: number; commitMs: number }> {
+/** Random 4 KiB reads and overwrites (75/25 unless `readShare` says otherwise) at aligned offsets of an existing file, then the commit. */
+export async function randomReadWrite(
+  t: Target, path: string, fileBytes: number, ops: number, seed: number, readShare = 0.75,
+): Promise<{ opsPerSec: number; commitMs: number }> {
   const r = rng(seed);
   const buf = new Uint8Array(4096);
   const blocks = fileBytes / 4096;
@@ -168,7 +170,7 @@ export async function randomReadWrite(t: Target, path: string, fileBytes: number
   const fh = await t.promises.open(path, 'r+');
   for (let k = 0; k < ops; k++) {
     const at = Math.floor(r() * blocks) * 4096;
-    if (r() < 0.75) {
+    if (r() < readShare) {
       const { bytesRead } = await fh.read(buf, 0, 4096, at);
       if (bytesRead !== 4096) throw new Error('short read');
     } else {
