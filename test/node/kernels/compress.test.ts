@@ -320,9 +320,10 @@ describe('interop: zstd with the zstd tool', () => {
 describe('zstd: the codec is ours alone', () => {
   it('another library\'s zstd module initialised again in this realm changes nothing we decode', async () => {
     // @bokuweb/zstd-wasm keeps one module per realm, and each init() makes a new instance of it;
-    // after a few, two at once, it fails frames or decodes wrong bytes without an error. butterfs decoded with it until session 8: it now decodes
-    // with its own libzstd instance (zstd.ts), so what another user of that package does in the
-    // same realm cannot reach our reads.
+    // after a few, two at once, it fails frames or decodes wrong bytes without an error.
+    // butterfs decoded with it until session 8: it now decodes with its own libzstd instance
+    // (zstd.ts), so what another user of that package does in the same realm cannot reach our
+    // reads.
     const entries = corpus().filter((e) => e.data.length > 0 && e.data.length <= EXTENT_BYTES);
     const frames = entries.map(({ data }) => compressRaw('zstd', data, 3));
     await bokuwebInit();
