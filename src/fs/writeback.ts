@@ -91,11 +91,14 @@ const INDEX_GRANULE_BYTES = 64 * 1024;
  * Small extents' bytes are copied end to end into arena chunks of this size rather than each
  * into its own buffer: extents allocated one after the other (the usual case) then sit side by
  * side in the arena as on disk, and the flush writes a run of them from the arena as it is,
- * without gathering it into a new buffer. Up to four chunks (16 MiB) are kept for the next
- * transaction: fresh memory costs a page fault per 4 KiB on first touch, more than the copy.
+ * without gathering it into a new buffer. One chunk is kept, and reused after each spill and for
+ * the next transaction: fresh memory costs a page fault per 4 KiB on first touch, more than the
+ * copy (in Chromium on this VM ~10 µs a page; with four chunks kept, a fresh mount's first 16 MiB
+ * of small writes spent ~40 ms faulting: docs/benchmarks.md, "Files", session 10). A spill writes
+ * what the flush would have written anyway, in runs of up to a chunk.
  */
 const ARENA_CHUNK_BYTES = 4 * 1024 * 1024;
-const ARENA_CHUNKS_KEPT = 4;
+const ARENA_CHUNKS_KEPT = 1;
 
 export class DataWriteback {
   /** Every held extent, in the order added. */

@@ -98,7 +98,7 @@ describe('data writeback', () => {
     const p = fs.promises;
     await p.mkdir('/d');
     await fs.sync();
-    // 24 MiB of small extents: more than the arena keeps (4 chunks of 4 MiB).
+    // 24 MiB of small extents: several times what the arena keeps (one chunk of 4 MiB).
     const files = 6000;
     const size = (i: number) => 2100 + (i % 7) * 280;
     const before = dev.writes;
