@@ -8,7 +8,9 @@
 // respect to other calls.
 //
 // Durability: sync() and datasync() commit the running transaction (there is no tree-log
-// yet, so a full commit is the fsync); writes are durable at the next commit otherwise.
+// yet, so a full commit is the fsync); writes are durable at the next commit otherwise. A
+// compressed write may return before its last chunks are extents (write-behind): they are
+// before any other call runs, and an error there is the next call's (inode/file.ts cowRange).
 import type { FsInfo } from '../fs/fs-info.js';
 import { readInode, findInode, isDir, type InodeItem } from '../inode/inode.js';
 import { evictInode } from '../inode/namei.js';
@@ -91,10 +93,10 @@ export class FileHandle {
     if (this.#fd === -1 || this.#closing) throw fsError('EBADF', syscall, this.path, 'file closed');
   }
 
-  private async run<T>(syscall: string, write: boolean, fn: (fs: FsInfo) => Promise<T>): Promise<T> {
+  private async run<T>(syscall: string, write: boolean, fn: (fs: FsInfo) => Promise<T>, options?: { continuesWrite: boolean }): Promise<T> {
     this.checkOpen(syscall);
     try {
-      return await (write ? this.fsys.transaction(fn) : this.fsys.read(fn));
+      return await (write ? this.fsys.transaction(fn, options) : this.fsys.read(fn));
     } catch (e) {
       throw withPath(e, syscall, this.path);
     }
@@ -254,11 +256,14 @@ export class FileHandle {
     return this.run('write', true, async (fs) => {
       const append = (this.flags & O.APPEND) !== 0;
       const at = append ? (await readInode(fs, this.loc.root, this.loc.ino)).size : (position ?? this.#position);
-      const n = await file.writeFile(fs, this.loc.root, this.loc.ino, at, bytes);
+      // A compressed write may return while its last chunks compress (write-behind: see
+      // inode/file.ts cowRange); the next write of this file takes them up, anything else
+      // settles them first.
+      const n = await file.writeFile(fs, this.loc.root, this.loc.ino, at, bytes, { behind: true });
       // pwrite (a position given) leaves the file position alone, even with O_APPEND.
       if (position === undefined) this.#position = at + n;
       return n;
-    });
+    }, { continuesWrite: true });
   }
 
   async writev<T extends View[]>(buffers: T, position?: number | bigint | null): Promise<{ bytesWritten: number; buffers: T }> {

@@ -2,7 +2,7 @@
 // through a transaction mutex, the periodic commit (`commit=`), sync, unmount. The POSIX
 // surface (fs.promises) is built on this.
 import type { BlockDevice } from '../device/block-device.js';
-import type { FsInfo, Root } from '../fs/fs-info.js';
+import { settleWriteTail, type FsInfo, type Root } from '../fs/fs-info.js';
 import { openFs } from '../fs/open.js';
 import { defaultCompressWorkers, startCompressPool } from '../kernels/compress-pool.js';
 import { startTransaction, commitTransaction } from '../fs/transaction.js';
@@ -97,7 +97,7 @@ export class Filesystem {
   private async runCleaner(): Promise<void> {
     // Bounded by the work: each turn drops at least one budget of blocks or ends.
     for (;;) {
-      const more = await this.mutex.run(async () => {
+      const more = await this.locked(async () => {
         if (!this.mounted || this.info.readonly) return false;
         try {
           if (this.info.transid === 0) startTransaction(this.info);
@@ -163,8 +163,8 @@ export class Filesystem {
    * Runs `fn` as part of the running transaction (started if none), with exclusive access.
    * Changes become durable at the next commit (sync, the commit= timer, unmount).
    */
-  transaction<T>(fn: (fs: FsInfo) => Promise<T>): Promise<T> {
-    return this.mutex.run(async () => {
+  transaction<T>(fn: (fs: FsInfo) => Promise<T>, options: { continuesWrite?: boolean } = {}): Promise<T> {
+    return this.locked(async () => {
       this.assertMounted();
       if (this.info.readonly) throw new FsError('EROFS', 'filesystem is mounted read-only');
       if (this.info.transid === 0) startTransaction(this.info);
@@ -175,6 +175,18 @@ export class Filesystem {
         await this.commitLocked();
       }
       return result;
+    }, options.continuesWrite === true);
+  }
+
+  /**
+   * Takes the writer mutex for `fn`. A write tail (FsInfo.writeTail: a compressed write that
+   * returned while its last chunks compress) is settled first, so that `fn` sees every write's
+   * extents; except for a write that may continue it (`keepTail`: inode/file.ts decides).
+   */
+  private locked<T>(fn: () => Promise<T>, keepTail = false): Promise<T> {
+    return this.mutex.run(async () => {
+      if (!keepTail && this.info.writeTail !== undefined) await settleWriteTail(this.info);
+      return fn();
     });
   }
 
@@ -183,12 +195,12 @@ export class Filesystem {
    * (mounted, and no call running or queued): the cached fast paths (FsPromises.stat) use it.
    */
   get quiescent(): boolean {
-    return this.mounted && this.mutex.idle;
+    return this.mounted && this.mutex.idle && this.info.writeTail === undefined;
   }
 
   /** Read-only access with the same exclusion (a consistent view). */
   read<T>(fn: (fs: FsInfo) => Promise<T>): Promise<T> {
-    return this.mutex.run(async () => {
+    return this.locked(async () => {
       this.assertMounted();
       return fn(this.info);
     });
@@ -196,7 +208,7 @@ export class Filesystem {
 
   /** Commits the running transaction, if any, and waits for it to be durable. */
   sync(): Promise<void> {
-    return this.mutex.run(async () => {
+    return this.locked(async () => {
       this.assertMounted();
       await this.commitLocked();
     });
@@ -210,19 +222,17 @@ export class Filesystem {
     if (this.info.readonly) return;
     this.commitTimer = setTimeout(() => {
       this.commitTimer = undefined;
-      this.mutex
-        .run(async () => {
-          if (this.mounted) await this.commitLocked();
-        })
-        .then(
-          () => this.mounted && this.armCommitTimer(),
-          (e: unknown) => {
-            // A failed periodic commit leaves the filesystem unusable for writes, as btrfs
-            // goes read-only on a transaction abort; the error surfaces on the next call.
-            this.info.readonly = true;
-            this.lastError = e;
-          },
-        );
+      this.locked(async () => {
+        if (this.mounted) await this.commitLocked();
+      }).then(
+        () => this.mounted && this.armCommitTimer(),
+        (e: unknown) => {
+          // A failed periodic commit leaves the filesystem unusable for writes, as btrfs
+          // goes read-only on a transaction abort; the error surfaces on the next call.
+          this.info.readonly = true;
+          this.lastError = e;
+        },
+      );
     }, this.options.commitIntervalMs);
     // In Node, a pending commit timer must not keep the process alive.
     (this.commitTimer as { unref?: () => void }).unref?.();
@@ -265,7 +275,7 @@ export class Filesystem {
    * Commits the running transaction first, so it checks what is on disk.
    */
   check(options: CheckOptions = {}): Promise<CheckResult> {
-    return this.mutex.run(async () => {
+    return this.locked(async () => {
       this.assertMounted();
       await this.commitLocked();
       return checkEngine(this.info, options);
@@ -286,6 +296,14 @@ export class Filesystem {
   unmount(): Promise<void> {
     return this.mutex.run(async () => {
       if (!this.mounted) return;
+      // A write tail that fails aborts the transaction (nothing more is committed); the
+      // filesystem is detached all the same, and the error reported.
+      let tailError: unknown;
+      try {
+        await settleWriteTail(this.info);
+      } catch (e) {
+        tailError = e;
+      }
       if (this.commitTimer) clearTimeout(this.commitTimer);
       this.commitTimer = undefined;
       // A cleaner turn queued behind this sees the filesystem unmounted and stops; its
@@ -294,6 +312,7 @@ export class Filesystem {
       this.mounted = false;
       this.info.cache.clear();
       await this.info.compressPool?.terminate();
+      if (tailError !== undefined) throw tailError;
     });
   }
 }

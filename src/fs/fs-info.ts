@@ -108,6 +108,36 @@ export interface FsInfoInit {
   cacheBytes?: number;
 }
 
+/** The pending end of a write that returned early (FsInfo.writeTail). */
+export interface WriteTail {
+  readonly root: Root;
+  readonly ino: number;
+  /** The file offset the write's bytes end at: a write of the same file starting here may go on before the tail settles. */
+  readonly end: number;
+  /** Writes the tail's extents. `live`: the inode item of a write of the same file now running, which takes the tail's changes to the item (nbytes, flags); else the item is read and written. */
+  settle(live: { nbytes: number; flags: number } | undefined): Promise<void>;
+}
+
+/**
+ * Settles the pending write tail, if any: its extents are written now. A tail that fails aborts
+ * the transaction (FsInfo.aborted; the mount turns read-only) and the error goes to the caller,
+ * the first call after the write whose end it was.
+ */
+export async function settleWriteTail(fs: FsInfo, live?: { nbytes: number; flags: number }): Promise<void> {
+  const t = fs.writeTail;
+  if (t === undefined) return;
+  fs.writeTail = undefined;
+  try {
+    await t.settle(live);
+  } catch (e) {
+    const detail = `the writeback of inode ${t.ino}'s last write failed after the write returned, and the transaction is aborted (the last commit stays): ${e instanceof Error ? e.message : String(e)}`;
+    const err = new FsError(e instanceof FsError ? e.code : 'EIO', detail, { cause: e });
+    fs.aborted ??= err;
+    fs.readonly = true;
+    throw err;
+  }
+}
+
 export class FsInfo implements TreeHost {
   sb: SuperBlock;
   readonly csum: CsumName;
@@ -142,8 +172,21 @@ export class FsInfo implements TreeHost {
   compressPool: CompressPool | undefined = undefined;
   /** The buffer small writes pad their sectors in (inode/file.ts paddedBuffer): one per filesystem, whose writer runs one operation at a time. */
   padScratch: Uint8Array | undefined = undefined;
+  /**
+   * A compressed write's last chunks, still compressing on a worker after the write returned
+   * (write-behind, inode/file.ts). Settled (their extents written) before anything else reads or
+   * changes the filesystem: settleWriteTail, which the API's mutex and the commit call.
+   */
+  writeTail: WriteTail | undefined = undefined;
+  /** The owned copy of a write tail's bytes (one tail at a time): reused, as fresh memory faults on first touch. */
+  writeTailScratch: Uint8Array | undefined = undefined;
+  /**
+   * Why the running transaction was aborted (a write tail failed after its write returned): no
+   * commit is made from here on, as btrfs after a transaction abort; the mount is read-only.
+   */
+  aborted: Error | undefined = undefined;
   /** Counters for tests and stats. */
-  readonly stats = { treeBlockReads: 0, treeBlockRepairs: 0, csumErrors: 0, treeBlocksAllocated: 0 };
+  readonly stats = { treeBlockReads: 0, treeBlockRepairs: 0, csumErrors: 0, treeBlocksAllocated: 0, writeTails: 0 };
   /**
    * Blocks of this transaction that a snapshot made in this transaction shares: they must be
    * COWed before any change, like written blocks (btrfs's BTRFS_ROOT_FORCE_COW, which covers

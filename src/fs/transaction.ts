@@ -16,7 +16,7 @@ import { insertItem, searchSlot } from '../tree/ctree.js';
 import { encodeChunk, stripeSize } from '../volume/volumes.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
-import type { FsInfo } from './fs-info.js';
+import { settleWriteTail, type FsInfo } from './fs-info.js';
 import { writeDirtyBlocks } from './disk-io.js';
 import { runDelayedRefs, writeDirtyBlockGroups, encodeBlockGroupItem } from './extent-tree.js';
 import { addBlockGroupFreeSpace } from './free-space-tree.js';
@@ -118,6 +118,9 @@ export async function convergeTransaction(fs: FsInfo): Promise<void> {
 
 export async function commitTransaction(fs: FsInfo): Promise<void> {
   assert(fs.transid > 0, 'commit without a transaction');
+  // A write that returned before its last chunks were extents: they are, before the commit.
+  await settleWriteTail(fs);
+  if (fs.aborted) throw fs.aborted;
   // Data before the metadata that names it: the transaction's new extents go to the devices
   // and their checksums into the csum tree (writeback.ts).
   await fs.writeback.flush(fs);

@@ -67,18 +67,18 @@ import { checksum, csumSizeBytes, checksumMatches, checksumSectorsInto } from '.
 import { DEFER_SUMS } from '../fs/writeback.js';
 import { lookup, searchSlot, setItemKeySafe, truncateItem } from '../tree/ctree.js';
 import { maxItemSize } from '../tree/extent-buffer.js';
-import type { FsInfo, Root } from '../fs/fs-info.js';
+import { settleWriteTail, type FsInfo, type Root } from '../fs/fs-info.js';
 import { allocateSpaceRange } from '../fs/space.js';
 import { insertCsums, lookupCsums, csumsExist } from '../fs/csum-tree.js';
 import { FsError, isFsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
-import { readInode, findInode, writeInode, nowTimespec, isDir, isReg, type InodeItem } from './inode.js';
+import { readInode, findInode, writeInode, cloneInode, nowTimespec, isDir, isReg, type InodeItem } from './inode.js';
 import { getXattr } from './namei.js';
 import {
   compressRaw, decompress, decompressInline, heuristic, loadCompressionKernels, compressionTypeById,
   compressionTypeByName, effectiveLevel, BTRFS_MAX_UNCOMPRESSED, BTRFS_MAX_COMPRESSED, type CompressionName,
 } from '../kernels/compression.js';
-import { CompressPool, defaultCompressWorkers } from '../kernels/compress-pool.js';
+import { CompressPool, defaultCompressWorkers, type ChunkStream } from '../kernels/compress-pool.js';
 import { releaseChunkBuffer } from '../kernels/compress-chunk.js';
 import {
   type FileExtent, fileExtentKey, findFileExtents, fileExtentEnd, encodeFileExtent, insertFileExtent, insertFileExtentDeferred, newFileExtent,
@@ -678,12 +678,25 @@ export function setCompressIncompat(fs: FsInfo, codec: CompressionName): void {
  * when that saves a sector; runs of chunks left uncompressed are written as plain extents.
  * Returns the bytes written: all of buf, or less when data space ran out after some was
  * written (ENOSPC if none was).
+ *
+ * `behind` (a FileHandle write, writeFile's caller): the write may return while its last
+ * chunks still compress on a worker (write-behind, as btrfs's writes return once their pages
+ * are dirty and compression runs at writeback). Those chunks' bytes are copied, and they become
+ * extents when the filesystem is next used (FsInfo.writeTail, settleWriteTail): by the next
+ * write of the file, after it has handed its own chunks to the pool, so that the workers never
+ * wait between two writes; before anything else, by the API's mutex and by the commit. Only
+ * when every chunk left is on a worker, they are at most WRITE_TAIL_MAX_BYTES, and a data
+ * block group has room for all of them uncompressed, so that the write's ENOSPC is still the
+ * write's. A tail that fails all the same aborts the transaction (settleWriteTail).
  */
-async function cowRange(st: FileState, start: number, buf: Uint8Array): Promise<number> {
-  const plan = await compressionFor(st);
-  if (!plan) return cowPlain(st, start, buf);
-  await loadCompressionKernels();
+async function cowRange(st: FileState, start: number, buf: Uint8Array, behind = false): Promise<number> {
   const { fs } = st;
+  const plan = await compressionFor(st);
+  if (!plan) {
+    await settleOwnTail(st);
+    return cowPlain(st, start, buf);
+  }
+  await loadCompressionKernels();
   const ss = fs.sectorsize;
   const diskISize = st.inode.size;
   // The chunks, and which are tried: a single sector that is not the whole file cannot save a
@@ -700,50 +713,168 @@ async function cowRange(st: FileState, start: number, buf: Uint8Array): Promise<
   // each here in turn.
   if (fs.compressPool === undefined) fs.compressPool = new CompressPool({ workers: await defaultCompressWorkers() });
   const results = fs.compressPool.stream({ codec: plan.codec, level: plan.level, sectorSize: ss, heuristic: !plan.skipHeuristic, csum: fs.csum }, chunks);
-  let plainFrom = 0;
-  const flushPlain = async (to: number): Promise<number> => {
-    // The shortfall (<= 0) of writing [plainFrom, to) uncompressed.
-    if (to <= plainFrom) return 0;
+  const w = new CompressedWrite(st, start, buf, plan, results);
+  let detached = false;
+  try {
+    if (fs.writeTail !== undefined) {
+      // The previous write's tail, now that this write's chunks are with the workers.
+      await settleOwnTail(st);
+      if (!plan.force && (st.inode.flags & InodeFlags.NOCOMPRESS)) {
+        // One of its chunks set the sticky flag: this write goes uncompressed, as it would have.
+        results.close();
+        return cowPlain(st, start, buf);
+      }
+    }
+    const n = await w.run(behind ? mayGoBehind : undefined);
+    if (n !== undefined) return n;
+    goBehind(w);
+    detached = true;
+    return buf.length;
+  } finally {
+    if (!detached) results.close();
+  }
+}
+
+/** The most bytes a write leaves behind (FsInfo.writeTail): what a worker holds, and then some. */
+const WRITE_TAIL_MAX_BYTES = 4 * BTRFS_MAX_UNCOMPRESSED;
+
+/** The pending write tail, which is `st`'s file's (writeFile settles any other first), settled into `st`'s inode item. */
+async function settleOwnTail(st: FileState): Promise<void> {
+  const t = st.fs.writeTail;
+  if (t === undefined) return;
+  assert(t.root === st.root && t.ino === st.ino, () => `inode ${st.ino} written while inode ${t.ino}'s tail is pending`);
+  await settleWriteTail(st.fs, st.inode);
+}
+
+/** cowRange's loop over the chunk results, which a write that goes behind leaves to finish later. */
+class CompressedWrite {
+  /** Bytes of the write done (file offset start + pos), and where the run of uncompressed chunks not yet written begins. */
+  pos = 0;
+  plainFrom = 0;
+  /** The write's bytes from write offset `base` on (after goBehind: an owned copy of the rest). */
+  buf: Uint8Array;
+  base = 0;
+  readonly total: number;
+
+  constructor(public st: FileState, readonly start: number, buf: Uint8Array, readonly plan: CompressPlan, readonly results: ChunkStream) {
+    this.buf = buf;
+    this.total = buf.length;
+  }
+
+  private bytes(from: number, to: number): Uint8Array {
+    return this.buf.subarray(from - this.base, to - this.base);
+  }
+
+  /** Writes [plainFrom, to) uncompressed; returns the shortfall (<= 0). */
+  private async flushPlain(to: number): Promise<number> {
+    const from = this.plainFrom;
+    if (to <= from) return 0;
     try {
-      const n = await cowPlain(st, start + plainFrom, buf.subarray(plainFrom, to));
-      return n - (to - plainFrom);
+      const n = await cowPlain(this.st, this.start + from, this.bytes(from, to));
+      return n - (to - from);
     } catch (e) {
-      if (isFsError(e, 'ENOSPC') && plainFrom > 0) return plainFrom - to;
+      if (isFsError(e, 'ENOSPC') && from > 0) return from - to;
       throw e;
     }
-  };
-  try {
-    let pos = 0;
-    while (pos < buf.length) {
-      const fileOffset = start + pos;
-      const len = Math.min(buf.length - pos, BTRFS_MAX_UNCOMPRESSED);
+  }
+
+  /**
+   * Turns the chunk results into extents, in file order, and returns the bytes written; or, when
+   * `stop` says so before a chunk, stops there and returns undefined (run again to finish).
+   */
+  async run(stop?: (w: CompressedWrite) => boolean): Promise<number | undefined> {
+    const { plan, results } = this;
+    while (this.pos < this.total) {
+      if (stop?.(this)) return undefined;
+      const pos = this.pos;
+      const fileOffset = this.start + pos;
+      const len = Math.min(this.total - pos, BTRFS_MAX_UNCOMPRESSED);
       const r = await results.next();
       if (r.kind === 'incompressible' && !plan.force && !plan.prop) {
         // The sticky flag: this and every later write of the inode go uncompressed.
-        st.inode.flags |= InodeFlags.NOCOMPRESS;
-        const short = await flushPlain(buf.length);
-        return buf.length + short;
+        this.st.inode.flags |= InodeFlags.NOCOMPRESS;
+        const short = await this.flushPlain(this.total);
+        this.pos = this.plainFrom = this.total;
+        return this.total + short;
       }
       if (r.kind !== 'compressed') {
-        pos += len;
+        this.pos = pos + len;
         continue;
       }
-      const short = await flushPlain(pos);
+      const short = await this.flushPlain(pos);
       if (short < 0) return pos + short;
       try {
-        await writeCompressedExtent(st, fileOffset, len, r.disk, r.sums, plan.codec);
+        await writeCompressedExtent(this.st, fileOffset, len, r.disk, r.sums, plan.codec);
       } catch (e) {
         if (isFsError(e, 'ENOSPC') && pos > 0) return pos;
         throw e;
       }
-      pos += len;
-      plainFrom = pos;
+      this.pos = this.plainFrom = pos + len;
     }
-  } finally {
-    results.close();
+    const short = await this.flushPlain(this.total);
+    this.plainFrom = this.total;
+    return this.total + short;
   }
-  const short = await flushPlain(buf.length);
-  return buf.length + short;
+}
+
+/** Whether a data block group has `bytes` contiguous and free after its allocation cursor (where the next extents go). */
+function dataRoomFor(fs: FsInfo, bytes: number): boolean {
+  for (const bg of fs.blockGroups.ofType(BlockGroupFlags.DATA)) {
+    if (bg.free !== undefined && bg.free.findFree(bytes, fs.sectorsize, bg.cursor) >= 0) return true;
+  }
+  return false;
+}
+
+/** cowRange's test before each chunk of a write that may go behind. */
+function mayGoBehind(w: CompressedWrite): boolean {
+  const { fs } = w.st;
+  const rest = w.total - w.plainFrom;
+  return rest <= WRITE_TAIL_MAX_BYTES && fs.writeTail === undefined && !fs.syncRequested && w.results.restOnWorkers && dataRoomFor(fs, rest);
+}
+
+/**
+ * Leaves the rest of `w` as the filesystem's write tail: its bytes copied (the caller's buffer
+ * is theirs again), its inode item a copy whose changes (nbytes, the sticky flag) go to the
+ * file's item when it settles.
+ */
+function goBehind(w: CompressedWrite): void {
+  const live = w.st;
+  const { fs } = live;
+  assert(fs.writeTail === undefined, 'two write tails');
+  const from = w.plainFrom;
+  const copy = (fs.writeTailScratch ??= new Uint8Array(WRITE_TAIL_MAX_BYTES)).subarray(0, w.total - from);
+  copy.set(w.buf.subarray(from - w.base));
+  w.results.rebase(copy, from);
+  w.buf = copy;
+  w.base = from;
+  w.st = { ...live, inode: cloneInode(live.inode) };
+  const before = { nbytes: w.st.inode.nbytes, flags: w.st.inode.flags };
+  fs.stats.writeTails++;
+  fs.writeTail = {
+    root: live.root,
+    ino: live.ino,
+    end: w.start + w.total,
+    settle: async (target) => {
+      try {
+        const n = (await w.run())!;
+        if (n < w.total) throw new FsError('ENOSPC', `inode ${live.ino}: no data space for ${w.total - n} bytes at file offset ${w.start + n}`);
+      } finally {
+        w.results.close();
+      }
+      const nbytes = w.st.inode.nbytes - before.nbytes;
+      const flags = w.st.inode.flags & ~before.flags;
+      if (nbytes === 0 && flags === 0) return;
+      if (target) {
+        target.nbytes += nbytes;
+        target.flags |= flags;
+        return;
+      }
+      const item = await readInode(fs, live.root, live.ino);
+      item.nbytes += nbytes;
+      item.flags |= flags;
+      await writeInode(fs, live.root, live.ino, item);
+    },
+  };
 }
 
 /**
@@ -925,10 +1056,11 @@ async function markExtentWritten(st: FileState, fe: FileExtent, a: number, b: nu
  * for NODATACOW / PREALLOC inodes NOCOW where the extents allow it. Returns the bytes
  * written (short only on ENOSPC after progress).
  */
-async function writeRange(st: FileState, start: number, buf: Uint8Array): Promise<number> {
+async function writeRange(st: FileState, start: number, buf: Uint8Array, behind = false): Promise<number> {
   const { fs } = st;
   assert(start % fs.sectorsize === 0 && buf.length % fs.sectorsize === 0, 'writeRange: not whole sectors');
-  if ((st.inode.flags & (InodeFlags.NODATACOW | InodeFlags.PREALLOC)) === 0) return cowRange(st, start, buf);
+  if ((st.inode.flags & (InodeFlags.NODATACOW | InodeFlags.PREALLOC)) === 0) return cowRange(st, start, buf, behind);
+  await settleOwnTail(st);
   const end = start + buf.length;
   const pieces: { start: number; end: number; fe?: FileExtent }[] = [];
   const cowPiece = (s: number, e: number) => {
@@ -1001,11 +1133,18 @@ function paddedBuffer(fs: FsInfo, n: number): Uint8Array {
   return view;
 }
 
-export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: number, data: Uint8Array): Promise<number> {
+export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: number, data: Uint8Array, options: { behind?: boolean } = {}): Promise<number> {
   requireWritable(fs);
   checkOffset(offset, 'write offset');
   const len = data.length;
   if (offset + len > MAX_FILE_SIZE) throw new FsError('EFBIG', `write of ${len} bytes at ${offset} passes the maximum file size`);
+  const behind = options.behind === true;
+  // A pending write tail (cowRange) of another file, or of this one not ending where this write
+  // starts, is settled now; one this write continues is settled by cowRange once this write's
+  // chunks are with the workers. Nothing before that reads or changes the tail's range: this
+  // write starts at its end, on a sector boundary (no head sector to read, no hole to fill).
+  const tail = fs.writeTail;
+  if (tail !== undefined && !(behind && tail.root === root && tail.ino === ino && tail.end === offset && offset % fs.sectorsize === 0)) await settleWriteTail(fs);
   const st = await loadFile(fs, root, ino);
   checkAttributes(fs, st.inode, offset, 'write');
   if (len === 0) return 0;
@@ -1054,7 +1193,7 @@ export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: num
       }
       buf.set(data, offset - bufStart);
     }
-    const n = await writeRange(st, bufStart, buf);
+    const n = await writeRange(st, bufStart, buf, behind);
     written = Math.max(0, Math.min(len, bufStart + n - offset));
     if (written === 0) throw new FsError('ENOSPC', `inode ${ino}: no data space for the write at ${offset}`);
   }

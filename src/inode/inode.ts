@@ -113,7 +113,7 @@ export function peekInode(root: Root, ino: number): Readonly<InodeItemT> | undef
 }
 
 /** A copy the caller may change (the cached or delayed decoded item stays as it is; `reserved` is shared and read-only). */
-function cloneInode(i: InodeItemT): InodeItemT {
+export function cloneInode(i: InodeItemT): InodeItemT {
   return {
     generation: i.generation, transid: i.transid, size: i.size, nbytes: i.nbytes, blockGroup: i.blockGroup,
     nlink: i.nlink, uid: i.uid, gid: i.gid, mode: i.mode, rdev: i.rdev, flags: i.flags, sequence: i.sequence,

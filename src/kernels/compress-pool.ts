@@ -173,8 +173,8 @@ function browserPort(worker: Worker): CompressWorkerPort {
 interface Job {
   readonly id: number;
   readonly job: ChunkJob;
-  /** The caller's bytes: run from here on the engine thread (stolen, or after a failure). */
-  readonly input: Uint8Array;
+  /** The caller's bytes: run from here on the engine thread (stolen, or after a failure). ChunkStream.rebase moves them. */
+  input: Uint8Array;
   state: 'queued' | 'running' | 'settled' | 'cancelled';
   slot: Slot | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -565,10 +565,45 @@ export class ChunkStream {
   private nextIndex = 0;
   private closed = false;
   private readonly pooled: boolean;
+  private readonly chunks: (Uint8Array | undefined)[];
 
-  constructor(private readonly pool: CompressPool, private readonly job: ChunkJob, private readonly chunks: readonly (Uint8Array | undefined)[]) {
+  constructor(private readonly pool: CompressPool, private readonly job: ChunkJob, chunks: readonly (Uint8Array | undefined)[]) {
+    this.chunks = chunks.slice();
     this.pooled = pool.active && chunks.filter((c) => c !== undefined).length >= 2;
     this.fill();
+  }
+
+  /**
+   * Whether every chunk not yet asked for is on a worker or done: none is queued or still to be
+   * submitted, so none would be compressed on this thread from the caller's bytes. What a write
+   * that returns before its last results (write-behind, inode/file.ts) needs.
+   */
+  get restOnWorkers(): boolean {
+    if (!this.pooled || this.closed || !this.pool.active) return false;
+    for (let i = this.nextIndex; i < this.chunks.length; i++) {
+      if (this.chunks[i] === undefined) continue;
+      const j = this.jobs[i];
+      if (j === undefined || !(j.state === 'running' || (j.state === 'settled' && j.outcome?.ok === true))) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The chunks not yet asked for now read from `copy`, which holds the write's bytes from offset
+   * `from` on (chunk i starts at i * BTRFS_MAX_UNCOMPRESSED): the caller's buffer may change
+   * from here on. A worker that fails makes its chunk here from the copy.
+   */
+  rebase(copy: Uint8Array, from: number): void {
+    for (let i = this.nextIndex; i < this.chunks.length; i++) {
+      const c = this.chunks[i];
+      if (c === undefined) continue;
+      const at = i * BTRFS_MAX_UNCOMPRESSED - from;
+      assert(at >= 0 && at + c.length <= copy.length, () => `rebase: chunk ${i} is not in the copy`);
+      const view = copy.subarray(at, at + c.length);
+      this.chunks[i] = view;
+      const j = this.jobs[i];
+      if (j !== undefined) j.input = view;
+    }
   }
 
   /** The next chunk's result (undefined chunk: `plain`). */

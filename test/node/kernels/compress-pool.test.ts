@@ -249,6 +249,37 @@ describe('compression pool: failures fall back to the engine thread', () => {
     expect(p.disabledReason).toMatch(/could not start: Worker is not defined/);
   });
 
+  it('write-behind: a stream says when its rest is all on workers; rebased, a hung worker\'s chunks are made here from the copy, not the caller\'s bytes', async () => {
+    vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const hung = () => pool({ workers: 1, spawn: async () => evalPort(`${READY} parentPort.on('message', () => {});`), jobTimeoutMs: 300 });
+    const buf = new Uint8Array(3 * EXTENT_BYTES);
+    buf.set(KINDS.text!(EXTENT_BYTES));
+    buf.set(KINDS.json!(EXTENT_BYTES), EXTENT_BYTES);
+    buf.set(KINDS.source!(EXTENT_BYTES), 2 * EXTENT_BYTES);
+    const views = [0, 1, 2].map((i) => buf.subarray(i * EXTENT_BYTES, (i + 1) * EXTENT_BYTES));
+    const want = views.map((v) => compressChunk(job, v.slice()));
+    // Three chunks: the worker holds two, the third is queued (it would be made here, from the
+    // caller's bytes), so the rest is not all on workers.
+    const p = hung();
+    await p.start();
+    const s = p.stream(job, views);
+    expect(s.restOnWorkers).toBe(false);
+    s.close();
+    // Two: both on the worker.
+    const q = hung();
+    await q.start();
+    const t = q.stream(job, views.slice(0, 2));
+    expect(t.restOnWorkers).toBe(true);
+    const copy = buf.slice(0, 2 * EXTENT_BYTES);
+    expect(() => t.rebase(copy.subarray(1), 0)).toThrow(/not in the copy/);
+    t.rebase(copy, 0);
+    buf.fill(0xee);
+    // The worker never answers: after the timeout the pool is off and both are made here.
+    for (const i of [0, 1]) expect(same(await t.next(), want[i]!), `chunk ${i}`).toBe(true);
+    expect(q.disabledReason).toMatch(/did not answer a chunk within 300 ms/);
+    t.close();
+  });
+
   it('a codec error in the worker reaches the writer from the engine thread, as without a pool', async () => {
     vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     const p = pool({ workers: 1, spawn: async () => evalPort(`${READY} parentPort.on('message', (m) => parentPort.postMessage({ type: 'failed', id: m.id, error: 'bad', input: m.input }, [m.input]));`) });
