@@ -73,7 +73,7 @@ import { insertCsums, lookupCsums, csumsExist } from '../fs/csum-tree.js';
 import { FsError, isFsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
 import { readInode, findInode, writeInode, cloneInode, nowTimespec, isDir, isReg, type InodeItem } from './inode.js';
-import { getXattr } from './namei.js';
+import { findXattr } from './namei.js';
 import {
   compressRaw, decompress, decompressInline, heuristic, loadCompressionKernels, compressionTypeById,
   compressionTypeByName, effectiveLevel, BTRFS_MAX_UNCOMPRESSED, BTRFS_MAX_COMPRESSED, type CompressionName,
@@ -625,17 +625,14 @@ interface CompressPlan {
 }
 
 const COMPRESSION_XATTR = new TextEncoder().encode('btrfs.compression');
+/** The property's value is compared with ASCII names only: any byte decodes to one character. */
+const latin1 = new TextDecoder('latin1');
 
 /** The codec the btrfs.compression property names (prop_compress), if any. */
 async function propCompression(st: FileState): Promise<CompressionName | undefined> {
-  let v: Uint8Array;
-  try {
-    v = await getXattr(st.fs, st.root, st.ino, COMPRESSION_XATTR);
-  } catch (e) {
-    if (isFsError(e, 'ENODATA')) return undefined;
-    throw e;
-  }
-  const name = new TextDecoder().decode(v).split(':')[0];
+  const v = await findXattr(st.fs, st.root, st.ino, COMPRESSION_XATTR);
+  if (v === undefined) return undefined;
+  const name = latin1.decode(v).split(':')[0];
   return name === 'zlib' || name === 'lzo' || name === 'zstd' ? name : undefined;
 }
 

@@ -625,6 +625,15 @@ export async function getXattr(fs: FsInfo, root: Root, ino: number, name: Uint8A
   return e.data.slice();
 }
 
+/**
+ * The value of xattr `name` of inode `ino`, or undefined: getXattr without its checks and its
+ * ENODATA (the write path asks for btrfs.compression at each compressed write, and an error
+ * made per write costs its stack trace). A view of the leaf: read it before the tree changes.
+ */
+export async function findXattr(fs: FsInfo, root: Root, ino: number, name: Uint8Array): Promise<Uint8Array | undefined> {
+  return (await lookupHashed(fs, root, ino, ItemType.XATTR_ITEM, name))?.data;
+}
+
 export async function listXattrs(fs: FsInfo, root: Root, ino: number): Promise<Uint8Array[]> {
   await readInode(fs, root, ino);
   const out: Uint8Array[] = [];
