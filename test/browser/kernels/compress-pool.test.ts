@@ -1,6 +1,7 @@
 // The compression workers in Chromium (src/kernels/compress-pool.ts): started from the page and,
 // as the engine does, from inside a dedicated worker (nested workers), through Vite's
-// `new Worker(new URL(...))`; their chunks are byte for byte the engine thread's.
+// `new Worker(new URL(...))`; their chunks are byte for byte the engine thread's; a FileHandle's
+// compressed writes go behind (return while their last chunks compress) and read back exact.
 import { describe, expect, it } from 'vitest';
 import { compressChunk, type ChunkJob } from '../../../src/kernels/compress-chunk.js';
 import { CompressPool } from '../../../src/kernels/compress-pool.js';
@@ -52,6 +53,8 @@ describe('compression pool in Chromium', () => {
       expect(answer.chunksInWorkers).toBeGreaterThan(0);
       expect(answer.write).toMatchObject({ readBack: true, disabledReason: undefined });
       expect(answer.write.chunksInWorkers).toBeGreaterThan(0);
+      expect(answer.behind).toMatchObject({ pendingAfterWrite: true, readBack: true, remountReadBack: true });
+      expect(answer.behind.tails).toBeGreaterThan(0);
     } finally {
       worker.terminate();
     }

@@ -13,6 +13,8 @@ export interface PoolWorkerAnswer {
   mismatches: string[];
   chunksInWorkers: number;
   write: { chunksInWorkers: number; readBack: boolean; disabledReason: string | undefined };
+  /** FileHandle writes, which may return while their last chunks compress (write-behind). */
+  behind: { tails: number; pendingAfterWrite: boolean; readBack: boolean; remountReadBack: boolean };
   error?: string;
 }
 
@@ -51,10 +53,25 @@ self.onmessage = async () => {
     await fs.promises.writeFile('/t', text);
     const ws = fs.info.compressPool!.status();
     const back = await fs.promises.readFile('/t');
+    // Write-behind: 1 MiB writes through a FileHandle; the read right after the last write
+    // settles its tail first.
+    const fh = await fs.promises.open('/h', 'w');
+    let pendingAfterWrite = false;
+    for (let off = 0; off < text.length; off += 1024 * 1024) {
+      await fh.write(text, off, 1024 * 1024, off);
+      pendingAfterWrite ||= fs.info.writeTail !== undefined;
+    }
+    const hBack = await fs.promises.readFile('/h');
+    await fh.close();
+    const tails = fs.info.stats.writeTails;
     await fs.unmount();
+    const again = await mount([dev]);
+    const hAgain = await again.promises.readFile('/h');
+    await again.unmount();
     const answer: PoolWorkerAnswer = {
       startMs, ready: status.ready, mismatches, chunksInWorkers: status.chunksInWorkers,
       write: { chunksInWorkers: ws.chunksInWorkers, readBack: bytesEqual(new Uint8Array(back), text), disabledReason: ws.disabledReason },
+      behind: { tails, pendingAfterWrite, readBack: bytesEqual(new Uint8Array(hBack), text), remountReadBack: bytesEqual(new Uint8Array(hAgain), text) },
     };
     postMessage(answer);
   } catch (e) {
