@@ -1479,7 +1479,9 @@ export async function cloneRange(
     if (b <= a) continue;
     if (fe.type === FileExtentType.INLINE) {
       // clone_copy_inline_extent: the bytes are copied (inline item when dst is that small).
-      const bytes = (await inlineData(src, fe)).subarray(a - ks, Math.min(fe.inline!.length, length - (a - srcOffset)));
+      // The file's bytes (decompressed when the item is compressed: not the item's length).
+      const data = await inlineData(src, fe);
+      const bytes = data.subarray(a - ks, Math.min(data.length, length - (a - srcOffset)));
       if (map(a) === 0 && inlineAllowed(dst, dstNewSize)) {
         await writeInline(dst, bytes.slice());
       } else {

@@ -44,4 +44,24 @@ describe('fs.cloneRange', () => {
     const r = await btrfsCheckDevice(dev);
     expect(r.ok, r.output).toBe(true);
   });
+  it('copies a compressed inline extent as its file bytes, not as many bytes as the item stores', async () => {
+    const dev = new MemoryDevice(128 * 1024 * 1024);
+    await mkfs([dev]);
+    const fs = await mount([dev], 'compress=zstd:1');
+    const p = fs.promises;
+    // 151 compressible bytes: a compressed inline extent whose item holds far fewer.
+    const small = new TextEncoder().encode('abcabcabcabc '.repeat(11) + 'the end.');
+    await p.writeFile('/src', small);
+    // Into an empty file (an inline item again), and at the end of a larger one (a data extent).
+    await p.copyFile('/src', '/copy', 2 /* COPYFILE_FICLONE */);
+    expect(Buffer.from(await p.readFile('/copy')).equals(Buffer.from(small))).toBe(true);
+    await p.writeFile('/big', new Uint8Array(4096).fill(7));
+    expect(await fs.cloneRange('/src', 0, 0, '/big', 4096)).toBe(small.length);
+    const big = await p.readFile('/big');
+    expect(Buffer.from(big.subarray(4096)).equals(Buffer.from(small))).toBe(true);
+    expect(big.subarray(0, 4096).every((x) => x === 7)).toBe(true);
+    await fs.unmount();
+    const r = await btrfsCheckDevice(dev);
+    expect(r.ok, r.output).toBe(true);
+  });
 });
