@@ -87,6 +87,11 @@ export interface DifferentialOptions {
   logLines?: number;
   /** butterfs-only extras run now and then (xattrs), given the subject's fs and a path. */
   extra?: (fs: PromisesLike, path: string, rng: Rng) => Promise<void>;
+  /**
+   * Handle writes are now and then 128-768 KiB at sector-aligned positions (several 128 KiB
+   * compression chunks: what a compressed write sends to the workers and may leave behind).
+   */
+  bigWrites?: boolean;
 }
 
 export interface DifferentialStats {
@@ -412,7 +417,7 @@ export async function runDifferential(o: DifferentialOptions): Promise<Different
       log.push(`realpath ${p}`);
       await both(i, 'realpath', (s) => s.fs.realpath(P(s, p)));
     } else if (roll < 88) {
-      await handleOp(i, rng, p, handles, both, P, log);
+      await handleOp(i, rng, p, handles, both, P, log, o.bigWrites === true);
     } else if (roll < 90) {
       // Deliberate argument errors.
       const which = rng.int(4);
@@ -471,7 +476,7 @@ function compareBytes(a: unknown, b: unknown): string | undefined {
 type Both = (i: number, name: string, call: (s: Side) => Promise<unknown>, compare?: (a: unknown, b: unknown) => string | undefined) => Promise<Outcome>;
 
 /** Operations on open handles: open, read/write at positions, truncate, stat, readFile, close. */
-async function handleOp(i: number, rng: Rng, p: string, handles: OpenPair[], both: Both, P: (s: Side, p: string) => string, log: string[]): Promise<void> {
+async function handleOp(i: number, rng: Rng, p: string, handles: OpenPair[], both: Both, P: (s: Side, p: string) => string, log: string[], bigWrites: boolean): Promise<void> {
   if (handles.length === 0 || rng.chance(0.25)) {
     if (handles.length >= 8) {
       const h = handles.shift()!;
@@ -510,8 +515,12 @@ async function handleOp(i: number, rng: Rng, p: string, handles: OpenPair[], bot
       return buf.subarray(0, r.bytesRead);
     }, compareBytes);
   } else if (op === 1 || op === 2) {
-    const data = rng.bytes(rng.int(20000));
-    const pos = rng.chance(0.4) ? null : rng.int(100000);
+    // (Without bigWrites the generator draws exactly what it always did: seeds replay.)
+    const big = bigWrites && rng.chance(0.5);
+    const data = big ? rng.bytes((32 + rng.int(160)) * 4096) : rng.bytes(rng.int(20000));
+    // Big writes mostly compress (16 byte values: the heuristic passes them), now and then not.
+    if (big && rng.chance(0.8)) for (let b = 0; b < data.length; b++) data[b]! &= 0x0f;
+    const pos = rng.chance(0.4) ? null : big ? rng.int(64) * 4096 : rng.int(100000);
     log.push(`fh.write ${h.path} ${data.length} @${pos}`);
     await both(i, 'fh.write', (s) => pick(s).write(data, 0, data.length, pos).then((r) => r.bytesWritten));
   } else if (op === 3) {
