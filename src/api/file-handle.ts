@@ -23,7 +23,7 @@ import { Stats, BigIntStats } from './stats.js';
 import { asNodeBytes, decodeBytes, toBytes, checkEncoding } from './encoding.js';
 import {
   withPath, fsError, parsePosition, canRead, canWrite, O, statsOf, setMode, setOwner, setTimes, touchAtime,
-  parseMode, toUnixSeconds, secondsToTimespec, checkAborted,
+  parseMode, toUnixSeconds, secondsToTimespec, checkAborted, touchAtimeHeld,
 } from './inode-ops.js';
 
 /** What node's FileHandle.read() allocates when called without a buffer. */
@@ -143,16 +143,18 @@ export class FileHandle {
     this.checkOpen('read');
     if (!canRead(this.flags)) throw fsError('EBADF', 'read', this.path, 'not open for reading');
     if (target.length === 0) return 0;
-    const { n, item } = await this.run('read', false, async (fs) => {
+    const n = await this.run('read', false, async (fs) => {
       const item = await readInode(fs, this.loc.root, this.loc.ino);
       if (isDir(item.mode)) throw new FsError('EISDIR', 'is a directory');
       const at = position ?? this.#position;
       // Straight into the caller's buffer (verified there): no buffer of our own, no copy.
       const n = await file.readFileInto(fs, this.loc.root, this.loc.ino, at, target, item);
       if (position === undefined) this.#position = at + n;
-      return { n, item };
+      // relatime: the first read after a write moves atime; in this turn of the mutex, not one
+      // of its own (the random 4 KiB read/write mix does it once per write).
+      if (!(this.flags & O.NOATIME)) await touchAtimeHeld(fs, this.fsys.options, this.loc, item);
+      return n;
     });
-    if (!(this.flags & O.NOATIME)) await this.touch(item);
     return n;
   }
 

@@ -9,6 +9,7 @@ import { checkMutable, rootReadonly } from '../inode/namei.js';
 import { FsError, ERRNO, type ErrorCode } from '../util/errors.js';
 import type { Filesystem } from './filesystem.js';
 import { shouldUpdateAtime } from './mount-options.js';
+import { startTransaction } from '../fs/transaction.js';
 import type { Loc } from './path.js';
 import { Stats, BigIntStats } from './stats.js';
 
@@ -186,12 +187,8 @@ export async function setTimes(fs: FsInfo, loc: Loc, atime: Timespec, mtime: Tim
  * short transaction, taken only when an update is due; on a read-only filesystem never.
  */
 export async function touchAtime(filesystem: Filesystem, loc: Loc, item: InodeItem): Promise<void> {
-  // A read-only subvolume keeps its atimes (btrfs_update_time fails, touch_atime ignores it).
-  // Nor does the placeholder of a subvolume (inode 2): it is not on disk.
-  if (filesystem.info.readonly || rootReadonly(loc.root) || loc.ino === EMPTY_SUBVOL_DIR_OBJECTID) return;
-  const now = nowTimespec();
-  const update = shouldUpdateAtime(filesystem.options, isDir(item.mode), item.atime, item.mtime, item.ctime, now, (item.flags & InodeFlags.NOATIME) !== 0);
-  if (!update) return;
+  const now = atimeDue(filesystem.info, filesystem.options, loc, item);
+  if (now === undefined) return;
   await filesystem.transaction(async (fs) => {
     const cur = await readInode(fs, loc.root, loc.ino).catch((e: unknown) => {
       // The inode went away between the read and now (unlinked and evicted): nothing to touch.
@@ -202,4 +199,26 @@ export async function touchAtime(filesystem: Filesystem, loc: Loc, item: InodeIt
     cur.atime = now;
     await writeInode(fs, loc.root, loc.ino, cur);
   });
+}
+
+/** The new atime when the mount's policy wants `item`'s atime moved to now, else undefined. */
+function atimeDue(fs: FsInfo, options: Filesystem['options'], loc: Loc, item: InodeItem): Timespec | undefined {
+  // A read-only subvolume keeps its atimes (btrfs_update_time fails, touch_atime ignores it).
+  // Nor does the placeholder of a subvolume (inode 2): it is not on disk.
+  if (fs.readonly || rootReadonly(loc.root) || loc.ino === EMPTY_SUBVOL_DIR_OBJECTID) return undefined;
+  const now = nowTimespec();
+  return shouldUpdateAtime(options, isDir(item.mode), item.atime, item.mtime, item.ctime, now, (item.flags & InodeFlags.NOATIME) !== 0) ? now : undefined;
+}
+
+/**
+ * touchAtime for a caller that holds the filesystem already (a read's own turn of the mutex):
+ * the update, when due, joins the running transaction (started if none) instead of taking a
+ * turn of its own. `item` is the caller's copy of the inode, read in this turn.
+ */
+export async function touchAtimeHeld(fs: FsInfo, options: Filesystem['options'], loc: Loc, item: InodeItem): Promise<void> {
+  const now = atimeDue(fs, options, loc, item);
+  if (now === undefined) return;
+  if (fs.transid === 0) startTransaction(fs);
+  item.atime = now;
+  await writeInode(fs, loc.root, loc.ino, item);
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MOUNT_OPTIONS, parseMountOptions, shouldUpdateAtime, defaultMountOptions } from '../../../src/api/mount-options.js';
 import { readFile } from 'node:fs/promises';
+import { MemoryDevice, mkfs, mount } from '../../../src/index.js';
 
 describe('mount options', () => {
   it('covers every option btrfs-man5 documents', async () => {
@@ -53,5 +54,35 @@ describe('mount options', () => {
     expect(shouldUpdateAtime({ ...rel, atime: 'noatime' }, false, t(0), t(200), t(200), t(301), false)).toBe(false);
     expect(shouldUpdateAtime({ ...rel, dirAtime: false }, true, t(0), t(200), t(200), t(301), false)).toBe(false);
     expect(shouldUpdateAtime(rel, false, t(0), t(200), t(200), t(301), true)).toBe(false); // chattr +A
+  });
+  it('a FileHandle read moves atime as the mount says, within the read's turn of the mutex: relatime after a change, then not again; noatime and O_NOATIME never', async () => {
+    const O_NOATIME = 0o1000000;
+    for (const [opts, moves] of [['', true], ['noatime', false]] as const) {
+      const dev = new MemoryDevice(64 * 1024 * 1024);
+      await mkfs([dev]);
+      let fs = await mount([dev], opts);
+      const p = fs.promises;
+      await p.writeFile('/f', 'hello');
+      await p.writeFile('/g', 'hello');
+      // atime well before mtime: relatime moves it at the next read.
+      await p.utimes('/f', 1000, 2000);
+      await p.utimes('/g', 1000, 2000);
+      const fh = await p.open('/f', 'r');
+      await fh.read(new Uint8Array(5), 0, 5, 0);
+      const first = (await p.stat('/f')).atimeMs;
+      expect(first > 2_000_000, `${opts || 'relatime'}: atime ${first}`).toBe(moves);
+      await fh.read(new Uint8Array(5), 0, 5, 0);
+      expect((await p.stat('/f')).atimeMs).toBe(first);
+      await fh.close();
+      const gh = await p.open('/g', O_NOATIME);
+      await gh.read(new Uint8Array(5), 0, 5, 0);
+      await gh.close();
+      expect((await p.stat('/g')).atimeMs).toBe(1_000_000);
+      // The update was part of the transaction: it is on disk after the commit.
+      await fs.unmount();
+      fs = await mount([dev]);
+      expect((await fs.promises.stat('/f')).atimeMs).toBe(first);
+      await fs.unmount();
+    }
   });
 });
