@@ -55,7 +55,8 @@ describe('mount options', () => {
     expect(shouldUpdateAtime({ ...rel, dirAtime: false }, true, t(0), t(200), t(200), t(301), false)).toBe(false);
     expect(shouldUpdateAtime(rel, false, t(0), t(200), t(200), t(301), true)).toBe(false); // chattr +A
   });
-  it('a FileHandle read moves atime as the mount says, within the read's turn of the mutex: relatime after a change, then not again; noatime and O_NOATIME never', async () => {
+
+  it('a FileHandle read moves atime as the mount says, in the turn of the mutex the read takes: relatime after a change, then not again; noatime and O_NOATIME never', async () => {
     const O_NOATIME = 0o1000000;
     for (const [opts, moves] of [['', true], ['noatime', false]] as const) {
       const dev = new MemoryDevice(64 * 1024 * 1024);
