@@ -5,8 +5,9 @@
 // Owns: inserting the checksums of newly written data (btrfs_csum_file_blocks: extend the
 // item that ends where the new range starts while it has room, else insert items sized to
 // the gap before the next item and to MAX_CSUM_ITEMS), looking them up for reads
-// (btrfs_lookup_csums_list / btrfs_lookup_bio_sums), and deleting those of a freed extent
-// (btrfs_del_csums: whole items, truncation at either end, or a split of one item).
+// (btrfs_lookup_csums_list / btrfs_lookup_bio_sums; the digests reads found are kept until the
+// tree changes, below), and deleting those of a freed extent (btrfs_del_csums: whole items,
+// truncation at either end, or a split of one item).
 //
 // It lives in fs/ rather than beside the file extent code in inode/ because the extent tree
 // deletes an extent's checksums when the extent's last reference goes (__btrfs_free_extent),
@@ -78,6 +79,34 @@ export interface CsumLookup {
   count: number;
 }
 
+// ---- the digests reads looked up, kept while the csum tree does not change
+//
+// A read looks up its sectors' digests: a search of the csum tree each time. Reads come back to
+// the same stretches of the disk (random reads in a file, a file read again, small files whose
+// extents sit side by side), so the digests a lookup found are kept, per aligned window of
+// CSUM_WINDOW_BYTES of disk addresses (the part of one csum item in that window, copied), and a
+// read inside a window kept needs no search. insertCsums and deleteCsums, the only code that
+// changes csum items, drop them all first. At most CSUM_WINDOWS_KEPT are kept; beyond that the
+// set starts over.
+
+/** Disk bytes per window: 1 MiB, 256 digests of a 4 KiB sector (1 KiB of crc32c, 8 KiB of sha256). */
+const CSUM_WINDOW_BYTES = 1024 * 1024;
+const CSUM_WINDOWS_KEPT = 256;
+
+interface CsumWindow {
+  /** The disk range whose digests `sums` holds, inside one window. */
+  readonly start: number;
+  readonly end: number;
+  readonly sums: Uint8Array;
+}
+
+const csumWindows = new WeakMap<FsInfo, Map<number, CsumWindow>>();
+
+/** Forgets the digests kept for reads: the csum tree is about to change. */
+function csumTreeChanging(fs: FsInfo): void {
+  csumWindows.get(fs)?.clear();
+}
+
 /** The digests stored for [bytenr, bytenr + len) (len whole sectors). */
 export async function lookupCsums(fs: FsInfo, bytenr: number, len: number): Promise<CsumLookup> {
   const ss = fs.sectorsize;
@@ -86,6 +115,15 @@ export async function lookupCsums(fs: FsInfo, bytenr: number, len: number): Prom
   const sectors = len / ss;
   const out: CsumLookup = { csums: new Uint8Array(sectors * size), found: new Uint8Array(sectors), count: 0 };
   const end = bytenr + len;
+  const win = Math.floor(bytenr / CSUM_WINDOW_BYTES);
+  let kept = csumWindows.get(fs);
+  const w = kept?.get(win);
+  if (w !== undefined && w.start <= bytenr && end <= w.end) {
+    out.csums.set(w.sums.subarray(((bytenr - w.start) / ss) * size, ((end - w.start) / ss) * size));
+    out.found.fill(1);
+    out.count = sectors;
+    return out;
+  }
   // One search, from the item at or before bytenr (it may cover it), then a walk.
   await forEachItemFromFloor(fs, fs.csumTree, csumKey(bytenr), csumKey(end - 1), (key, data) => {
     if (!isCsumKey(key)) return true;
@@ -101,6 +139,14 @@ export async function lookupCsums(fs: FsInfo, bytenr: number, len: number): Prom
     out.csums.set(data.subarray(from * size, (from + count) * size), to * size);
     out.found.fill(1, to, to + count);
     out.count += count;
+    if (count === sectors) {
+      // One item held them all: keep its part in bytenr's window for the next reads there.
+      const ws = Math.max(start, win * CSUM_WINDOW_BYTES);
+      const we = Math.min(itemEnd, (win + 1) * CSUM_WINDOW_BYTES);
+      if (kept === undefined) csumWindows.set(fs, (kept = new Map()));
+      if (kept.size >= CSUM_WINDOWS_KEPT) kept.clear();
+      kept.set(win, { start: ws, end: we, sums: data.slice(((ws - start) / ss) * size, ((we - start) / ss) * size) });
+    }
     // Items cover distinct sectors: once every sector has its digest, the walk is done (no
     // look at the next item, which may be in the next leaf: another descent).
     return out.count < sectors;
@@ -134,6 +180,7 @@ async function nextCsumStart(fs: FsInfo, bytenr: number): Promise<number> {
  * large as the gap to the next item and MAX_CSUM_ITEMS allow.
  */
 export async function insertCsums(fs: FsInfo, bytenr: number, csums: Uint8Array): Promise<void> {
+  csumTreeChanging(fs);
   const ss = fs.sectorsize;
   const size = csumSizeBytes(fs.csum);
   const max = maxCsumItems(fs);
@@ -200,6 +247,7 @@ export async function insertCsums(fs: FsInfo, bytenr: number, csums: Uint8Array)
  * Walks backwards from the end, one item per round.
  */
 export async function deleteCsums(fs: FsInfo, bytenr: number, len: number): Promise<void> {
+  csumTreeChanging(fs);
   const ss = fs.sectorsize;
   const size = csumSizeBytes(fs.csum);
   assert(bytenr % ss === 0 && len % ss === 0, 'deleteCsums: bad range');

@@ -6,7 +6,9 @@
 import { join } from 'node:path';
 import { readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileDevice, mkfs, mount, type BlockDevice } from '../../../src/index.js';
+import { FileDevice, MemoryDevice, mkfs, mount, type BlockDevice, type Filesystem } from '../../../src/index.js';
+import { findFileExtents } from '../../../src/inode/file-item.js';
+import type { FsInfo } from '../../../src/fs/fs-info.js';
 import { setDefaultCompressWorkers } from '../../../src/kernels/compress-pool.js';
 import { btrfsCheck, tempDir } from '../../shared/btrfs-progs.js';
 import { isFsError } from '../../../src/util/errors.js';
@@ -187,5 +189,41 @@ describe('checksums of large extents made at the commit', () => {
     }
     const r = await btrfsCheck(image, { dataCsum: true });
     expect(r.ok, r.output).toBe(true);
+  });
+});
+
+/** The file extent items of `path` (fs.read's callback: the filesystem is held). */
+async function extentsOf(fs: Filesystem, info: FsInfo, path: string) {
+  const loc = await fs.promises.locate(info, path);
+  return findFileExtents(info, loc.root, loc.ino, 0, Number.MAX_SAFE_INTEGER);
+}
+
+describe('digests kept for reads (fs/csum-tree.ts csum windows)', () => {
+  it('are dropped when the csum tree changes: space freed and written again reads back with its new digests', async () => {
+    const dev = new MemoryDevice(128 * 1024 * 1024);
+    await mkfs([dev]);
+    const fs = await mount([dev]);
+    const p = fs.promises;
+    const a = new Uint8Array(64 * 1024).fill(0xaa);
+    await p.writeFile('/a', a);
+    await fs.sync();
+    // Reads of /a keep the digests of its disk range.
+    expect(Buffer.from(await p.readFile('/a')).equals(Buffer.from(a))).toBe(true);
+    const [extent] = await fs.read((info) => extentsOf(fs, info, '/a'));
+    // Freed (its digests deleted at that commit), then the same addresses hold other bytes.
+    await p.unlink('/a');
+    await fs.sync();
+    await fs.sync();
+    const b = new Uint8Array(64 * 1024).fill(0xbb);
+    let reused = false;
+    for (let i = 0; i < 8 && !reused; i++) {
+      await p.writeFile(`/b${i}`, b);
+      await fs.sync();
+      reused = (await fs.read((info) => extentsOf(fs, info, `/b${i}`)))[0]!.diskBytenr === extent!.diskBytenr;
+      // A kept digest of /a's bytes would make this read EIO.
+      expect(Buffer.from(await p.readFile(`/b${i}`)).equals(Buffer.from(b))).toBe(true);
+    }
+    expect(reused, 'the freed extent was allocated again').toBe(true);
+    await fs.unmount();
   });
 });
