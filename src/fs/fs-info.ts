@@ -112,7 +112,7 @@ export interface FsInfoInit {
 export interface WriteTail {
   readonly root: Root;
   readonly ino: number;
-  /** The file offset the write's bytes end at: a write of the same file starting here may go on before the tail settles. */
+  /** The end of the write's sectors (a sector boundary, at or past its last byte): a write of the same file starting here may go on before the tail settles. */
   readonly end: number;
   /** Writes the tail's extents. `live`: the inode item of a write of the same file now running, which takes the tail's changes to the item (nbytes, flags); else the item is read and written. */
   settle(live: { nbytes: number; flags: number } | undefined): Promise<void>;

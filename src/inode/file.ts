@@ -1139,9 +1139,9 @@ export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: num
   // A pending write tail (cowRange) of another file, or of this one not ending where this write
   // starts, is settled now; one this write continues is settled by cowRange once this write's
   // chunks are with the workers. Nothing before that reads or changes the tail's range: this
-  // write starts at its end, on a sector boundary (no head sector to read, no hole to fill).
+  // write starts at its end, a sector boundary (no head sector to read, no hole to fill).
   const tail = fs.writeTail;
-  if (tail !== undefined && !(behind && tail.root === root && tail.ino === ino && tail.end === offset && offset % fs.sectorsize === 0)) await settleWriteTail(fs);
+  if (tail !== undefined && !(behind && tail.root === root && tail.ino === ino && tail.end === offset)) await settleWriteTail(fs);
   const st = await loadFile(fs, root, ino);
   checkAttributes(fs, st.inode, offset, 'write');
   if (len === 0) return 0;
