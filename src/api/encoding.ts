@@ -4,6 +4,7 @@
 // work and bytes come back as Buffers, as node's fs returns them; elsewhere these small codecs
 // do, and bytes come back as plain Uint8Arrays.
 import { FsError } from '../util/errors.js';
+import { utf8Encode } from '../util/utf8.js';
 
 export type Encoding = 'utf8' | 'utf-8' | 'ascii' | 'latin1' | 'binary' | 'base64' | 'base64url' | 'hex' | 'ucs2' | 'ucs-2' | 'utf16le' | 'utf-16le';
 
@@ -36,12 +37,11 @@ export function asNodeBytes(b: Uint8Array): Uint8Array {
   return NodeBuffer ? NodeBuffer.from(b.buffer, b.byteOffset, b.byteLength) : b;
 }
 
-const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
 export function encodeString(s: string, encoding: string = 'utf8'): Uint8Array {
   const enc = checkEncoding(encoding);
-  if (enc === 'utf8') return utf8Encoder.encode(s);
+  if (enc === 'utf8') return utf8Encode(s);
   if (NodeBuffer) {
     const b = NodeBuffer.from(s, enc);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);

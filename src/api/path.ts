@@ -18,6 +18,7 @@ export { nameString };
 import { enterSubvolume } from '../subvol/subvolume.js';
 import { FsError } from '../util/errors.js';
 import { btrfsNameHash } from '../kernels/hash.js';
+import { utf8Encode } from '../util/utf8.js';
 
 export type PathLike = string | Uint8Array | URL;
 
@@ -26,10 +27,8 @@ export const MAX_SYMLINKS = 40;
 /** PATH_MAX, counting the terminating NUL as Linux does. */
 export const PATH_MAX = 4096;
 
-const utf8 = new TextEncoder();
-
 export function nameBytes(s: string): Uint8Array {
-  return utf8.encode(s);
+  return utf8Encode(s);
 }
 
 /**
@@ -122,7 +121,7 @@ class WalkResult implements Resolved {
   ) {}
 
   get name(): Uint8Array | undefined {
-    return this.last === undefined ? undefined : (this.bytes ??= utf8.encode(this.last));
+    return this.last === undefined ? undefined : (this.bytes ??= utf8Encode(this.last));
   }
 
   get canonical(): string {
@@ -144,7 +143,7 @@ function splitComponents(path: string): string[] {
 export async function walk(fs: FsInfo, top: Loc, path: string, options: WalkOptions, subvolumes: SubvolumeRoots = loadedSubvolume): Promise<Resolved> {
   if (path === '') throw new FsError('ENOENT', 'empty path');
   // UTF-8 takes at most 3 bytes per UTF-16 unit: only long paths need encoding to be measured.
-  if (path.length * 3 >= PATH_MAX && utf8.encode(path).length >= PATH_MAX) throw new FsError('ENAMETOOLONG', `path of ${path.length} characters`);
+  if (path.length * 3 >= PATH_MAX && utf8Encode(path).length >= PATH_MAX) throw new FsError('ENAMETOOLONG', `path of ${path.length} characters`);
   let stack: Frame[] = [{ loc: top, name: '' }];
   let pending = splitComponents(path).reverse(); // next component at the end
   let mustBeDir = /\/\.?$/.test(path) && path !== '/';
@@ -171,12 +170,12 @@ export async function walk(fs: FsInfo, top: Loc, path: string, options: WalkOpti
     const dir = cur().loc;
     if (isLast && options.parentOnly) return result(dir, name, undefined, mustBeDir, stack, comp);
     if (isLast && options.create && mustBeDir) throw new FsError('EISDIR', 'O_CREAT with a trailing slash');
-    if (comp.length * 3 > NAME_LEN && (name = utf8.encode(comp)).length > NAME_LEN) throw new FsError('ENAMETOOLONG', `component of ${name.length} bytes`);
+    if (comp.length * 3 > NAME_LEN && (name = utf8Encode(comp)).length > NAME_LEN) throw new FsError('ENAMETOOLONG', `component of ${name.length} bytes`);
     // The dcache first (item-cache.ts names: dropped whenever the name's DIR_ITEM changes).
     const cache = dir.root.itemCache;
     let e = cache?.getName(dir.ino, comp) as LookupResult | undefined;
     if (!e) {
-      name ??= utf8.encode(comp);
+      name ??= utf8Encode(comp);
       e = await lookupName(fs, dir.root, dir.ino, name);
       if (!e) {
         if (isLast) return result(dir, name, undefined, mustBeDir, stack, comp);
@@ -198,7 +197,7 @@ export async function walk(fs: FsInfo, top: Loc, path: string, options: WalkOpti
       }
       continue;
     }
-    const loc: Loc = e.subvolume !== undefined ? await subvolumes(fs, dir, (name ??= utf8.encode(comp)), e.subvolume) : { root: dir.root, ino: e.ino };
+    const loc: Loc = e.subvolume !== undefined ? await subvolumes(fs, dir, (name ??= utf8Encode(comp)), e.subvolume) : { root: dir.root, ino: e.ino };
     if (isLast) {
       if (mustBeDir && e.type !== FileType.DIR) throw new FsError('ENOTDIR', `'${comp}' is not a directory`);
       return result(dir, name, { ...loc, type: e.type }, mustBeDir, stack, comp);
@@ -263,9 +262,9 @@ export function walkCachedForCreate(top: Loc, path: string): Resolved | undefine
   const e = cache.getName(dir.ino, last) as LookupResult | undefined;
   if (e) {
     if (e.subvolume !== undefined || e.type === FileType.SYMLINK) return undefined;
-    return { parent: dir, name: utf8.encode(last), target: { root: dir.root, ino: e.ino, type: e.type }, mustBeDir: false, canonical: '' };
+    return { parent: dir, name: utf8Encode(last), target: { root: dir.root, ino: e.ino, type: e.type }, mustBeDir: false, canonical: '' };
   }
-  const name = utf8.encode(last);
+  const name = utf8Encode(last);
   if (!cache.knownAbsent(dir.ino, btrfsNameHash(name))) return undefined;
   return { parent: dir, name, target: undefined, mustBeDir: false, canonical: '' };
 }

@@ -28,6 +28,7 @@ import { addRef, removeRef, listRefs, encodeRef } from './inode-ref.js';
 import { freeInodeData } from './file.js';
 import { inheritedFlags } from './attr.js';
 import { inheritProps } from './props.js';
+import { utf8Encode } from '../util/utf8.js';
 
 export interface Credentials {
   uid: number;
@@ -94,7 +95,6 @@ const DIR_NAME_LEN = DirItem.off.nameLen;
 const DIR_DATA_LEN = DirItem.off.dataLen;
 const DIR_TYPE = DirItem.off.type;
 
-const utf8Encoder = new TextEncoder();
 
 /** A readdir entry: its name bytes are made from the string on first use when the name is ASCII. */
 class ListedEntry implements DirEntryInfo {
@@ -108,7 +108,7 @@ class ListedEntry implements DirEntryInfo {
   ) {}
 
   get name(): Uint8Array {
-    return (this.bytes ??= utf8Encoder.encode(this.text));
+    return (this.bytes ??= utf8Encode(this.text));
   }
 }
 
@@ -216,7 +216,7 @@ export async function addLink(fs: FsInfo, root: Root, dir: number, name: Uint8Ar
   // find it; without it the directory is no longer complete (insertHashed cleared that).
   const ascii = asciiName(name, 0, name.length);
   const text = ascii ?? nameString(name);
-  if (cache && (ascii !== undefined || equalName(utf8Encoder.encode(text), name))) cache.addedName(dir, text, hash, { ino, type } satisfies LookupResult, complete);
+  if (cache && (ascii !== undefined || equalName(utf8Encode(text), name))) cache.addedName(dir, text, hash, { ino, type } satisfies LookupResult, complete);
   // A fresh index is a new key for certain: it waits with the other new items (btrfs delays
   // every DIR_INDEX insert: btrfs_insert_delayed_dir_index). It is above every other of `dir`,
   // so a remembered listing gets the entry at its end rather than being read again (the insert
