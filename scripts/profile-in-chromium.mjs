@@ -12,6 +12,8 @@
 // once profiled. The profile goes to node_modules/.cache/profile/<name>.cpuprofile (open it in
 // Chrome's DevTools) and its top functions by self time are printed. A development tool: CI does
 // not run it. Run it alone (it needs both cores).
+// CHROMIUM_ARGS adds Chromium switches, e.g. CHROMIUM_ARGS='--js-flags=--expose-gc' for a workload
+// that calls gc(), or '--js-flags=--trace-gc' with DEBUG=pw:browser to see each collection.
 import { createServer } from 'vite';
 import { chromium } from 'playwright-core';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -55,7 +57,7 @@ const server = await createServer({ root: dir, configFile: false, logLevel: 'war
 await server.listen();
 const url = server.resolvedUrls.local[0];
 const ctx = await chromium.launchPersistentContext(resolve('node_modules/.cache/chromium-profile-profiler'), {
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'],
+  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', ...(process.env.CHROMIUM_ARGS ? process.env.CHROMIUM_ARGS.split(' ') : [])],
 });
 try {
   const page = ctx.pages()[0] ?? await ctx.newPage();
