@@ -9,11 +9,11 @@
 // Names here are bytes (UTF-8 from the API layer); every function runs inside a transaction
 // except lookup/readdir/readlink/getxattr/listxattr.
 import { Key } from '../format/key.js';
-import { getU64 } from '../format/u64.js';
+import { getLe32, getU64 } from '../format/u64.js';
 import { ItemType, FileType, FileExtentType, LINK_MAX, ORPHAN_OBJECTID, FIRST_INODE_OBJECTID, InodeFlags, EMPTY_SUBVOL_DIR_OBJECTID, ROOT_SUBVOL_RDONLY } from '../format/constants.js';
 import { FileExtentHead, FILE_EXTENT_INLINE_DATA_START, DirItem } from '../format/structs.js';
 import { viewOf } from '../format/struct.js';
-import { insertItem, insertDeferred, insertDeferredBounded, deleteItem, iterItems, forEachSlot, lookup, searchSlot, prevLeaf, deleteItems } from '../tree/ctree.js';
+import { insertItem, insertDeferred, insertDeferredBounded, deleteItem, iterItems, forEachSlot, lookup, searchSlot, prevLeaf, nextLeaf, deleteItems } from '../tree/ctree.js';
 import { maxItemSize } from '../tree/extent-buffer.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { FsError } from '../util/errors.js';
@@ -150,14 +150,62 @@ export async function readDirAll(fs: FsInfo, root: Root, dir: number, after = 1,
   return out;
 }
 
+const textsOf = (entries: readonly unknown[]): string[] => (entries as readonly ListedEntry[]).map((e) => e.text);
+
 /**
- * The names of every entry of `dir` in index order (readdir's answer): while the listing is
- * remembered, one shared array, read-only, made once.
+ * The names of every entry of `dir` in index order (readdir's answer), read-only: a remembered
+ * listing's (made once), else read from the index items alone and remembered as names.
  */
 export async function readDirNames(fs: FsInfo, root: Root, dir: number): Promise<readonly string[]> {
-  const list = await readDirAll(fs, root, dir);
-  const make = () => list.map((e) => e.text);
-  return root.itemCache?.derivedListing(dir, list, make) ?? make();
+  const cache = root.itemCache;
+  const known = cache?.getNames(dir, textsOf);
+  if (known) return known;
+  const names = await listNames(fs, root, dir);
+  cache?.putNames(dir, names);
+  return names;
+}
+
+/**
+ * The names of `dir`'s DIR_INDEX items in order, read in place: readDirAll's walk without its
+ * entries, its per-item callback or its key objects, which made a cold 100-entry listing
+ * about 2.5 times slower (Node, session 11). The same checks: an item that does not hold
+ * exactly one entry is EUCLEAN, and indexes must ascend across leaves (a cycle in a corrupt
+ * tree would repeat them).
+ */
+async function listNames(fs: FsInfo, root: Root, dir: number): Promise<string[]> {
+  const { path } = await searchSlot(fs, root, Key.of(dir, ItemType.DIR_INDEX, 2));
+  const out: string[] = [];
+  const lo = dir >>> 0;
+  const hi = Math.floor(dir / 0x100000000) >>> 0;
+  let last = -1;
+  for (;;) {
+    const leaf = path.leaf;
+    const d = leaf.data;
+    const n = leaf.nritems;
+    const first = path.slots[0];
+    for (let slot = first; slot < n; slot++) {
+      const k = leaf.keyOffset(slot);
+      // The key (objectid, type, offset), little-endian: stop past the directory's index items.
+      if (d[k + 8] !== ItemType.DIR_INDEX || getLe32(d, k) !== lo || getLe32(d, k + 4) !== hi) return out;
+      if (slot === first) {
+        const index = getU64(d, k + 9, 'dir index');
+        if (index <= last) throw new FsError('EUCLEAN', `dir index ${leaf.key(slot)} after index ${last} in leaf ${leaf.bytenr}`);
+      }
+      const p = leaf.itemPtr(slot);
+      const size = leaf.itemSize(slot);
+      const nameLen = size >= DirItem.size ? d[p + DIR_NAME_LEN] | (d[p + DIR_NAME_LEN + 1] << 8) : 0;
+      const dataLen = size >= DirItem.size ? d[p + DIR_DATA_LEN] | (d[p + DIR_DATA_LEN + 1] << 8) : 0;
+      if (nameLen === 0 || DirItem.size + nameLen + dataLen !== size) {
+        throw new FsError('EUCLEAN', `dir index ${leaf.key(slot)}: item of ${size} bytes does not hold one entry (name ${nameLen}, data ${dataLen})`);
+      }
+      const at = p + DirItem.size;
+      out.push(asciiName(d, at, nameLen) ?? nameString(d.slice(at, at + nameLen)));
+    }
+    // Every slot from `first` on was one of the directory's index items.
+    if (first < n) last = getU64(d, leaf.keyOffset(n - 1) + 9, 'dir index');
+    path.slots[0] = n;
+    if (!(await nextLeaf(fs, root, path))) return out;
+  }
 }
 
 /** Next DIR_INDEX of `dir` (btrfs_set_inode_index; first use finds the highest existing one). */

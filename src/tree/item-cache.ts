@@ -25,6 +25,8 @@ export interface Listing {
   lent: boolean;
   /** What a caller made of the whole listing (readdir's names), until the listing changes. */
   derived?: unknown;
+  /** `value` is only the names (putNames: a plain readdir's), not the caller's entries. */
+  namesOnly?: boolean;
 }
 
 interface DirNames {
@@ -234,25 +236,16 @@ export class ItemCache {
 
   /** Whether the whole listing of `dir` is remembered (without handing it out). */
   hasListing(dir: number): boolean {
-    return this.listings.has(dir);
+    const l = this.listings.get(dir);
+    return l !== undefined && !l.namesOnly;
   }
 
   /** The whole listing of directory `dir`, if remembered: read-only from here on (see appendListing). */
   getListing(dir: number): readonly unknown[] | undefined {
     const l = this.listings.get(dir);
-    if (!l) return undefined;
+    if (!l || l.namesOnly) return undefined;
     l.lent = true;
     return l.value;
-  }
-
-  /**
-   * What a caller made of the listing `value` of `dir` (`make`, once until the listing changes),
-   * or undefined when `value` is not the remembered listing.
-   */
-  derivedListing<T>(dir: number, value: readonly unknown[], make: () => T): T | undefined {
-    const l = this.listings.get(dir);
-    if (l?.value !== value) return undefined;
-    return (l.derived ??= make()) as T;
   }
 
   /**
@@ -265,13 +258,33 @@ export class ItemCache {
   }
 
   /**
+   * The names of every entry of `dir` in index order: a whole listing's (`make` of its entries,
+   * once) or a names-only one (putNames), if remembered. Read-only.
+   */
+  getNames(dir: number, make: (entries: readonly unknown[]) => readonly string[]): readonly string[] | undefined {
+    const l = this.listings.get(dir);
+    if (!l) return undefined;
+    if (l.namesOnly) return l.value as string[];
+    return (l.derived ??= make(l.value)) as readonly string[];
+  }
+
+  /**
+   * Remembers the names of every entry of `dir` (a plain readdir's, read without entries);
+   * dropped like a listing, and a miss for getListing's callers. `names` is the cache's from here on.
+   */
+  putNames(dir: number, names: string[]): void {
+    this.keepListing(dir, { value: names, lent: true, namesOnly: true });
+  }
+
+  /**
    * Forgets the listing of `dir` and returns it, for appendListing after the index item of a new
    * last entry goes into the tree (which drops the listing).
    */
   takeListing(dir: number): Listing | undefined {
     const l = this.listings.get(dir);
     if (l) this.dropListing(dir);
-    return l;
+    // Names alone cannot take an entry: the directory is read again when next listed.
+    return l?.namesOnly ? undefined : l;
   }
 
   /**

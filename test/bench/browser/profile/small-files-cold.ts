@@ -38,19 +38,23 @@ export async function run(args: { dirs?: number; perDir?: number; stat?: boolean
     for (const i of order) await p.stat(pathOf(i, shape));
     out.statsPerSec = (shape.files * 1000) / (performance.now() - s0);
   }
-  const dev = made.dev as unknown as { readInto(o: number, b: Uint8Array): Promise<void> };
+  // Both ways a device is read: read (tree blocks: volumes.readLogical) and readInto (file data).
+  const dev = made.dev as unknown as { read(o: number, n: number): Promise<Uint8Array>; readInto(o: number, b: Uint8Array): Promise<void> };
+  const realRead = dev.read;
   const realReadInto = dev.readInto;
   let reads = 0;
   let readBytes = 0;
   let readMs = 0;
-  dev.readInto = (o, b) => {
+  const counted = <T>(bytes: number, io: () => Promise<T>): Promise<T> => {
     reads++;
-    readBytes += b.length;
+    readBytes += bytes;
     const t = performance.now();
-    const r = realReadInto.call(dev, o, b);
+    const r = io();
     readMs += performance.now() - t;
     return r;
   };
+  dev.read = (o, n) => counted(n, () => realRead.call(dev, o, n));
+  dev.readInto = (o, b) => counted(b.length, () => realReadInto.call(dev, o, b));
   const dirOrder = shuffled(Array.from({ length: dirs }, (_, d) => d), 13);
   try {
     for (const pass of ['cold', 'warm']) {
@@ -68,6 +72,7 @@ export async function run(args: { dirs?: number; perDir?: number; stat?: boolean
       readBytes = 0;
     }
   } finally {
+    delete (dev as { read?: unknown }).read;
     delete (dev as { readInto?: unknown }).readInto;
   }
   await fs.unmount();
