@@ -12,7 +12,7 @@
 // compressed write may return before its last chunks are extents (write-behind): they are
 // before any other call runs, and an error there is the next call's (inode/file.ts cowRange).
 import type { FsInfo } from '../fs/fs-info.js';
-import { readInode, findInode, isDir, type InodeItem } from '../inode/inode.js';
+import { readInode, peekInode, findInode, isDir, type InodeItem } from '../inode/inode.js';
 import { evictInode } from '../inode/namei.js';
 import * as file from '../inode/file.js';
 import { FsError } from '../util/errors.js';
@@ -144,7 +144,8 @@ export class FileHandle {
     if (!canRead(this.flags)) throw fsError('EBADF', 'read', this.path, 'not open for reading');
     if (target.length === 0) return 0;
     const n = await this.run('read', false, async (fs) => {
-      const item = await readInode(fs, this.loc.root, this.loc.ino);
+      // The cache's own item when it has one (read, never changed here): no copy per read.
+      const item = peekInode(this.loc.root, this.loc.ino) ?? await readInode(fs, this.loc.root, this.loc.ino);
       if (isDir(item.mode)) throw new FsError('EISDIR', 'is a directory');
       const at = position ?? this.#position;
       // Straight into the caller's buffer (verified there): no buffer of our own, no copy.

@@ -4,7 +4,7 @@
 import type { FsInfo } from '../fs/fs-info.js';
 import type { Timespec } from '../format/struct.js';
 import { InodeFlags, EMPTY_SUBVOL_DIR_OBJECTID } from '../format/constants.js';
-import { readInode, writeInode, nowTimespec, isDir, S_IFMT, type InodeItem } from '../inode/inode.js';
+import { readInode, writeInode, cloneInode, nowTimespec, isDir, S_IFMT, type InodeItem } from '../inode/inode.js';
 import { checkMutable, rootReadonly } from '../inode/namei.js';
 import { FsError, ERRNO, type ErrorCode } from '../util/errors.js';
 import type { Filesystem } from './filesystem.js';
@@ -202,7 +202,7 @@ export async function touchAtime(filesystem: Filesystem, loc: Loc, item: InodeIt
 }
 
 /** The new atime when the mount's policy wants `item`'s atime moved to now, else undefined. */
-function atimeDue(fs: FsInfo, options: Filesystem['options'], loc: Loc, item: InodeItem): Timespec | undefined {
+function atimeDue(fs: FsInfo, options: Filesystem['options'], loc: Loc, item: Readonly<InodeItem>): Timespec | undefined {
   // A read-only subvolume keeps its atimes (btrfs_update_time fails, touch_atime ignores it).
   // Nor does the placeholder of a subvolume (inode 2): it is not on disk.
   if (fs.readonly || rootReadonly(loc.root) || loc.ino === EMPTY_SUBVOL_DIR_OBJECTID) return undefined;
@@ -213,12 +213,14 @@ function atimeDue(fs: FsInfo, options: Filesystem['options'], loc: Loc, item: In
 /**
  * touchAtime for a caller that holds the filesystem already (a read's own turn of the mutex):
  * the update, when due, joins the running transaction (started if none) instead of taking a
- * turn of its own. `item` is the caller's copy of the inode, read in this turn.
+ * turn of its own. `item` is the inode as read in this turn; it may be the cache's own
+ * (peekInode), so it is not changed: the update is made on a copy.
  */
-export async function touchAtimeHeld(fs: FsInfo, options: Filesystem['options'], loc: Loc, item: InodeItem): Promise<void> {
+export async function touchAtimeHeld(fs: FsInfo, options: Filesystem['options'], loc: Loc, item: Readonly<InodeItem>): Promise<void> {
   const now = atimeDue(fs, options, loc, item);
   if (now === undefined) return;
   if (fs.transid === 0) startTransaction(fs);
-  item.atime = now;
-  await writeInode(fs, loc.root, loc.ino, item);
+  const copy = cloneInode(item);
+  copy.atime = now;
+  await writeInode(fs, loc.root, loc.ino, copy, true);
 }
