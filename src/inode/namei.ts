@@ -14,7 +14,7 @@ import { ItemType, FileType, FileExtentType, LINK_MAX, ORPHAN_OBJECTID, FIRST_IN
 import { FileExtentHead, FILE_EXTENT_INLINE_DATA_START, DirItem } from '../format/structs.js';
 import { viewOf } from '../format/struct.js';
 import { insertItem, insertDeferred, insertDeferredBounded, deleteItem, iterItems, forEachSlot, lookup, searchSlot, prevLeaf, nextLeaf, deleteItems } from '../tree/ctree.js';
-import { maxItemSize } from '../tree/extent-buffer.js';
+import { maxItemSize, type ExtentBuffer } from '../tree/extent-buffer.js';
 import type { FsInfo, Root } from '../fs/fs-info.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
@@ -112,6 +112,21 @@ class ListedEntry implements DirEntryInfo {
   }
 }
 
+/**
+ * The name length of the one btrfs_dir_item the DIR_INDEX item at `slot` (data at `p`) holds;
+ * EUCLEAN when the item does not hold exactly one entry.
+ */
+function indexItemNameLen(leaf: ExtentBuffer, slot: number, p: number): number {
+  const d = leaf.data;
+  const size = leaf.itemSize(slot);
+  const nameLen = size >= DirItem.size ? d[p + DIR_NAME_LEN] | (d[p + DIR_NAME_LEN + 1] << 8) : 0;
+  const dataLen = size >= DirItem.size ? d[p + DIR_DATA_LEN] | (d[p + DIR_DATA_LEN + 1] << 8) : 0;
+  if (nameLen === 0 || DirItem.size + nameLen + dataLen !== size) {
+    throw new FsError('EUCLEAN', `dir index ${leaf.key(slot)}: item of ${size} bytes does not hold one entry (name ${nameLen}, data ${dataLen})`);
+  }
+  return nameLen;
+}
+
 /** Every entry of `dir` after index `after`, in creation (DIR_INDEX) order: readDir in one call, one await per leaf. */
 export async function readDirAll(fs: FsInfo, root: Root, dir: number, after = 1, limit = Infinity): Promise<readonly DirEntryInfo[]> {
   // A whole listing is remembered by the tree's cache until an index item of `dir` changes.
@@ -127,12 +142,7 @@ export async function readDirAll(fs: FsInfo, root: Root, dir: number, after = 1,
     // A DIR_INDEX holds exactly one btrfs_dir_item: read it in place (this is the readdir loop).
     const d = leaf.data;
     const p = leaf.itemPtr(slot);
-    const size = leaf.itemSize(slot);
-    const nameLen = size >= DirItem.size ? d[p + DIR_NAME_LEN] | (d[p + DIR_NAME_LEN + 1] << 8) : 0;
-    const dataLen = size >= DirItem.size ? d[p + DIR_DATA_LEN] | (d[p + DIR_DATA_LEN + 1] << 8) : 0;
-    if (nameLen === 0 || DirItem.size + nameLen + dataLen !== size) {
-      throw new FsError('EUCLEAN', `dir index ${leaf.key(slot)}: item of ${size} bytes does not hold one entry (name ${nameLen}, data ${dataLen})`);
-    }
+    const nameLen = indexItemNameLen(leaf, slot, p);
     const index = getU64(d, leaf.keyOffset(slot) + 9, 'dir index');
     const nameAt = p + DirItem.size;
     // Most names are ASCII: the string is read from the leaf and the bytes are made only if asked.
@@ -192,12 +202,7 @@ async function listNames(fs: FsInfo, root: Root, dir: number): Promise<string[]>
         if (index <= last) throw new FsError('EUCLEAN', `dir index ${leaf.key(slot)} after index ${last} in leaf ${leaf.bytenr}`);
       }
       const p = leaf.itemPtr(slot);
-      const size = leaf.itemSize(slot);
-      const nameLen = size >= DirItem.size ? d[p + DIR_NAME_LEN] | (d[p + DIR_NAME_LEN + 1] << 8) : 0;
-      const dataLen = size >= DirItem.size ? d[p + DIR_DATA_LEN] | (d[p + DIR_DATA_LEN + 1] << 8) : 0;
-      if (nameLen === 0 || DirItem.size + nameLen + dataLen !== size) {
-        throw new FsError('EUCLEAN', `dir index ${leaf.key(slot)}: item of ${size} bytes does not hold one entry (name ${nameLen}, data ${dataLen})`);
-      }
+      const nameLen = indexItemNameLen(leaf, slot, p);
       const at = p + DirItem.size;
       out.push(asciiName(d, at, nameLen) ?? nameString(d.slice(at, at + nameLen)));
     }
