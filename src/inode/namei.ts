@@ -95,7 +95,6 @@ const DIR_NAME_LEN = DirItem.off.nameLen;
 const DIR_DATA_LEN = DirItem.off.dataLen;
 const DIR_TYPE = DirItem.off.type;
 
-
 /** A readdir entry: its name bytes are made from the string on first use when the name is ASCII. */
 class ListedEntry implements DirEntryInfo {
   constructor(
