@@ -93,10 +93,10 @@ export class FileHandle {
     if (this.#fd === -1 || this.#closing) throw fsError('EBADF', syscall, this.path, 'file closed');
   }
 
-  private async run<T>(syscall: string, write: boolean, fn: (fs: FsInfo) => Promise<T>, options?: { continuesWrite: boolean }): Promise<T> {
+  private async run<T>(syscall: string, write: boolean, fn: (fs: FsInfo) => Promise<T>, options?: { continuesWrite?: boolean; readsTail?: boolean }): Promise<T> {
     this.checkOpen(syscall);
     try {
-      return await (write ? this.fsys.transaction(fn, options) : this.fsys.read(fn));
+      return await (write ? this.fsys.transaction(fn, options) : this.fsys.read(fn, options));
     } catch (e) {
       throw withPath(e, syscall, this.path);
     }
@@ -144,18 +144,23 @@ export class FileHandle {
     if (!canRead(this.flags)) throw fsError('EBADF', 'read', this.path, 'not open for reading');
     if (target.length === 0) return 0;
     const n = await this.run('read', false, async (fs) => {
+      // This file's small overwrites may still wait as dirty sectors: read through them (any
+      // other pending tail is settled here).
+      const dirty = await file.tailForRead(fs, this.loc.root, this.loc.ino);
       // The cache's own item when it has one (read, never changed here): no copy per read.
       const item = peekInode(this.loc.root, this.loc.ino) ?? await readInode(fs, this.loc.root, this.loc.ino);
       if (isDir(item.mode)) throw new FsError('EISDIR', 'is a directory');
       const at = position ?? this.#position;
       // Straight into the caller's buffer (verified there): no buffer of our own, no copy.
-      const n = await file.readFileInto(fs, this.loc.root, this.loc.ino, at, target, item);
+      const n = await file.readHandleInto(fs, this.loc.root, this.loc.ino, at, target, item, dirty);
       if (position === undefined) this.#position = at + n;
       // relatime: the first read after a write moves atime; in this turn of the mutex, not one
       // of its own (the random 4 KiB read/write mix does it once per write).
-      if (!(this.flags & O.NOATIME)) await touchAtimeHeld(fs, this.fsys.options, this.loc, item);
+      // Writes waiting as dirty sectors moved mtime and ctime already (the settle stamps them).
+      const seen = dirty === undefined ? item : { ...item, mtime: dirty.lastWrite, ctime: dirty.lastWrite };
+      if (!(this.flags & O.NOATIME)) await touchAtimeHeld(fs, this.fsys.options, this.loc, seen);
       return n;
-    });
+    }, { readsTail: true });
     return n;
   }
 

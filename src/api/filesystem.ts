@@ -180,8 +180,10 @@ export class Filesystem {
 
   /**
    * Takes the writer mutex for `fn`. A write tail (FsInfo.writeTail: a compressed write that
-   * returned while its last chunks compress) is settled first, so that `fn` sees every write's
-   * extents; except for a write that may continue it (`keepTail`: inode/file.ts decides).
+   * returned while its last chunks compress, or small overwrites waiting as dirty sectors) is
+   * settled first, so that `fn` sees every write's extents; except for a FileHandle write that
+   * may continue it or a FileHandle read that reads through it (`keepTail`: inode/file.ts
+   * decides, and settles it when not).
    */
   private locked<T>(fn: () => Promise<T>, keepTail = false): Promise<T> {
     return this.mutex.run(async () => {
@@ -199,11 +201,11 @@ export class Filesystem {
   }
 
   /** Read-only access with the same exclusion (a consistent view). */
-  read<T>(fn: (fs: FsInfo) => Promise<T>): Promise<T> {
+  read<T>(fn: (fs: FsInfo) => Promise<T>, options: { readsTail?: boolean } = {}): Promise<T> {
     return this.locked(async () => {
       this.assertMounted();
       return fn(this.info);
-    });
+    }, options.readsTail === true);
   }
 
   /** Commits the running transaction, if any, and waits for it to be durable. */

@@ -19,6 +19,7 @@ import { readTreeBlock } from './disk-io.js';
 import { DelayedRefs, isShareableRoot, lookupExtentInfo, modRef, blockRef } from './extent-tree.js';
 import { allocateSpace } from './space.js';
 import { DataWriteback } from './writeback.js';
+import type { Timespec } from '../format/struct.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
 
@@ -116,6 +117,24 @@ export interface WriteTail {
   readonly end: number;
   /** Writes the tail's extents. `live`: the inode item of a write of the same file now running, which takes the tail's changes to the item (nbytes, flags); else the item is read and written. */
   settle(live: { nbytes: number; flags: number } | undefined): Promise<void>;
+  /**
+   * Present on a tail of small overwrites waiting as dirty sectors (inode/file.ts DirtySectors):
+   * later FileHandle writes of the file join it and its FileHandle reads read through it,
+   * without settling it.
+   */
+  readonly dirty?: DirtySectorsTail;
+}
+
+/** What a FileHandle read or write of the file does with a tail of dirty sectors (inode/file.ts). */
+export interface DirtySectorsTail {
+  /** Takes the write of `data` at `offset` if it may wait with the others (whole sectors inside the file, room left); false otherwise. */
+  add(offset: number, data: Uint8Array): boolean;
+  /** Copies the waiting bytes of [offset, offset + dest.length) into `dest` and returns true when every sector of it waits; false otherwise (dest untouched). */
+  readInto(offset: number, dest: Uint8Array): boolean;
+  /** Copies the waiting bytes inside [offset, offset + dest.length) over `dest` (read from the extents). */
+  overlay(offset: number, dest: Uint8Array): void;
+  /** The time of the last write that joined: the file's mtime and ctime, which the settle writes. */
+  readonly lastWrite: Timespec;
 }
 
 /**
@@ -186,7 +205,7 @@ export class FsInfo implements TreeHost {
    */
   aborted: Error | undefined = undefined;
   /** Counters for tests and stats. */
-  readonly stats = { treeBlockReads: 0, treeBlockRepairs: 0, csumErrors: 0, treeBlocksAllocated: 0, writeTails: 0 };
+  readonly stats = { treeBlockReads: 0, treeBlockRepairs: 0, csumErrors: 0, treeBlocksAllocated: 0, writeTails: 0, dirtyTails: 0 };
   /**
    * Blocks of this transaction that a snapshot made in this transaction shares: they must be
    * COWed before any change, like written blocks (btrfs's BTRFS_ROOT_FORCE_COW, which covers

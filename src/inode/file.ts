@@ -57,7 +57,7 @@
 //
 // Run to completion: the caller holds the filesystem's one writer (api/filesystem.ts) and a
 // transaction is running for everything but readFile.
-import { viewOf } from '../format/struct.js';
+import { viewOf, type Timespec } from '../format/struct.js';
 import { ExtentItem, ExtentDataRef, FileExtentHead, InodeItem as InodeItemStruct } from '../format/structs.js';
 import { Key } from '../format/key.js';
 import {
@@ -67,7 +67,7 @@ import { checksum, csumSizeBytes, checksumMatches, checksumSectorsInto } from '.
 import { DEFER_SUMS } from '../fs/writeback.js';
 import { lookup, searchSlot, setItemKeySafe, truncateItem } from '../tree/ctree.js';
 import { maxItemSize } from '../tree/extent-buffer.js';
-import { settleWriteTail, type FsInfo, type Root } from '../fs/fs-info.js';
+import { settleWriteTail, type DirtySectorsTail, type FsInfo, type Root } from '../fs/fs-info.js';
 import { allocateSpaceRange } from '../fs/space.js';
 import { insertCsums, lookupCsums, csumsExist } from '../fs/csum-tree.js';
 import { FsError, isFsError } from '../util/errors.js';
@@ -135,8 +135,7 @@ async function loadFile(fs: FsInfo, root: Root, ino: number): Promise<FileState>
 }
 
 /** Stamps a data change (file_modified: mtime, ctime, i_version) and writes the inode. */
-async function finishWrite(st: FileState, times: { mtime: boolean }): Promise<void> {
-  const now = nowTimespec();
+async function finishWrite(st: FileState, times: { mtime: boolean }, now = nowTimespec()): Promise<void> {
   st.inode.ctime = now;
   if (times.mtime) st.inode.mtime = now;
   st.inode.sequence += 1;
@@ -1140,12 +1139,19 @@ export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: num
   // starts, is settled now; one this write continues is settled by cowRange once this write's
   // chunks are with the workers. Nothing before that reads or changes the tail's range: this
   // write starts at its end, a sector boundary (no head sector to read, no hole to fill).
+  // A tail of dirty sectors of this file takes this write if it can, else it is settled.
   const tail = fs.writeTail;
-  if (tail !== undefined && !(behind && tail.root === root && tail.ino === ino && tail.end === offset)) await settleWriteTail(fs);
+  const own = behind && tail !== undefined && tail.root === root && tail.ino === ino;
+  if (own && tail.dirty !== undefined && tail.dirty.add(offset, data)) return len;
+  if (tail !== undefined && !(own && tail.dirty === undefined && tail.end === offset)) await settleWriteTail(fs);
   const st = await loadFile(fs, root, ino);
   checkAttributes(fs, st.inode, offset, 'write');
   if (len === 0) return 0;
   const ss = fs.sectorsize;
+  if (behind && (await mayWaitDirty(st, offset, len))) {
+    startDirtySectors(st, offset, data);
+    return len;
+  }
   // ---- qgroups: EDQUOT before anything changes (btrfs_qgroup_reserve_data of the write's sectors).
   fs.qgroup?.reserve(root.objectid, alignUp(offset + len, ss) - alignDown(offset, ss));
   const oldSize = st.inode.size;
@@ -1199,6 +1205,164 @@ export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: num
   // Bound the memory the transaction's waiting data takes: write it out now.
   if (fs.writeback.overLimit) await fs.writeback.flush(fs);
   return written;
+}
+
+// ---------------------------------------------------------------- dirty sectors
+
+/**
+ * Small overwrites wait as dirty sectors, as btrfs's buffered writes wait in the page cache
+ * until writeback makes extents of them (cow_file_range over each run of contiguous dirty
+ * pages). A FileHandle write of whole sectors inside a file that is copy-on-write, plain (no
+ * compression, no nodatacow, no prealloc, no inline extent) and not under quotas or
+ * synchronous updates returns once its bytes are copied here; later such writes of the file
+ * join them (a sector written twice keeps the last bytes) and its FileHandle reads read through
+ * them. They become extents when anything else uses the filesystem (FsInfo.writeTail,
+ * settleWriteTail: the API's mutex, the commit, a write that cannot join): sorted, each run of
+ * adjacent sectors one extent, then the inode's times, once. Adjacent writes land in one
+ * extent, and the tree work of a burst of writes is done in one pass over the file's leaves.
+ *
+ * The write's errors stay the write's: the file's state is checked when the first write waits
+ * (and cannot change while they wait: everything that could settles them first), and every
+ * write that joins checks that a data block group still has room for all the waiting bytes
+ * (dataRoomFor), as a write that goes behind does. A settle that fails all the same aborts the
+ * transaction (settleWriteTail). stat sees the times of the settle, which runs before it.
+ */
+const DIRTY_WRITE_MAX_BYTES = 64 * 1024;
+/** Bytes of dirty sectors one file keeps waiting at most; a write past it settles them. */
+const DIRTY_MAX_BYTES = 16 * 1024 * 1024;
+
+async function mayWaitDirty(st: FileState, offset: number, len: number): Promise<boolean> {
+  const { fs } = st;
+  const ss = fs.sectorsize;
+  if (fs.writeTail !== undefined || fs.qgroup !== undefined || fs.syncRequested) return false;
+  if (offset % ss !== 0 || len % ss !== 0 || len > DIRTY_WRITE_MAX_BYTES || offset + len > st.inode.size) return false;
+  if (st.inode.flags & (InodeFlags.NODATACOW | InodeFlags.PREALLOC | InodeFlags.SYNC)) return false;
+  if (!dataRoomFor(fs, len)) return false;
+  if ((await compressionFor(st)) !== undefined) return false;
+  return (await inlineExtentOf(st)) === undefined;
+}
+
+class DirtySectors implements DirtySectorsTail {
+  /** Sector index (file offset / sectorsize) -> that sector's bytes. */
+  private readonly sectors = new Map<number, Uint8Array>();
+  private readonly ss: number;
+  /** When the last write joined: the file's mtime and ctime from then on (file_update_time at each write). */
+  lastWrite: Timespec = nowTimespec();
+
+  constructor(private readonly fs: FsInfo, private readonly root: Root, private readonly ino: number, private readonly size: number) {
+    this.ss = fs.sectorsize;
+  }
+
+  add(offset: number, data: Uint8Array): boolean {
+    const ss = this.ss;
+    const len = data.length;
+    if (offset % ss !== 0 || len % ss !== 0 || len === 0 || len > DIRTY_WRITE_MAX_BYTES || offset + len > this.size) return false;
+    if (this.fs.syncRequested || this.fs.readonly) return false;
+    const first = offset / ss;
+    let fresh = 0;
+    for (let i = 0; i < len / ss; i++) if (!this.sectors.has(first + i)) fresh++;
+    const bytes = (this.sectors.size + fresh) * ss;
+    if (bytes > DIRTY_MAX_BYTES || (fresh > 0 && !dataRoomFor(this.fs, bytes))) return false;
+    for (let i = 0; i < len / ss; i++) {
+      const k = first + i;
+      const piece = data.subarray(i * ss, (i + 1) * ss);
+      const held = this.sectors.get(k);
+      if (held) held.set(piece);
+      else this.sectors.set(k, piece.slice());
+    }
+    this.lastWrite = nowTimespec();
+    return true;
+  }
+
+  readInto(offset: number, dest: Uint8Array): boolean {
+    const ss = this.ss;
+    if (offset % ss !== 0 || dest.length % ss !== 0) return false;
+    const first = offset / ss;
+    const n = dest.length / ss;
+    for (let i = 0; i < n; i++) if (!this.sectors.has(first + i)) return false;
+    for (let i = 0; i < n; i++) dest.set(this.sectors.get(first + i)!, i * ss);
+    return true;
+  }
+
+  overlay(offset: number, dest: Uint8Array): void {
+    const ss = this.ss;
+    const end = offset + dest.length;
+    for (let k = Math.floor(offset / ss); k * ss < end; k++) {
+      const held = this.sectors.get(k);
+      if (!held) continue;
+      // The part of sector k inside [offset, end).
+      const a = Math.max(k * ss, offset);
+      const b = Math.min((k + 1) * ss, end);
+      dest.set(held.subarray(a - k * ss, b - k * ss), a - offset);
+    }
+  }
+
+  /** Writes the waiting sectors as extents, each run of adjacent ones one extent, then the inode's times. */
+  async settle(): Promise<void> {
+    const { fs, ss } = this;
+    const st = await loadFile(fs, this.root, this.ino);
+    const keys = [...this.sectors.keys()].sort((a, b) => a - b);
+    for (let i = 0; i < keys.length;) {
+      let j = i + 1;
+      while (j < keys.length && keys[j] === keys[j - 1] + 1) j++;
+      let buf: Uint8Array;
+      if (j - i === 1) buf = this.sectors.get(keys[i])!;
+      else {
+        buf = new Uint8Array((j - i) * ss);
+        for (let k = i; k < j; k++) buf.set(this.sectors.get(keys[k])!, (k - i) * ss);
+      }
+      const at = keys[i] * ss;
+      const n = await writeRange(st, at, buf);
+      if (n < buf.length) throw new FsError('ENOSPC', `inode ${this.ino}: no data space for ${buf.length - n} bytes at file offset ${at + n}`);
+      i = j;
+    }
+    await finishWrite(st, { mtime: true }, this.lastWrite);
+    if (fs.writeback.overLimit) await fs.writeback.flush(fs);
+  }
+}
+
+/** The first dirty sectors of `st`'s file: `data` at `offset` (mayWaitDirty said it may wait). */
+function startDirtySectors(st: FileState, offset: number, data: Uint8Array): void {
+  const { fs } = st;
+  const dirty = new DirtySectors(fs, st.root, st.ino, st.inode.size);
+  const took = dirty.add(offset, data);
+  assert(took, 'the first dirty write was refused');
+  fs.stats.dirtyTails++;
+  fs.writeTail = {
+    root: st.root,
+    ino: st.ino,
+    end: -1,
+    dirty,
+    settle: async (live) => {
+      assert(live === undefined, 'dirty sectors settled into a running write');
+      await dirty.settle();
+    },
+  };
+}
+
+/**
+ * A FileHandle read's view of the pending write tail: settles any tail but the dirty sectors of
+ * this file, which it returns (the read reads through them: readHandleInto).
+ */
+export async function tailForRead(fs: FsInfo, root: Root, ino: number): Promise<DirtySectorsTail | undefined> {
+  const t = fs.writeTail;
+  if (t === undefined) return undefined;
+  if (t.dirty !== undefined && t.root === root && t.ino === ino) return t.dirty;
+  await settleWriteTail(fs);
+  return undefined;
+}
+
+/** readFileInto through `dirty` (tailForRead's): sectors waiting there are read from it. */
+export async function readHandleInto(fs: FsInfo, root: Root, ino: number, offset: number, dest: Uint8Array, inode: InodeItem, dirty: DirtySectorsTail | undefined): Promise<number> {
+  if (dirty === undefined) return readFileInto(fs, root, ino, offset, dest, inode);
+  checkOffset(offset, 'read offset');
+  if (offset >= inode.size || dest.length === 0) return 0;
+  const n = Math.min(inode.size - offset, dest.length);
+  const view = n === dest.length ? dest : dest.subarray(0, n);
+  if (dirty.readInto(offset, view)) return n;
+  const got = await readFileInto(fs, root, ino, offset, view, inode);
+  dirty.overlay(offset, view.subarray(0, got));
+  return got;
 }
 
 // ---------------------------------------------------------------- defrag

@@ -92,6 +92,12 @@ export interface DifferentialOptions {
    * compression chunks: what a compressed write sends to the workers and may leave behind).
    */
   bigWrites?: boolean;
+  /**
+   * Handle writes are often whole sectors (1-4) at sector-aligned positions, and handle reads
+   * often small and near them: overwrites that wait as dirty sectors (inode/file.ts) and reads
+   * through them.
+   */
+  sectorWrites?: boolean;
 }
 
 export interface DifferentialStats {
@@ -417,7 +423,7 @@ export async function runDifferential(o: DifferentialOptions): Promise<Different
       log.push(`realpath ${p}`);
       await both(i, 'realpath', (s) => s.fs.realpath(P(s, p)));
     } else if (roll < 88) {
-      await handleOp(i, rng, p, handles, both, P, log, o.bigWrites === true);
+      await handleOp(i, rng, p, handles, both, P, log, o.bigWrites === true, o.sectorWrites === true);
     } else if (roll < 90) {
       // Deliberate argument errors.
       const which = rng.int(4);
@@ -476,7 +482,7 @@ function compareBytes(a: unknown, b: unknown): string | undefined {
 type Both = (i: number, name: string, call: (s: Side) => Promise<unknown>, compare?: (a: unknown, b: unknown) => string | undefined) => Promise<Outcome>;
 
 /** Operations on open handles: open, read/write at positions, truncate, stat, readFile, close. */
-async function handleOp(i: number, rng: Rng, p: string, handles: OpenPair[], both: Both, P: (s: Side, p: string) => string, log: string[], bigWrites: boolean): Promise<void> {
+async function handleOp(i: number, rng: Rng, p: string, handles: OpenPair[], both: Both, P: (s: Side, p: string) => string, log: string[], bigWrites: boolean, sectorWrites: boolean): Promise<void> {
   if (handles.length === 0 || rng.chance(0.25)) {
     if (handles.length >= 8) {
       const h = handles.shift()!;
@@ -506,8 +512,10 @@ async function handleOp(i: number, rng: Rng, p: string, handles: OpenPair[], bot
   const pick = (s: Side) => (s.prefix === '' ? h.a : h.b);
   const op = rng.int(7);
   if (op === 0) {
-    const len = rng.int(20000);
-    const pos = rng.chance(0.4) ? null : rng.int(100000);
+    // (Without sectorWrites the generator draws exactly what it always did: seeds replay.)
+    const near = sectorWrites && rng.chance(0.6);
+    const len = near ? rng.int(3 * 4096) : rng.int(20000);
+    const pos = near ? (rng.chance(0.5) ? rng.int(24) * 4096 : rng.int(24 * 4096)) : rng.chance(0.4) ? null : rng.int(100000);
     log.push(`fh.read ${h.path} ${len} @${pos}`);
     await both(i, 'fh.read', async (s) => {
       const buf = new Uint8Array(len);
@@ -517,10 +525,11 @@ async function handleOp(i: number, rng: Rng, p: string, handles: OpenPair[], bot
   } else if (op === 1 || op === 2) {
     // (Without bigWrites the generator draws exactly what it always did: seeds replay.)
     const big = bigWrites && rng.chance(0.5);
-    const data = big ? rng.bytes((32 + rng.int(160)) * 4096) : rng.bytes(rng.int(20000));
+    const sectors = !big && sectorWrites && rng.chance(0.6);
+    const data = big ? rng.bytes((32 + rng.int(160)) * 4096) : sectors ? rng.bytes((1 + rng.int(4)) * 4096) : rng.bytes(rng.int(20000));
     // Big writes mostly compress (16 byte values: the heuristic passes them), now and then not.
     if (big && rng.chance(0.8)) for (let b = 0; b < data.length; b++) data[b]! &= 0x0f;
-    const pos = rng.chance(0.4) ? null : big ? rng.int(64) * 4096 : rng.int(100000);
+    const pos = sectors ? rng.int(24) * 4096 : rng.chance(0.4) ? null : big ? rng.int(64) * 4096 : rng.int(100000);
     log.push(`fh.write ${h.path} ${data.length} @${pos}`);
     await both(i, 'fh.write', (s) => pick(s).write(data, 0, data.length, pos).then((r) => r.bytesWritten));
   } else if (op === 3) {
