@@ -1219,13 +1219,14 @@ export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: num
  * them. They become extents when anything else uses the filesystem (FsInfo.writeTail,
  * settleWriteTail: the API's mutex, the commit, a write that cannot join): sorted, each run of
  * adjacent sectors one extent, then the inode's times, once. Adjacent writes land in one
- * extent, and the tree work of a burst of writes is done in one pass over the file's leaves.
+ * extent, a sector written twice costs one, and the tree work is done in file order.
  *
  * The write's errors stay the write's: the file's state is checked when the first write waits
  * (and cannot change while they wait: everything that could settles them first), and every
  * write that joins checks that a data block group still has room for all the waiting bytes
  * (dataRoomFor), as a write that goes behind does. A settle that fails all the same aborts the
- * transaction (settleWriteTail). stat sees the times of the settle, which runs before it.
+ * transaction (settleWriteTail). The settle stamps mtime and ctime with the time of the last
+ * write that joined, so stat (which settles first) sees what it would have without the wait.
  */
 const DIRTY_WRITE_MAX_BYTES = 64 * 1024;
 /** Bytes of dirty sectors one file keeps waiting at most; a write past it settles them. */
