@@ -390,8 +390,11 @@ export class FsInfo implements TreeHost {
   }
 
   markDirty(eb: ExtentBuffer): void {
-    assert(this.transid > 0, 'markDirty outside a transaction');
-    assert(eb.generation === this.transid, () => `block ${eb.bytenr} of generation ${eb.generation} changed without COW`);
+    // Checked before any message is made: this runs at every change of a block.
+    if (this.transid <= 0 || eb.generation !== this.transid) {
+      assert(this.transid > 0, 'markDirty outside a transaction');
+      assert(false, `block ${eb.bytenr} of generation ${eb.generation} changed without COW`);
+    }
     this.dirty.set(eb.bytenr, eb);
   }
 
