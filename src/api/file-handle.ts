@@ -9,8 +9,9 @@
 //
 // Durability: sync() and datasync() commit the running transaction (there is no tree-log
 // yet, so a full commit is the fsync); writes are durable at the next commit otherwise. A
-// compressed write may return before its last chunks are extents (write-behind): they are
-// before any other call runs, and an error there is the next call's (inode/file.ts cowRange).
+// compressed write may return before its last chunks are extents (write-behind), and small
+// overwrites may wait as dirty sectors: they are extents before any other call runs, and an
+// error there is the next call's (inode/file.ts cowRange, DirtySectors).
 import type { FsInfo } from '../fs/fs-info.js';
 import { readInode, peekInode, findInode, isDir, type InodeItem } from '../inode/inode.js';
 import { evictInode } from '../inode/namei.js';

@@ -113,8 +113,12 @@ export interface FsInfoInit {
 export interface WriteTail {
   readonly root: Root;
   readonly ino: number;
-  /** The end of the write's sectors (a sector boundary, at or past its last byte): a write of the same file starting here may go on before the tail settles. */
-  readonly end: number;
+  /**
+   * A compressed write's tail: the end of the write's sectors (a sector boundary, at or past its
+   * last byte); a write of the same file starting here may go on before the tail settles.
+   * Undefined for dirty sectors, which later writes join by `dirty` instead.
+   */
+  readonly end?: number;
   /** Writes the tail's extents. `live`: the inode item of a write of the same file now running, which takes the tail's changes to the item (nbytes, flags); else the item is read and written. */
   settle(live: { nbytes: number; flags: number } | undefined): Promise<void>;
   /**
@@ -129,9 +133,9 @@ export interface WriteTail {
 export interface DirtySectorsTail {
   /** Takes the write of `data` at `offset` if it may wait with the others (whole sectors inside the file, room left); false otherwise. */
   add(offset: number, data: Uint8Array): boolean;
-  /** Copies the waiting bytes of [offset, offset + dest.length) into `dest` and returns true when every sector of it waits; false otherwise (dest untouched). */
-  readInto(offset: number, dest: Uint8Array): boolean;
-  /** Copies the waiting bytes inside [offset, offset + dest.length) over `dest` (read from the extents). */
+  /** Whether every sector of [offset, offset + length) waits here (a read of it needs nothing else). */
+  covers(offset: number, length: number): boolean;
+  /** Copies the waiting bytes inside [offset, offset + dest.length) over `dest`. */
   overlay(offset: number, dest: Uint8Array): void;
   /** The time of the last write that joined: the file's mtime and ctime, which the settle writes. */
   readonly lastWrite: Timespec;
@@ -192,9 +196,10 @@ export class FsInfo implements TreeHost {
   /** The buffer small writes pad their sectors in (inode/file.ts paddedBuffer): one per filesystem, whose writer runs one operation at a time. */
   padScratch: Uint8Array | undefined = undefined;
   /**
-   * A compressed write's last chunks, still compressing on a worker after the write returned
-   * (write-behind, inode/file.ts). Settled (their extents written) before anything else reads or
-   * changes the filesystem: settleWriteTail, which the API's mutex and the commit call.
+   * A write that returned before its extents were made (inode/file.ts): a compressed write's
+   * last chunks, still compressing on a worker (write-behind), or small overwrites waiting as
+   * dirty sectors. Settled (their extents written) before anything else reads or changes the
+   * filesystem: settleWriteTail, which the API's mutex and the commit call.
    */
   writeTail: WriteTail | undefined = undefined;
   /** The owned copy of a write tail's bytes (one tail at a time): reused, as fresh memory faults on first touch. */

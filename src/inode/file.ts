@@ -1142,8 +1142,8 @@ export async function writeFile(fs: FsInfo, root: Root, ino: number, offset: num
   // A tail of dirty sectors of this file takes this write if it can, else it is settled.
   const tail = fs.writeTail;
   const own = behind && tail !== undefined && tail.root === root && tail.ino === ino;
-  if (own && tail.dirty !== undefined && tail.dirty.add(offset, data)) return len;
-  if (tail !== undefined && !(own && tail.dirty === undefined && tail.end === offset)) await settleWriteTail(fs);
+  if (own && tail.dirty?.add(offset, data)) return len;
+  if (tail !== undefined && !(own && tail.end === offset)) await settleWriteTail(fs);
   const st = await loadFile(fs, root, ino);
   checkAttributes(fs, st.inode, offset, 'write');
   if (len === 0) return 0;
@@ -1258,7 +1258,7 @@ class DirtySectors implements DirtySectorsTail {
     const ss = this.ss;
     const len = data.length;
     if (offset % ss !== 0 || len % ss !== 0 || len === 0 || len > DIRTY_WRITE_MAX_BYTES || offset + len > this.size) return false;
-    if (this.fs.syncRequested || this.fs.readonly) return false;
+    if (this.fs.syncRequested) return false;
     const first = offset / ss;
     let fresh = 0;
     for (let i = 0; i < len / ss; i++) if (!this.sectors.has(first + i)) fresh++;
@@ -1275,13 +1275,9 @@ class DirtySectors implements DirtySectorsTail {
     return true;
   }
 
-  readInto(offset: number, dest: Uint8Array): boolean {
+  covers(offset: number, length: number): boolean {
     const ss = this.ss;
-    if (offset % ss !== 0 || dest.length % ss !== 0) return false;
-    const first = offset / ss;
-    const n = dest.length / ss;
-    for (let i = 0; i < n; i++) if (!this.sectors.has(first + i)) return false;
-    for (let i = 0; i < n; i++) dest.set(this.sectors.get(first + i)!, i * ss);
+    for (let k = Math.floor(offset / ss); k * ss < offset + length; k++) if (!this.sectors.has(k)) return false;
     return true;
   }
 
@@ -1332,7 +1328,6 @@ function startDirtySectors(st: FileState, offset: number, data: Uint8Array): voi
   fs.writeTail = {
     root: st.root,
     ino: st.ino,
-    end: -1,
     dirty,
     settle: async (live) => {
       assert(live === undefined, 'dirty sectors settled into a running write');
@@ -1360,8 +1355,8 @@ export async function readHandleInto(fs: FsInfo, root: Root, ino: number, offset
   if (offset >= inode.size || dest.length === 0) return 0;
   const n = Math.min(inode.size - offset, dest.length);
   const view = n === dest.length ? dest : dest.subarray(0, n);
-  if (dirty.readInto(offset, view)) return n;
-  const got = await readFileInto(fs, root, ino, offset, view, inode);
+  // Every sector waiting: nothing to read from the extents.
+  const got = dirty.covers(offset, n) ? n : await readFileInto(fs, root, ino, offset, view, inode);
   dirty.overlay(offset, view.subarray(0, got));
   return got;
 }
