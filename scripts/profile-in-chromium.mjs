@@ -16,6 +16,8 @@
 // that calls gc(), or '--js-flags=--trace-gc' with DEBUG=pw:browser to see each collection.
 // ISOLATED=1 serves the page cross-origin isolated: performance.now() then ticks in 5 µs instead
 // of 100 µs, fine enough to time single calls (the bench's pages are not isolated).
+// RUNS=N runs the workload N times in the same worker with no profiler (A/B figures: the
+// profiler's sampling slows some code, allocation among it, far more than the rest).
 import { createServer } from 'vite';
 import { chromium } from 'playwright-core';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -89,27 +91,32 @@ try {
     return r.ok;
   };
   console.log('warm-up:', JSON.stringify(await once()));
-  await send('Profiler.enable');
-  await send('Profiler.setSamplingInterval', { interval: 100 });
-  await send('Profiler.start');
-  console.log('profiled:', JSON.stringify(await once()));
-  const profile = (await send('Profiler.stop')).result.profile;
-  const out = `${dir}/${basename(workload).replace(/\.[jt]s$/, '')}.cpuprofile`;
-  writeFileSync(out, JSON.stringify(profile));
-  // Self time per function.
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map();
-  let total = 0;
-  profile.samples.forEach((id, i) => {
-    const f = byId.get(id).callFrame;
-    const key = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(src|test)\//, '$1/').replace(/\?.*$/, '')}:${f.lineNumber + 1}`;
-    const dt = profile.timeDeltas[i] ?? 0;
-    self.set(key, (self.get(key) ?? 0) + dt);
-    total += dt;
-  });
-  console.log(`\n${out}\nself time, ${(total / 1000).toFixed(0)} ms sampled:`);
-  for (const [k, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
-    console.log(`${(t / 1000).toFixed(0).padStart(7)} ms ${((100 * t) / total).toFixed(1).padStart(5)}%  ${k}`);
+  if (process.env.RUNS) {
+    // Unprofiled runs only (the profiler's sampling slows allocation-heavy code unevenly): for A/B figures.
+    for (let i = 1; i < Number(process.env.RUNS); i++) console.log(`run ${i + 1}:`, JSON.stringify(await once()));
+  } else {
+    await send('Profiler.enable');
+    await send('Profiler.setSamplingInterval', { interval: 100 });
+    await send('Profiler.start');
+    console.log('profiled:', JSON.stringify(await once()));
+    const profile = (await send('Profiler.stop')).result.profile;
+    const out = `${dir}/${basename(workload).replace(/\.[jt]s$/, '')}.cpuprofile`;
+    writeFileSync(out, JSON.stringify(profile));
+    // Self time per function.
+    const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+    const self = new Map();
+    let total = 0;
+    profile.samples.forEach((id, i) => {
+      const f = byId.get(id).callFrame;
+      const key = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(src|test)\//, '$1/').replace(/\?.*$/, '')}:${f.lineNumber + 1}`;
+      const dt = profile.timeDeltas[i] ?? 0;
+      self.set(key, (self.get(key) ?? 0) + dt);
+      total += dt;
+    });
+    console.log(`\n${out}\nself time, ${(total / 1000).toFixed(0)} ms sampled:`);
+    for (const [k, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+      console.log(`${(t / 1000).toFixed(0).padStart(7)} ms ${((100 * t) / total).toFixed(1).padStart(5)}%  ${k}`);
+    }
   }
 } finally {
   await ctx.close();

@@ -39,6 +39,7 @@ import { insertCsums } from './csum-tree.js';
 import { checksum, checksumSectorsInto, csumSizeBytes } from '../kernels/checksum.js';
 import { CompressPool, defaultCompressWorkers } from '../kernels/compress-pool.js';
 import { assert } from '../util/assert.js';
+import { POOL_CHUNK_BYTES, takeChunk, giveChunks } from '../util/chunk-pool.js';
 
 /** Passed to add() for sums: make them later from the device (large extents) or now (small ones). */
 export const DEFER_SUMS = 'defer';
@@ -94,10 +95,12 @@ const INDEX_GRANULE_BYTES = 64 * 1024;
  * without gathering it into a new buffer. One chunk is kept, and reused after each spill and for
  * the next transaction: fresh memory costs a page fault per 4 KiB on first touch, more than the
  * copy (in Chromium on this VM ~10 µs a page; with four chunks kept, a fresh mount's first 16 MiB
- * of small writes spent ~40 ms faulting: docs/benchmarks.md, "Files", session 10). A spill writes
- * what the flush would have written anyway, in runs of up to a chunk.
+ * of small writes spent ~40 ms faulting: docs/benchmarks.md, "Files", session 10). The chunk
+ * comes from the thread's pool (util/chunk-pool.ts) and goes back to it after each flush, so a
+ * new mount, and the dirty sectors between two flushes, use memory already touched. A spill
+ * writes what the flush would have written anyway, in runs of up to a chunk.
  */
-const ARENA_CHUNK_BYTES = 4 * 1024 * 1024;
+const ARENA_CHUNK_BYTES = POOL_CHUNK_BYTES;
 const ARENA_CHUNKS_KEPT = 1;
 
 export class DataWriteback {
@@ -221,7 +224,7 @@ export class DataWriteback {
     assert(data.length <= ARENA_CHUNK_BYTES, 'writeback: arena copy of a large extent');
     if (this.arenaChunk < 0 || this.arenaUsed + data.length > ARENA_CHUNK_BYTES) {
       this.arenaChunk++;
-      if (this.arenaChunk === this.arenaChunks.length) this.arenaChunks.push(new Uint8Array(ARENA_CHUNK_BYTES));
+      if (this.arenaChunk === this.arenaChunks.length) this.arenaChunks.push(takeChunk());
       this.arenaUsed = 0;
     }
     const chunk = this.arenaChunks[this.arenaChunk];
@@ -455,7 +458,8 @@ export class DataWriteback {
     assert(this.all.length === 0, 'writeback: extents added during a flush');
     this.arenaChunk = -1;
     this.arenaUsed = 0;
-    this.arenaChunks.length = Math.min(this.arenaChunks.length, ARENA_CHUNKS_KEPT);
+    giveChunks(this.arenaChunks);
+    this.arenaChunks = [];
   }
 
   /** Holds `all` again (a flush that failed before its checksum inserts), as add() left them. */

@@ -58,15 +58,15 @@
 // Run to completion: the caller holds the filesystem's one writer (api/filesystem.ts) and a
 // transaction is running for everything but readFile.
 import { viewOf, type Timespec } from '../format/struct.js';
-import { ExtentItem, ExtentDataRef, FileExtentHead, InodeItem as InodeItemStruct } from '../format/structs.js';
-import { Key } from '../format/key.js';
+import { ExtentItem, ExtentDataRef, FileExtentHead, FileExtentItem, InodeItem as InodeItemStruct } from '../format/structs.js';
+import { Key, compareKeys } from '../format/key.js';
 import {
   ItemType, FileExtentType, CompressionType, InodeFlags, IncompatFlags, BlockGroupFlags, MAX_EXTENT_SIZE,
 } from '../format/constants.js';
 import { checksum, csumSizeBytes, checksumMatches, checksumSectorsInto } from '../kernels/checksum.js';
 import { DEFER_SUMS } from '../fs/writeback.js';
-import { lookup, searchSlot, setItemKeySafe, truncateItem } from '../tree/ctree.js';
-import { maxItemSize } from '../tree/extent-buffer.js';
+import { lookup, nextLeafKey, replaceLeafItems, searchSlot, setItemKeySafe, truncateItem } from '../tree/ctree.js';
+import { ITEM_SIZE, maxItemSize } from '../tree/extent-buffer.js';
 import { settleWriteTail, type DirtySectorsTail, type FsInfo, type Root } from '../fs/fs-info.js';
 import { allocateSpaceRange } from '../fs/space.js';
 import { insertCsums, lookupCsums, csumsExist } from '../fs/csum-tree.js';
@@ -80,6 +80,7 @@ import {
 } from '../kernels/compression.js';
 import { CompressPool, defaultCompressWorkers, type ChunkStream } from '../kernels/compress-pool.js';
 import { releaseChunkBuffer } from '../kernels/compress-chunk.js';
+import { POOL_CHUNK_BYTES, takeChunk, giveChunks } from '../util/chunk-pool.js';
 import {
   type FileExtent, fileExtentKey, findFileExtents, fileExtentEnd, encodeFileExtent, insertFileExtent, insertFileExtentDeferred, newFileExtent,
   holeFileExtent, isHole, decodeFileExtent, deleteFileExtent, insertFileExtents,
@@ -901,8 +902,11 @@ async function writeCompressedExtent(
   setCompressIncompat(fs, codec);
 }
 
-/** cow_file_range without compression: extents of up to BTRFS_MAX_EXTENT_SIZE. */
-async function cowPlain(st: FileState, start: number, buf: Uint8Array): Promise<number> {
+/**
+ * cow_file_range without compression: extents of up to BTRFS_MAX_EXTENT_SIZE. With `placed`,
+ * the new extents' items are left to the caller (placeExtents), listed there in file order.
+ */
+async function cowPlain(st: FileState, start: number, buf: Uint8Array, placed?: FileExtent[]): Promise<number> {
   const { fs } = st;
   const ss = fs.sectorsize;
   let pos = 0;
@@ -919,25 +923,176 @@ async function cowPlain(st: FileState, start: number, buf: Uint8Array): Promise<
     // The checksums (and a small extent's device write) wait for the commit (fs/writeback.ts),
     // where a large extent's are made from the device during the commit's flush.
     await fs.writeback.add(fs, ext.start, slice, hasDataSum(st) ? DEFER_SUMS : undefined);
-    const fileOffset = start + pos;
-    const replace: DropForReplace = { tails: [], keptAtStart: false };
-    await dropExtents(st, fileOffset, fileOffset + len, replace);
-    const fe = newFileExtent(fs, FileExtentType.REG, fileOffset, ext.start, len, 0, len);
-    if (replace.keptAtStart) {
-      // The old item at this key, dropped but left in place: overwritten (same size).
-      await rewriteExtent(st, fileOffset, fe);
-      if (replace.tails.length > 0) await insertFileExtents(fs, st.root, st.ino, replace.tails);
-    } else if (replace.tails.length > 0) {
-      // An overwrite inside one item: the new item and the split-off tail go in with one search.
-      await insertFileExtents(fs, st.root, st.ino, [fe, ...replace.tails]);
-    } else {
-      await putFileExtent(st, fe);
-    }
-    fs.delayedRefs.addDataRef(ext.start, len, dataRefOf(st, fe, fileOffset), +1, true);
-    st.inode.nbytes += len;
+    const fe = newFileExtent(fs, FileExtentType.REG, start + pos, ext.start, len, 0, len);
+    if (placed) placed.push(fe);
+    else await placeExtent(st, fe);
     pos += len;
   }
   return pos;
+}
+
+/**
+ * The tree side of a COW write of the new extent `fe` (its bytes already with the writeback):
+ * the items over its range dropped, its item inserted, its ref queued, nbytes counted.
+ */
+async function placeExtent(st: FileState, fe: FileExtent): Promise<void> {
+  const { fs } = st;
+  const fileOffset = fe.fileOffset;
+  const len = fe.numBytes;
+  const replace: DropForReplace = { tails: [], keptAtStart: false };
+  await dropExtents(st, fileOffset, fileOffset + len, replace);
+  if (replace.keptAtStart) {
+    // The old item at this key, dropped but left in place: overwritten (same size).
+    await rewriteExtent(st, fileOffset, fe);
+    if (replace.tails.length > 0) await insertFileExtents(fs, st.root, st.ino, replace.tails);
+  } else if (replace.tails.length > 0) {
+    // An overwrite inside one item: the new item and the split-off tail go in with one search.
+    await insertFileExtents(fs, st.root, st.ino, [fe, ...replace.tails]);
+  } else {
+    await putFileExtent(st, fe);
+  }
+  fs.delayedRefs.addDataRef(fe.diskBytenr, fe.diskNumBytes, dataRefOf(st, fe, fileOffset), +1, true);
+  st.inode.nbytes += len;
+}
+
+/** Bytes a REG item takes in a leaf: its header and data. */
+const REG_ITEM_LEAF_BYTES = ITEM_SIZE + FileExtentItem.size;
+
+/**
+ * placeExtent for many new extents of one file (`fes`: REG, sorted, not overlapping, their
+ * bytes already with the writeback), as writeback of many dirty ranges does: the items of one
+ * leaf are worked out together and swapped for the new ones in place (replaceLeafItems), one
+ * search for all the new extents that leaf covers, where placeExtent searches three times for
+ * each. What the tree, the refs and nbytes end up as is what placeExtent would make of each in
+ * turn: an item a new extent cuts keeps its ref for its first piece and takes one more for
+ * each further piece, an item covered whole drops its ref. A new extent the leaf cannot take
+ * (no room, or its items may reach into the next leaf or the previous one) goes through
+ * placeExtent, which splits leaves as it needs; the next ones are batched again.
+ */
+async function placeExtents(st: FileState, fes: readonly FileExtent[]): Promise<void> {
+  for (let i = 0; i < fes.length;) {
+    const took = batchedPlacement && !hasNoExtents(st) ? await placeInLeaf(st, fes, i) : 0;
+    if (took > 0) {
+      placementStats.batches++;
+      placementStats.batched += took;
+      i += took;
+    } else {
+      placementStats.single++;
+      await placeExtent(st, fes[i]);
+      i++;
+    }
+  }
+}
+
+let batchedPlacement = true;
+
+/** Whether placeExtents batches by leaf (the default) or places each extent alone: tests compare the two. */
+export function setBatchedPlacement(on: boolean): void {
+  batchedPlacement = on;
+}
+
+/** placeExtents' counts (tests, benchmarks): leaves worked in one go, the extents they took, extents placed alone. */
+export const placementStats = { batches: 0, batched: 0, single: 0 };
+
+/** placeExtents' work in the leaf holding the items over fes[i]: how many of fes from i it placed (0: none). */
+async function placeInLeaf(st: FileState, fes: readonly FileExtent[], i: number): Promise<number> {
+  const { fs, root, ino } = st;
+  const { found, path } = await searchSlot(fs, root, fileExtentKey(ino, fes[i].fileOffset), { cow: true });
+  const leaf = path.leaf;
+  const ours = (slot: number): boolean => {
+    if (slot >= leaf.nritems) return false;
+    const k = leaf.key(slot);
+    return k.type === ItemType.EXTENT_DATA && k.objHi === 0 && k.objectid === ino;
+  };
+  const decodeAt = (slot: number): FileExtent => {
+    const k = leaf.key(slot);
+    return decodeFileExtent(leaf.itemData(slot), ino, k.offset);
+  };
+  let lo = path.slots[0];
+  if (!found) {
+    // The item before the search slot may reach into fes[i]; at slot 0 it is in the leaf before.
+    if (lo === 0) return 0;
+    if (ours(lo - 1) && fileExtentEnd(decodeAt(lo - 1)) > fes[i].fileOffset) lo--;
+  }
+  // The old items [lo, hi) over fes[i, j): every item that overlaps one of them. Each new
+  // extent adds at most two items (itself and the tail of an item it splits).
+  let room = leaf.leafFreeSpace();
+  const olds: FileExtent[] = [];
+  let hi = lo;
+  let j = i;
+  while (j < fes.length && room >= 2 * REG_ITEM_LEAF_BYTES) {
+    const end = fileExtentEnd(fes[j]);
+    let s = hi;
+    const more: FileExtent[] = [];
+    let prevEnd = olds.length > 0 ? fileExtentEnd(olds[olds.length - 1]) : -1;
+    let plain = true;
+    while (ours(s) && leaf.key(s).offset < end) {
+      const o = decodeAt(s++);
+      // Only REG items (and holes) are cut here; items that overlap are left to placeExtent's
+      // search, which reports them.
+      if (o.type !== FileExtentType.REG || o.fileOffset < prevEnd) plain = false;
+      prevEnd = fileExtentEnd(o);
+      more.push(o);
+    }
+    if (!plain) break;
+    // Past the leaf's last item the next leaf may hold one more over this extent: not when
+    // the last item here reaches past its end, nor when the next leaf's first key (its
+    // ancestors name it) is past the extent's.
+    if (s === leaf.nritems) {
+      const last = more.length > 0 ? more[more.length - 1] : olds[olds.length - 1];
+      if (last === undefined || fileExtentEnd(last) < end) {
+        const next = nextLeafKey(path);
+        if (next !== undefined && compareKeys(next, fileExtentKey(ino, end)) < 0) break;
+      }
+    }
+    olds.push(...more);
+    hi = s;
+    j++;
+    room -= 2 * REG_ITEM_LEAF_BYTES;
+  }
+  if (j === i) return 0;
+  const news = fes.slice(i, j);
+  // The old items' pieces outside every new extent, with their refs and bytes.
+  const out: FileExtent[] = [];
+  let k = 0;
+  for (const o of olds) {
+    const os = o.fileOffset;
+    const oe = fileExtentEnd(o);
+    while (k < news.length && fileExtentEnd(news[k]) <= os) k++;
+    let cur = os;
+    let kept = 0;
+    let pieces = 0;
+    const piece = (a: number, b: number) => {
+      out.push({ ...o, fileOffset: a, offset: o.offset + (a - os), numBytes: b - a });
+      kept += b - a;
+      pieces++;
+    };
+    for (let m = k; m < news.length && news[m].fileOffset < oe; m++) {
+      if (news[m].fileOffset > cur) piece(cur, news[m].fileOffset);
+      cur = Math.max(cur, fileExtentEnd(news[m]));
+    }
+    if (cur < oe) piece(cur, oe);
+    if (isHole(o)) continue;
+    st.inode.nbytes -= o.numBytes - kept;
+    if (pieces === 0) changeRef(st, o, os, -1);
+    for (let p = 1; p < pieces; p++) changeRef(st, o, os, +1);
+  }
+  for (const fe of news) {
+    out.push(fe);
+    fs.delayedRefs.addDataRef(fe.diskBytenr, fe.diskNumBytes, dataRefOf(st, fe, fe.fileOffset), +1, true);
+    st.inode.nbytes += fe.numBytes;
+  }
+  out.sort((a, b) => a.fileOffset - b.fileOffset);
+  const from = Math.min(news[0].fileOffset, olds.length > 0 ? olds[0].fileOffset : Infinity);
+  const to = Math.max(fileExtentEnd(news[news.length - 1]), olds.length > 0 ? fileExtentEnd(olds[olds.length - 1]) : -Infinity);
+  invalidateFileExtents(root, ino, from, to);
+  const data = out.map(encodeFileExtent);
+  replaceLeafItems(fs, path, lo, hi - lo, out.map((fe) => fileExtentKey(ino, fe.fileOffset)), data.map((d) => d.length));
+  for (let m = 0; m < data.length; m++) leaf.data.set(data[m], leaf.itemPtr(lo + m));
+  // Every item over [from, to) is in `out` now (the ones before lo end at or before `from`,
+  // the first one after starts at or after `to`): reads there need no search.
+  rememberFileExtents(root, ino, st.inode.generation, from, to, out);
+  return j - i;
 }
 
 /**
@@ -1244,8 +1399,12 @@ async function mayWaitDirty(st: FileState, offset: number, len: number): Promise
 }
 
 class DirtySectors implements DirtySectorsTail {
-  /** Sector index (file offset / sectorsize) -> that sector's bytes. */
+  /** Sector index (file offset / sectorsize) -> that sector's bytes (a slot of one of `chunks`). */
   private readonly sectors = new Map<number, Uint8Array>();
+  /** The pooled chunks the sectors' slots are in (util/chunk-pool.ts), given back by the settle. */
+  private chunks: Uint8Array[] = [];
+  /** Bytes of the last chunk taken by slots. */
+  private chunkUsed = POOL_CHUNK_BYTES;
   private readonly ss: number;
   /** When the last write joined: the file's mtime and ctime from then on (file_update_time at each write). */
   lastWrite: Timespec = nowTimespec();
@@ -1269,10 +1428,27 @@ class DirtySectors implements DirtySectorsTail {
       const piece = data.subarray(i * ss, (i + 1) * ss);
       const held = this.sectors.get(k);
       if (held) held.set(piece);
-      else this.sectors.set(k, piece.slice());
+      else {
+        const slot = this.slot();
+        slot.set(piece);
+        this.sectors.set(k, slot);
+      }
     }
     this.lastWrite = nowTimespec();
     return true;
+  }
+
+  /** A free slot of one sector (a pooled chunk's memory, whose first touch faulted long ago). */
+  private slot(): Uint8Array {
+    const ss = this.ss;
+    if (this.chunkUsed + ss > POOL_CHUNK_BYTES) {
+      this.chunks.push(takeChunk());
+      this.chunkUsed = 0;
+    }
+    const chunk = this.chunks[this.chunks.length - 1];
+    const s = chunk.subarray(this.chunkUsed, this.chunkUsed + ss);
+    this.chunkUsed += ss;
+    return s;
   }
 
   covers(offset: number, length: number): boolean {
@@ -1298,7 +1474,11 @@ class DirtySectors implements DirtySectorsTail {
   async settle(): Promise<void> {
     const { fs, ss } = this;
     const st = await loadFile(fs, this.root, this.ino);
+    // Nothing that would change how the file is written ran while they waited (it settles first).
+    assert((st.inode.flags & (InodeFlags.NODATACOW | InodeFlags.PREALLOC)) === 0 && (await compressionFor(st)) === undefined, () => `inode ${this.ino}: dirty sectors of a file no longer written plainly`);
     const keys = [...this.sectors.keys()].sort((a, b) => a - b);
+    // Every run's bytes to new extents first, then all their items, many to a leaf.
+    const placed: FileExtent[] = [];
     for (let i = 0; i < keys.length;) {
       let j = i + 1;
       while (j < keys.length && keys[j] === keys[j - 1] + 1) j++;
@@ -1309,11 +1489,18 @@ class DirtySectors implements DirtySectorsTail {
         for (let k = i; k < j; k++) buf.set(this.sectors.get(keys[k])!, (k - i) * ss);
       }
       const at = keys[i] * ss;
-      const n = await writeRange(st, at, buf);
+      const n = await cowPlain(st, at, buf, placed);
       if (n < buf.length) throw new FsError('ENOSPC', `inode ${this.ino}: no data space for ${buf.length - n} bytes at file offset ${at + n}`);
       i = j;
     }
+    await placeExtents(st, placed);
     await finishWrite(st, { mtime: true }, this.lastWrite);
+    // Every sector is copied on (the writeback's arena, or the device): the slots are free. A
+    // settle that failed keeps its chunks (the transaction aborts; the garbage collector takes them).
+    this.sectors.clear();
+    giveChunks(this.chunks);
+    this.chunks = [];
+    this.chunkUsed = POOL_CHUNK_BYTES;
     if (fs.writeback.overLimit) await fs.writeback.flush(fs);
   }
 }

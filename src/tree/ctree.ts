@@ -13,6 +13,7 @@
 //   insertItem(host, root, key, data: Uint8Array): Promise<Path>
 //   deleteItems(host, path, slot, nr): Promise<void>          (path comes from a COW search with insLen -1)
 //   deleteItem(host, root, key): Promise<void>               (ENOENT when absent)
+//   replaceLeafItems(host, path, slot, nr, keys, sizes): void (items of one leaf swapped for others in place)
 //   extendItem(host, path, dataSize): void                   (after a COW search with insLen >= dataSize)
 //   truncateItem(host, path, newSize, fromEnd): void          (fromEnd: keep the start; else keep the end
 //                                                             and add the cut bytes to the key offset)
@@ -913,6 +914,11 @@ function checkItemSizes(nodesize: number, keys: Key[], sizes: number[]): number 
 function keyAtInsertionPoint(path: Path): Key | undefined {
   const leaf = path.leaf;
   if (path.slots[0] < leaf.nritems) return leaf.key(path.slots[0]);
+  return nextLeafKey(path);
+}
+
+/** The first key of the leaf after the path's leaf, as its ancestors name it; undefined at the tree's end. */
+export function nextLeafKey(path: Path): Key | undefined {
   for (let l = 1; l < MAX_LEVEL; l++) {
     const n = path.nodes[l];
     if (!n) return undefined;
@@ -1186,6 +1192,45 @@ export async function deleteItems(host: TreeHost, path: Path, slot: number, nr: 
     }
   }
   await shrinkRoot(host, root, path);
+}
+
+/**
+ * Replaces items slot .. slot+nr-1 (nr may be 0) of the path's leaf, which a COW search made
+ * writable, with new items of `keys` and `sizes` (zeroed data, at path.slots[0] = slot on return,
+ * for the caller to fill): a delete and an insert at one place, with no search, split or
+ * rebalance between. The keys must ascend strictly, sort after the item before `slot` and
+ * before the first item after the replaced ones, and the new items must fit in the leaf (its
+ * free space plus the replaced items' bytes): the caller checks the space, and the order
+ * against the neighbours in other leaves (an ancestor's keys bound them). The batch form of
+ * btrfs_drop_extents followed by the inserts of the new items, for many extents of one leaf.
+ */
+export function replaceLeafItems(host: TreeHost, path: Path, slot: number, nr: number, keys: Key[], sizes: number[]): void {
+  const root = path.root;
+  assert(root !== undefined, 'replaceLeafItems: path has no root');
+  const leaf = path.leaf;
+  const nritems = leaf.nritems;
+  assert(Number.isInteger(slot) && Number.isInteger(nr) && slot >= 0 && nr >= 0 && slot + nr <= nritems, () => `replaceLeafItems: slots ${slot}+${nr} outside ${nritems} items`);
+  const totalSize = checkItemSizes(host.nodesize, keys, sizes);
+  if (slot > 0) assert(leaf.compareKey(slot - 1, keys[0]) < 0, () => `replaceLeafItems: key ${keys[0]} not above ${leaf.key(slot - 1)}`);
+  if (slot + nr < nritems) assert(leaf.compareKey(slot + nr, keys[keys.length - 1]) > 0, () => `replaceLeafItems: key ${keys[keys.length - 1]} not below ${leaf.key(slot + nr)}`);
+  let freed = 0;
+  for (let i = slot; i < slot + nr; i++) freed += leaf.itemSize(i) + ITEM_SIZE;
+  assert(leaf.leafFreeSpace() + freed >= totalSize, () => `replaceLeafItems: ${totalSize} bytes do not fit in leaf ${leaf.bytenr}`);
+  if (nr > 0) {
+    if (root.itemCache) for (let i = slot; i < slot + nr; i++) forgetItem(root, leaf, i);
+    const lastOff = leaf.itemDataOffset(slot + nr - 1);
+    let dsize = 0;
+    for (let i = 0; i < nr; i++) dsize += leaf.itemSize(slot + i);
+    if (slot + nr !== nritems) {
+      const dataEnd = leaf.leafDataEnd();
+      leaf.move(HEADER_SIZE + dataEnd + dsize, HEADER_SIZE + dataEnd, lastOff - dataEnd);
+      for (let i = slot + nr; i < nritems; i++) leaf.setItemDataOffset(i, leaf.itemDataOffset(i) + dsize);
+      leaf.move(itemOff(slot), itemOff(slot + nr), (nritems - slot - nr) * ITEM_SIZE);
+    }
+    leaf.nritems = nritems - nr;
+  }
+  path.slots[0] = slot;
+  setupItemsForInsert(host, root, path, keys, sizes, totalSize);
 }
 
 /** Deletes the item with `key`; ENOENT when there is none. */

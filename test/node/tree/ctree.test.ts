@@ -14,7 +14,9 @@ import {
   iterItems,
   lookup,
   nextLeaf,
+  nextLeafKey,
   prevLeaf,
+  replaceLeafItems,
   searchSlot,
   setItemKeySafe,
   truncateItem,
@@ -469,6 +471,61 @@ describe('walking and keys', () => {
     await duplicateItem(host, root, r3.path, k(lastKey.objectid, 1));
     const r4 = await searchSlot(host, root, k(60), { cow: true });
     await expect(duplicateItem(host, root, r4.path, k(80))).rejects.toThrow(/EINVAL/);
+    verifyTree(host, root);
+  });
+});
+
+describe('replaceLeafItems', () => {
+  it('swaps a leaf\'s items for others in place (middle, slot 0, none removed, all removed) and keeps the tree valid', async () => {
+    const host = new MemoryTreeHost(4096);
+    const root = host.createTree(TREE);
+    const model = new Map<number, Uint8Array>();
+    for (let i = 0; i < 600; i++) {
+      await insertItem(host, root, k(i * 10), fill(20, i));
+      model.set(i * 10, fill(20, i));
+    }
+    host.commit();
+    // Room in every leaf: a quarter of the items go.
+    for (let i = 0; i < 600; i += 4) {
+      await deleteItem(host, root, k(i * 10));
+      model.delete(i * 10);
+    }
+    const replace = async (at: number, nr: number, objs: number[], size: number) => {
+      const { path } = await searchSlot(host, root, k(at), { cow: true });
+      const slot = path.slots[0];
+      for (let i = slot; i < slot + nr; i++) model.delete(path.leaf.key(i).objectid);
+      replaceLeafItems(host, path, slot, nr, objs.map((o) => k(o)), objs.map(() => size));
+      for (let i = 0; i < objs.length; i++) {
+        const d = fill(size, objs[i]);
+        path.leaf.data.set(d, path.leaf.itemPtr(slot + i));
+        model.set(objs[i], d);
+      }
+      verifyTree(host, root);
+      expect((await allItems(host, root)).map(([key, d]) => [key.objectid, [...d].join()])).toEqual(
+        [...model].sort((a, b) => a[0] - b[0]).map(([o, d]) => [o, [...d].join()]));
+    };
+    // Three items in the middle of a leaf for five of another size between the same neighbours.
+    await replace(1010, 3, [1005, 1011, 1012, 1013, 1034], 33);
+    // The first items of a later leaf: its new first key reaches the parents.
+    const { path } = await searchSlot(host, root, k(3000));
+    expect(await nextLeaf(host, root, path)).toBe(true);
+    const first = path.leaf.key(0).objectid;
+    expect(nextLeafKey(path)).toBeDefined();
+    await replace(first, 2, [first - 5, first + 3], 8);
+    // None removed (an insert at the slot), and items removed for nothing but one small one.
+    await replace(2031, 0, [2031, 2032], 20);
+    await replace(4010, 4, [4011], 0);
+    // Out of order, or past a neighbour: refused before anything changes.
+    const r = await searchSlot(host, root, k(5010), { cow: true });
+    const leaf = r.path.leaf;
+    const before = leaf.key(0).objectid;
+    const after = leaf.key(2).objectid;
+    const bad = (keys: number[], sizes: number[]) => () => replaceLeafItems(host, r.path, 1, 1, keys.map((o) => k(o)), sizes);
+    expect(bad([before], [4])).toThrow(/not above/);
+    expect(bad([after], [4])).toThrow(/not below/);
+    expect(bad([before + 2, before + 1], [4, 4])).toThrow(/not ascending/);
+    expect(bad([before + 1, before + 2], [1500, 1500])).toThrow(/do not fit/);
+    expect(await allItems(host, root)).toHaveLength(model.size);
     verifyTree(host, root);
   });
 });
