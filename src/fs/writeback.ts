@@ -17,9 +17,12 @@
 //
 // The checksums of a large extent (WRITE_THROUGH_BYTES on, written at once) on a device a worker
 // can read (BlockDevice.readSource), in a chunk with one copy, are not made at the write
-// (DEFER_SUMS): they are made at the flush, by a pool worker reading the extent back through a
-// handle of its own (kernels/device-sums.ts) while this thread waits on a flush of the data
-// devices (an OPFS flush blocks this thread, idle, while the OS writes the data back to disk).
+// (DEFER_SUMS): a pool worker makes them, reading the extent back through a handle of its own
+// (kernels/device-sums.ts). Each time 64 MiB of such extents wait, they go to the worker at once
+// (EARLY_SUMS_BYTES, sendEarly), which checksums them while this thread goes on writing; the rest
+// go at the flush, where the worker reads while this thread waits on a flush of the data devices
+// (an OPFS flush blocks this thread, idle, while the OS writes the data back to disk). The flush
+// takes every job's digests.
 // That flush is one more than the commit's two, and far cheaper than the checksums it hides. If
 // no worker is ready, or the worker fails, this thread reads the extents back and makes them. A
 // read of such an extent before the flush makes its checksums first (resolveSums), so reads
@@ -56,6 +59,11 @@ export function setDeferredDataSums(on: boolean): void {
 
 /** Pending checksums of more than this many bytes of extents are made at once (overLimit), not at the commit. */
 const PENDING_SUMS_LIMIT_BYTES = 512 * 1024 * 1024;
+/**
+ * Once this many bytes of large extents wait for their checksums, a worker is given them at
+ * once (sendEarly) rather than at the flush: it checksums them while the writes go on.
+ */
+const EARLY_SUMS_BYTES = 64 * 1024 * 1024;
 /** Bytes read back per step when this thread makes pending checksums. */
 const SUM_HERE_PIECE_BYTES = 8 * 1024 * 1024;
 
@@ -73,6 +81,8 @@ interface Held {
   pendingSums: boolean;
   /** Dropped before the flush (freed in the transaction that made it): nothing to write. */
   dropped: boolean;
+  /** Its pending digests are being made by an early job (`early`) already. */
+  sent: boolean;
   /** When `data` is an arena copy: its chunk (an index into arenaChunks) and offset there; else -1. */
   arenaChunk: number;
   arenaOffset: number;
@@ -121,6 +131,13 @@ export class DataWriteback {
   sumsBytesHere = 0;
   /** Times the arena's extents were written before the flush to keep it within its chunks (benchmarks, tests). */
   spills = 0;
+  /** Pending extents in no early job yet, and their bytes. */
+  private unsent: Held[] = [];
+  private unsentBytes = 0;
+  /** Checksum jobs posted before the flush (sendEarly), which the flush takes. */
+  private early: SumsJobOf[] = [];
+  /** Early checksum jobs posted (benchmarks, tests). */
+  earlySumsJobs = 0;
 
   /** @param limitBytes  above this many waiting bytes, `overLimit` asks the writer to flush */
   constructor(readonly limitBytes = 64 * 1024 * 1024) {}
@@ -170,12 +187,35 @@ export class DataWriteback {
       arenaChunk = this.arenaChunk;
       arenaOffset = this.arenaUsed - data.length;
     }
-    const h: Held = { start, length: data.length, data: kept, sums, pendingSums, dropped: false, arenaChunk, arenaOffset };
+    const h: Held = { start, length: data.length, data: kept, sums, pendingSums, dropped: false, sent: false, arenaChunk, arenaOffset };
     // Counted once the extent is held (a failed device write above holds nothing).
     if (pendingSums) this.pendingBytes += data.length;
     this.all.push(h);
     this.indexHeld(h);
     if (kept) this.bytes += kept.length;
+    if (pendingSums) {
+      this.unsent.push(h);
+      this.unsentBytes += h.length;
+      if (this.unsentBytes >= EARLY_SUMS_BYTES) this.sendEarly(fs);
+    }
+  }
+
+  /**
+   * Posts the pending checksums of the extents written so far to a pool worker now, without
+   * waiting (the flush takes the digests): the worker reads them back and checksums them while
+   * this thread goes on writing, instead of all of them after the last write. Those no worker
+   * takes now stay for the next try or the flush.
+   */
+  private sendEarly(fs: FsInfo): void {
+    if (!fs.compressPool?.active) return;
+    const { jobs, here } = postSums(fs, this.unsent.filter((h) => h.pendingSums));
+    for (const j of jobs) {
+      for (const h of j.holds) h.sent = true;
+      this.early.push(j);
+      this.earlySumsJobs++;
+    }
+    this.unsent = here;
+    this.unsentBytes = here.reduce((n, h) => n + h.length, 0);
   }
 
   /** Lists `h` under every granule of the address index it touches. */
@@ -331,37 +371,17 @@ export class DataWriteback {
    * that fails its job.
    */
   private async makePendingSums(fs: FsInfo, all: readonly Held[]): Promise<void> {
-    const pending = all.filter((h) => h.pendingSums);
-    if (pending.length === 0) return;
-    const pool = fs.compressPool;
-    await pool?.takeMessages();
-    const here: Held[] = [];
-    const perDevice = new Map<BlockDevice, { holds: Held[]; ranges: number[] }>();
-    for (const h of pending) {
-      const at = pool?.active ? onePiece(fs, h.start, h.length) : undefined;
-      if (at === undefined) {
-        here.push(h);
-        continue;
-      }
-      let g = perDevice.get(at.device);
-      if (g === undefined) perDevice.set(at.device, g = { holds: [], ranges: [] });
-      g.holds.push(h);
-      const r = g.ranges;
-      // Physically adjacent extents (the usual case) read as one range.
-      if (r.length > 0 && r[r.length - 2] + r[r.length - 1] === at.physical) r[r.length - 1] += h.length;
-      else r.push(at.physical, h.length);
-    }
-    const jobs: { holds: Held[]; sums: Promise<Uint8Array> }[] = [];
-    for (const [device, g] of perDevice) {
-      const job = pool!.sumDeviceRanges(device.readSource!, g.ranges, fs.csum, fs.sectorsize);
-      if (job === undefined) {
-        here.push(...g.holds);
-      } else {
-        // Settled below in order; a job left behind by an error here must not be an unhandled rejection.
-        job.catch(() => undefined);
-        jobs.push({ holds: g.holds, sums: job });
-      }
-    }
+    const early = this.early;
+    this.early = [];
+    this.unsent = [];
+    this.unsentBytes = 0;
+    const pending = all.filter((h) => h.pendingSums && !h.sent);
+    if (pending.length === 0 && early.length === 0) return;
+    await fs.compressPool?.takeMessages();
+    const posted = postSums(fs, pending);
+    const here = posted.here;
+    // The early jobs first: they were posted first, and are likely done.
+    const jobs = [...early, ...posted.jobs];
     // The data devices' flush: a worker reads while this thread waits in it (an OPFS flush
     // blocks the thread); an asynchronous flush (a file) runs while this thread makes the rest.
     const devices = [...fs.volumes.devices.values()].flatMap((d) => (d.device ? [d.device] : []));
@@ -376,6 +396,7 @@ export class DataWriteback {
       }
       const size = csumSizeBytes(fs.csum);
       const expected = j.holds.reduce((n, h) => n + (h.length / fs.sectorsize) * size, 0);
+      // A job that failed: this thread makes what is still pending.
       if (sums === undefined || sums.length !== expected) {
         await this.sumHere(fs, j.holds);
         continue;
@@ -470,7 +491,16 @@ export class DataWriteback {
     this.bytes = 0;
     this.droppedCount = 0;
     this.pendingBytes = 0;
+    // Early jobs are forgotten (the flush took them): the next flush makes what is still pending.
+    this.early = [];
+    this.unsent = [];
+    this.unsentBytes = 0;
     for (const h of all) {
+      h.sent = false;
+      if (h.pendingSums && !h.dropped) {
+        this.unsent.push(h);
+        this.unsentBytes += h.length;
+      }
       if (h.dropped) {
         this.droppedCount++;
         continue;
@@ -485,6 +515,9 @@ export class DataWriteback {
   discard(): void {
     this.droppedCount = 0;
     this.pendingBytes = 0;
+    this.early = [];
+    this.unsent = [];
+    this.unsentBytes = 0;
     this.all = [];
     this.index = new Map();
     this.bytes = 0;
@@ -553,6 +586,49 @@ function* adjacentRuns(
  * Where extent [start, start + length) lies when it is one piece, in a chunk of one copy, on a
  * device a worker can read; else undefined (striped, mirrored, or no readSource).
  */
+/** A checksum job on a pool worker and the extents it covers, in order. */
+interface SumsJobOf {
+  holds: Held[];
+  sums: Promise<Uint8Array>;
+}
+
+/**
+ * Posts the pending checksums of `holds` to the pool's workers, one job per device (physically
+ * adjacent extents read as one range): the jobs posted, and the extents no worker takes now
+ * (no pool or none ready, a device without a readSource, several copies).
+ */
+function postSums(fs: FsInfo, holds: readonly Held[]): { jobs: SumsJobOf[]; here: Held[] } {
+  const pool = fs.compressPool;
+  const here: Held[] = [];
+  const perDevice = new Map<BlockDevice, { holds: Held[]; ranges: number[] }>();
+  for (const h of holds) {
+    const at = pool?.active ? onePiece(fs, h.start, h.length) : undefined;
+    if (at === undefined) {
+      here.push(h);
+      continue;
+    }
+    let g = perDevice.get(at.device);
+    if (g === undefined) perDevice.set(at.device, g = { holds: [], ranges: [] });
+    g.holds.push(h);
+    const r = g.ranges;
+    // Physically adjacent extents (the usual case) read as one range.
+    if (r.length > 0 && r[r.length - 2] + r[r.length - 1] === at.physical) r[r.length - 1] += h.length;
+    else r.push(at.physical, h.length);
+  }
+  const jobs: SumsJobOf[] = [];
+  for (const [device, g] of perDevice) {
+    const job = pool!.sumDeviceRanges(device.readSource!, g.ranges, fs.csum, fs.sectorsize);
+    if (job === undefined) {
+      here.push(...g.holds);
+    } else {
+      // Settled by the flush, in order; a job left behind by an error must not be an unhandled rejection.
+      job.catch(() => undefined);
+      jobs.push({ holds: g.holds, sums: job });
+    }
+  }
+  return { jobs, here };
+}
+
 function onePiece(fs: FsInfo, start: number, length: number): { device: BlockDevice; physical: number } | undefined {
   const segs = fs.volumes.mapRange(start, length);
   if (segs.length !== 1 || segs[0].copies.length !== 1) return undefined;

@@ -172,6 +172,80 @@ describe('checksums of large extents made at the commit', () => {
     await fs2.unmount();
   });
 
+  it('go to a worker as the writes go on once 64 MiB wait; reads and overwrites before the commit, and a failed data write at the commit, still end with every digest right', async () => {
+    const image = join(dir, 'e.img');
+    await mkfs([await FileDevice.create(image, 512 * MiB)]);
+    const file = await FileDevice.open(image);
+    let failWrites = 0;
+    const dev: BlockDevice = {
+      sizeBytes: file.sizeBytes,
+      read: (o, l) => file.read(o, l),
+      readInto: (o, d) => file.readInto(o, d),
+      write: async (o, d) => {
+        if (failWrites > 0) {
+          failWrites--;
+          throw Object.assign(new Error('write failed'), { code: 'EIO' });
+        }
+        return file.write(o, d);
+      },
+      flush: () => file.flush(),
+      close: () => file.close(),
+      readSource: file.readSource,
+    };
+    const fs = await mount([dev]);
+    const p = fs.promises;
+    await p.writeFile('/warm-up', content(9, MiB));
+    await fs.sync();
+    await fs.info.compressPool!.start();
+    const wb = fs.info.writeback;
+    const writeBig = async (path: string, data: Uint8Array) => {
+      const fh = await p.open(path, 'w');
+      for (let off = 0; off < data.length; off += MiB) await fh.write(data, off, MiB, off);
+      await fh.close();
+    };
+    let jobs = wb.earlySumsJobs;
+    const hereBefore = wb.sumsBytesHere;
+    const workersBefore = wb.sumsBytesInWorkers;
+    const big = content(10, 140 * MiB);
+    await writeBig('/big', big);
+    // Two early jobs (64 MiB each) went out during the writes; 12 MiB waits for the flush.
+    expect(wb.earlySumsJobs - jobs).toBe(2);
+    expect(wb.pendingBytes).toBe(big.length);
+    // A read of a MiB inside the first job makes its digests here (the job's are then not used);
+    // an overwrite of another drops its extent and pending digests.
+    const piece = new Uint8Array(MiB);
+    const rf = await p.open('/big', 'r+');
+    await rf.read(piece, 0, MiB, 5 * MiB);
+    expect(Buffer.from(piece).equals(Buffer.from(big.subarray(5 * MiB, 6 * MiB)))).toBe(true);
+    const other = content(11, MiB);
+    await rf.write(other, 0, MiB, 70 * MiB);
+    big.set(other, 70 * MiB);
+    await rf.close();
+    expect(wb.sumsBytesHere - hereBefore).toBe(MiB);
+    await fs.sync();
+    expect(wb.pendingBytes).toBe(0);
+    // The rest by the worker: the early jobs' (less the MiB read and the MiB overwritten) and the last 12 MiB.
+    expect(wb.sumsBytesInWorkers - workersBefore).toBe(big.length - MiB);
+    // A commit whose first data write fails (a small file's, held in memory) comes before it
+    // takes the early job: the job is forgotten, and the next commit makes every digest.
+    jobs = wb.earlySumsJobs;
+    const big2 = content(12, 70 * MiB);
+    await writeBig('/big2', big2);
+    expect(wb.earlySumsJobs - jobs).toBe(1);
+    await p.writeFile('/small', content(13, 5000));
+    failWrites = 1;
+    await expect(fs.sync()).rejects.toThrow(/write failed/);
+    await fs.sync();
+    expect(wb.pendingBytes).toBe(0);
+    await fs.unmount();
+    const r = await btrfsCheck(image, { dataCsum: true });
+    expect(r.ok, r.output).toBe(true);
+    const fs2 = await mount([await FileDevice.open(image)]);
+    expect(Buffer.from(await fs2.promises.readFile('/big')).equals(Buffer.from(big))).toBe(true);
+    expect(Buffer.from(await fs2.promises.readFile('/big2')).equals(Buffer.from(big2))).toBe(true);
+    await fs2.unmount();
+  });
+
   it('are made at the write when the pool has no workers (no read-back at the commit for nothing)', async () => {
     const image = join(dir, 'd.img');
     await mkfs([await FileDevice.create(image, 128 * MiB)]);

@@ -1,0 +1,55 @@
+// A workload for scripts/profile-in-chromium.mjs: the files bench's sequential write (256 MiB in
+// 1 MiB writes through one handle, then the commit) on OPFS, with the commit's device flushes
+// timed, and a raw OPFS write of the same bytes (write + flush) after it for comparison.
+// Args: { mb = 256 }.
+import { OpfsDevice } from '../../../../src/device/index.js';
+import { mkfs, mount } from '../../../../src/api/filesystem.js';
+import { sequentialWrite, type Target } from '../files-workloads.js';
+
+const MiB = 1024 * 1024;
+
+export async function run(args: { mb?: number }): Promise<Record<string, unknown>> {
+  const bytes = (args.mb ?? 256) * MiB;
+  const name = `profile-seq-${Date.now()}`;
+  const dev = await OpfsDevice.open(name, { sizeBytes: 1024 * MiB, openTimeoutMs: 5000 });
+  const flushes: number[] = [];
+  const flush = dev.flush.bind(dev);
+  dev.flush = async () => {
+    const t = performance.now();
+    await flush();
+    flushes.push(Math.round(performance.now() - t));
+  };
+  let engine: Record<string, unknown>;
+  try {
+    await mkfs([dev]);
+    const fs = await mount([dev]);
+    const t: Target = { promises: fs.promises as unknown as Target['promises'], sync: () => fs.sync() };
+    // As the bench: a large write and commit first, which starts the pool's worker.
+    await fs.promises.writeFile('/warm-up', new Uint8Array(MiB));
+    await fs.sync();
+    await fs.info.compressPool?.start();
+    flushes.length = 0;
+    const w = await sequentialWrite(t, '/big', bytes, MiB);
+    engine = { earlySumsJobs: fs.info.writeback.earlySumsJobs, MBps: Math.round(w.MBps), writeMs: Math.round(w.writeMs), commitMs: Math.round(w.commitMs), flushes: [...flushes] };
+    await fs.unmount();
+  } finally {
+    await dev.close();
+    await OpfsDevice.remove(name);
+  }
+  // Raw OPFS: the same writes into a file of its own, then one flush.
+  const root = await navigator.storage.getDirectory();
+  const fh = await root.getFileHandle(`${name}-raw`, { create: true });
+  const h = await (fh as unknown as { createSyncAccessHandle(): Promise<{ write(b: Uint8Array, o: { at: number }): number; flush(): void; close(): void }> }).createSyncAccessHandle();
+  const chunk = new Uint8Array(MiB).map((_, i) => (i * 7) & 0xff);
+  const t0 = performance.now();
+  for (let off = 0; off < bytes; off += MiB) {
+    chunk[0] = off / MiB;
+    h.write(chunk, { at: off });
+  }
+  const t1 = performance.now();
+  h.flush();
+  const t2 = performance.now();
+  h.close();
+  await root.removeEntry(`${name}-raw`);
+  return { engine, raw: { MBps: Math.round(bytes / 1e3 / (t2 - t0)), writeMs: Math.round(t1 - t0), flushMs: Math.round(t2 - t1) } };
+}
