@@ -131,7 +131,7 @@ export class DataWriteback {
   sumsBytesHere = 0;
   /** Times the arena's extents were written before the flush to keep it within its chunks (benchmarks, tests). */
   spills = 0;
-  /** Pending extents in no early job yet, and their bytes. */
+  /** Pending extents in no early job yet, and the bytes of those added since the last try. */
   private unsent: Held[] = [];
   private unsentBytes = 0;
   /** Checksum jobs posted before the flush (sendEarly), which the flush takes. */
@@ -214,8 +214,9 @@ export class DataWriteback {
       this.early.push(j);
       this.earlySumsJobs++;
     }
+    // Those left wait for the next try, after as many bytes again (not at every add).
     this.unsent = here;
-    this.unsentBytes = here.reduce((n, h) => n + h.length, 0);
+    this.unsentBytes = 0;
   }
 
   /** Lists `h` under every granule of the address index it touches. */
@@ -582,10 +583,6 @@ function* adjacentRuns(
   }
 }
 
-/**
- * Where extent [start, start + length) lies when it is one piece, in a chunk of one copy, on a
- * device a worker can read; else undefined (striped, mirrored, or no readSource).
- */
 /** A checksum job on a pool worker and the extents it covers, in order. */
 interface SumsJobOf {
   holds: Held[];
@@ -629,6 +626,10 @@ function postSums(fs: FsInfo, holds: readonly Held[]): { jobs: SumsJobOf[]; here
   return { jobs, here };
 }
 
+/**
+ * Where extent [start, start + length) lies when it is one piece, in a chunk of one copy, on a
+ * device a worker can read; else undefined (striped, mirrored, or no readSource).
+ */
 function onePiece(fs: FsInfo, start: number, length: number): { device: BlockDevice; physical: number } | undefined {
   const segs = fs.volumes.mapRange(start, length);
   if (segs.length !== 1 || segs[0].copies.length !== 1) return undefined;
