@@ -1146,6 +1146,22 @@ async function shrinkRoot(host: TreeHost, root: TreeRoot, path: Path): Promise<v
   }
 }
 
+/** Takes items slot .. slot+nr-1 (nr >= 1) out of `leaf`, closing the gap; no rebalance, no dirtying. */
+function removeFromLeaf(root: TreeRoot, leaf: ExtentBuffer, slot: number, nr: number): void {
+  const nritems = leaf.nritems;
+  if (root.itemCache) for (let i = slot; i < slot + nr; i++) forgetItem(root, leaf, i);
+  const lastOff = leaf.itemDataOffset(slot + nr - 1);
+  let dsize = 0;
+  for (let i = 0; i < nr; i++) dsize += leaf.itemSize(slot + i);
+  if (slot + nr !== nritems) {
+    const dataEnd = leaf.leafDataEnd();
+    leaf.move(HEADER_SIZE + dataEnd + dsize, HEADER_SIZE + dataEnd, lastOff - dataEnd);
+    for (let i = slot + nr; i < nritems; i++) leaf.setItemDataOffset(i, leaf.itemDataOffset(i) + dsize);
+    leaf.move(itemOff(slot), itemOff(slot + nr), (nritems - slot - nr) * ITEM_SIZE);
+  }
+  leaf.nritems = nritems - nr;
+}
+
 /**
  * btrfs_del_items: deletes items slot .. slot+nr-1 of the path's leaf. The path must come
  * from a COW search (insLen -1 so ancestors were balanced). An emptied leaf is removed from
@@ -1159,19 +1175,8 @@ export async function deleteItems(host: TreeHost, path: Path, slot: number, nr: 
   let nritems = leaf.nritems;
   assert(Number.isInteger(slot) && Number.isInteger(nr) && nr >= 1, 'deleteItems: bad range');
   assert(slot >= 0 && slot + nr <= nritems, () => `deleteItems: slots ${slot}+${nr} outside ${nritems} items`);
-  if (root.itemCache) for (let i = slot; i < slot + nr; i++) forgetItem(root, leaf, i);
-  const lastOff = leaf.itemDataOffset(slot + nr - 1);
-  let dsize = 0;
-  for (let i = 0; i < nr; i++) dsize += leaf.itemSize(slot + i);
-
-  if (slot + nr !== nritems) {
-    const dataEnd = leaf.leafDataEnd();
-    leaf.move(HEADER_SIZE + dataEnd + dsize, HEADER_SIZE + dataEnd, lastOff - dataEnd);
-    for (let i = slot + nr; i < nritems; i++) leaf.setItemDataOffset(i, leaf.itemDataOffset(i) + dsize);
-    leaf.move(itemOff(slot), itemOff(slot + nr), (nritems - slot - nr) * ITEM_SIZE);
-  }
+  removeFromLeaf(root, leaf, slot, nr);
   nritems -= nr;
-  leaf.nritems = nritems;
   dirty(host, root, leaf);
 
   if (nritems === 0) {
@@ -1216,19 +1221,7 @@ export function replaceLeafItems(host: TreeHost, path: Path, slot: number, nr: n
   let freed = 0;
   for (let i = slot; i < slot + nr; i++) freed += leaf.itemSize(i) + ITEM_SIZE;
   assert(leaf.leafFreeSpace() + freed >= totalSize, () => `replaceLeafItems: ${totalSize} bytes do not fit in leaf ${leaf.bytenr}`);
-  if (nr > 0) {
-    if (root.itemCache) for (let i = slot; i < slot + nr; i++) forgetItem(root, leaf, i);
-    const lastOff = leaf.itemDataOffset(slot + nr - 1);
-    let dsize = 0;
-    for (let i = 0; i < nr; i++) dsize += leaf.itemSize(slot + i);
-    if (slot + nr !== nritems) {
-      const dataEnd = leaf.leafDataEnd();
-      leaf.move(HEADER_SIZE + dataEnd + dsize, HEADER_SIZE + dataEnd, lastOff - dataEnd);
-      for (let i = slot + nr; i < nritems; i++) leaf.setItemDataOffset(i, leaf.itemDataOffset(i) + dsize);
-      leaf.move(itemOff(slot), itemOff(slot + nr), (nritems - slot - nr) * ITEM_SIZE);
-    }
-    leaf.nritems = nritems - nr;
-  }
+  if (nr > 0) removeFromLeaf(root, leaf, slot, nr);
   path.slots[0] = slot;
   setupItemsForInsert(host, root, path, keys, sizes, totalSize);
 }

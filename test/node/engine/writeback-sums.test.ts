@@ -38,6 +38,42 @@ function withBadSource(dev: FileDevice, path: string): BlockDevice {
   };
 }
 
+/** A FileDevice whose next `fail.writes` writes and `fail.flushes` flushes fail with EIO. */
+function failing(file: FileDevice): { dev: BlockDevice; fail: { writes: number; flushes: number } } {
+  const fail = { writes: 0, flushes: 0 };
+  const dev: BlockDevice = {
+    sizeBytes: file.sizeBytes,
+    read: (o, l) => file.read(o, l),
+    readInto: (o, d) => file.readInto(o, d),
+    write: async (o, d) => {
+      if (fail.writes > 0) {
+        fail.writes--;
+        throw Object.assign(new Error('write failed'), { code: 'EIO' });
+      }
+      return file.write(o, d);
+    },
+    flush: async () => {
+      if (fail.flushes > 0) {
+        fail.flushes--;
+        throw Object.assign(new Error('flush failed'), { code: 'EIO' });
+      }
+      return file.flush();
+    },
+    close: () => file.close(),
+    readSource: file.readSource,
+  };
+  return { dev, fail };
+}
+
+/** btrfs check --check-data-csum of the image, then each file read back (verified) after a mount. */
+async function checkAndReadBack(image: string, files: Record<string, Uint8Array>): Promise<void> {
+  const r = await btrfsCheck(image, { dataCsum: true });
+  expect(r.ok, r.output).toBe(true);
+  const fs = await mount([await FileDevice.open(image)]);
+  for (const [path, data] of Object.entries(files)) expect(Buffer.from(await fs.promises.readFile(path)).equals(Buffer.from(data)), path).toBe(true);
+  await fs.unmount();
+}
+
 let dir: string;
 let cleanup: () => Promise<void>;
 beforeAll(async () => {
@@ -135,63 +171,26 @@ describe('checksums of large extents made at the commit', () => {
   it('a commit whose data flush fails holds everything again: the next commit writes every checksum', async () => {
     const image = join(dir, 'c.img');
     await mkfs([await FileDevice.create(image, 256 * MiB)]);
-    const file = await FileDevice.open(image);
-    let failFlushes = 0;
-    const dev: BlockDevice = {
-      sizeBytes: file.sizeBytes,
-      read: (o, l) => file.read(o, l),
-      readInto: (o, d) => file.readInto(o, d),
-      write: (o, d) => file.write(o, d),
-      flush: async () => {
-        if (failFlushes > 0) {
-          failFlushes--;
-          throw Object.assign(new Error('flush failed'), { code: 'EIO' });
-        }
-        return file.flush();
-      },
-      close: () => file.close(),
-      readSource: file.readSource,
-    };
+    const { dev, fail } = failing(await FileDevice.open(image));
     const fs = await mount([dev]);
     const big = content(4, 3 * MiB);
     const small = content(5, 3000);
     await fs.promises.writeFile('/big', big);
     await fs.promises.writeFile('/small', small);
-    failFlushes = 1;
+    fail.flushes = 1;
     await expect(fs.sync()).rejects.toThrow(/flush failed/);
     // Still held: readable, with their checksums pending or made.
     expect(Buffer.from(await fs.promises.readFile('/big')).equals(Buffer.from(big))).toBe(true);
     await fs.sync();
     expect(fs.info.writeback.pendingBytes).toBe(0);
     await fs.unmount();
-    const r = await btrfsCheck(image, { dataCsum: true });
-    expect(r.ok, r.output).toBe(true);
-    const fs2 = await mount([await FileDevice.open(image)]);
-    expect(Buffer.from(await fs2.promises.readFile('/big')).equals(Buffer.from(big))).toBe(true);
-    expect(Buffer.from(await fs2.promises.readFile('/small')).equals(Buffer.from(small))).toBe(true);
-    await fs2.unmount();
+    await checkAndReadBack(image, { '/big': big, '/small': small });
   });
 
   it('go to a worker as the writes go on once 64 MiB wait; reads and overwrites before the commit, and a failed data write at the commit, still end with every digest right', async () => {
     const image = join(dir, 'e.img');
     await mkfs([await FileDevice.create(image, 512 * MiB)]);
-    const file = await FileDevice.open(image);
-    let failWrites = 0;
-    const dev: BlockDevice = {
-      sizeBytes: file.sizeBytes,
-      read: (o, l) => file.read(o, l),
-      readInto: (o, d) => file.readInto(o, d),
-      write: async (o, d) => {
-        if (failWrites > 0) {
-          failWrites--;
-          throw Object.assign(new Error('write failed'), { code: 'EIO' });
-        }
-        return file.write(o, d);
-      },
-      flush: () => file.flush(),
-      close: () => file.close(),
-      readSource: file.readSource,
-    };
+    const { dev, fail } = failing(await FileDevice.open(image));
     const fs = await mount([dev]);
     const p = fs.promises;
     await p.writeFile('/warm-up', content(9, MiB));
@@ -233,17 +232,12 @@ describe('checksums of large extents made at the commit', () => {
     await writeBig('/big2', big2);
     expect(wb.earlySumsJobs - jobs).toBe(1);
     await p.writeFile('/small', content(13, 5000));
-    failWrites = 1;
+    fail.writes = 1;
     await expect(fs.sync()).rejects.toThrow(/write failed/);
     await fs.sync();
     expect(wb.pendingBytes).toBe(0);
     await fs.unmount();
-    const r = await btrfsCheck(image, { dataCsum: true });
-    expect(r.ok, r.output).toBe(true);
-    const fs2 = await mount([await FileDevice.open(image)]);
-    expect(Buffer.from(await fs2.promises.readFile('/big')).equals(Buffer.from(big))).toBe(true);
-    expect(Buffer.from(await fs2.promises.readFile('/big2')).equals(Buffer.from(big2))).toBe(true);
-    await fs2.unmount();
+    await checkAndReadBack(image, { '/big': big, '/big2': big2 });
   });
 
   it('are made at the write when the pool has no workers (no read-back at the commit for nothing)', async () => {
