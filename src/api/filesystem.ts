@@ -4,7 +4,7 @@
 import type { BlockDevice } from '../device/block-device.js';
 import { settleWriteTail, type FsInfo, type Root } from '../fs/fs-info.js';
 import { openFs } from '../fs/open.js';
-import { defaultCompressWorkers, startCompressPool } from '../kernels/compress-pool.js';
+import { defaultPoolOptions, startCompressPool } from '../kernels/compress-pool.js';
 import { startTransaction, commitTransaction } from '../fs/transaction.js';
 import { mkfs as mkfsEngine, type MkfsOptions, type MkfsResult } from '../fs/mkfs.js';
 import { FsError } from '../util/errors.js';
@@ -349,7 +349,7 @@ export async function mount(devices: BlockDevice[], options?: string): Promise<F
     // Subvolumes deleted before the last unmount (or crash) are dropped in the background.
     if (await filesystem.read((fs) => hasDeadRoots(fs))) filesystem.kickCleaner();
     // compress=: the compression workers start loading now, so that the first write finds them ready.
-    if (o.compress !== undefined) info.compressPool = startCompressPool(await defaultCompressWorkers());
+    if (o.compress !== undefined) info.compressPool = startCompressPool(await defaultPoolOptions());
   }
   return filesystem;
 }

@@ -17,12 +17,11 @@
 //
 // The checksums of a large extent (WRITE_THROUGH_BYTES on, written at once) on a device a worker
 // can read (BlockDevice.readSource), in a chunk with one copy, are not made at the write
-// (DEFER_SUMS): a pool worker makes them, reading the extent back through a handle of its own
-// (kernels/device-sums.ts). Each time 64 MiB of such extents wait, they go to the worker at once
-// (EARLY_SUMS_BYTES, sendEarly), which checksums them while this thread goes on writing; the rest
-// go at the flush, where the worker reads while this thread waits on a flush of the data devices
-// (an OPFS flush blocks this thread, idle, while the OS writes the data back to disk). The flush
-// takes every job's digests.
+// (DEFER_SUMS): they are made at the flush, by pool workers reading the extents back through
+// handles of their own (kernels/device-sums.ts) while this thread waits on a flush of the data
+// devices (an OPFS flush blocks this thread, idle, while the OS writes the data back to disk).
+// A large job is split among the workers ready for it (the pool has one per CPU for these:
+// compress-pool.ts defaultPoolOptions), so the checksums take about the flush's time or less.
 // That flush is one more than the commit's two, and far cheaper than the checksums it hides. If
 // no worker is ready, or the worker fails, this thread reads the extents back and makes them. A
 // read of such an extent before the flush makes its checksums first (resolveSums), so reads
@@ -40,7 +39,7 @@ import type { FsInfo } from './fs-info.js';
 import type { BlockDevice } from '../device/block-device.js';
 import { insertCsums } from './csum-tree.js';
 import { checksum, checksumSectorsInto, csumSizeBytes } from '../kernels/checksum.js';
-import { CompressPool, defaultCompressWorkers } from '../kernels/compress-pool.js';
+import { CompressPool, defaultPoolOptions } from '../kernels/compress-pool.js';
 import { assert } from '../util/assert.js';
 import { POOL_CHUNK_BYTES, takeChunk, giveChunks } from '../util/chunk-pool.js';
 
@@ -59,11 +58,8 @@ export function setDeferredDataSums(on: boolean): void {
 
 /** Pending checksums of more than this many bytes of extents are made at once (overLimit), not at the commit. */
 const PENDING_SUMS_LIMIT_BYTES = 512 * 1024 * 1024;
-/**
- * Once this many bytes of large extents wait for their checksums, a worker is given them at
- * once (sendEarly) rather than at the flush: it checksums them while the writes go on.
- */
-const EARLY_SUMS_BYTES = 64 * 1024 * 1024;
+/** A device's pending checksums of at least this many bytes are split among the ready workers. */
+const SPLIT_SUMS_BYTES = 16 * 1024 * 1024;
 /** Bytes read back per step when this thread makes pending checksums. */
 const SUM_HERE_PIECE_BYTES = 8 * 1024 * 1024;
 
@@ -81,8 +77,6 @@ interface Held {
   pendingSums: boolean;
   /** Dropped before the flush (freed in the transaction that made it): nothing to write. */
   dropped: boolean;
-  /** Its pending digests are being made by an early job (`early`) already. */
-  sent: boolean;
   /** When `data` is an arena copy: its chunk (an index into arenaChunks) and offset there; else -1. */
   arenaChunk: number;
   arenaOffset: number;
@@ -131,13 +125,6 @@ export class DataWriteback {
   sumsBytesHere = 0;
   /** Times the arena's extents were written before the flush to keep it within its chunks (benchmarks, tests). */
   spills = 0;
-  /** Pending extents in no early job yet, and the bytes of those added since the last try. */
-  private unsent: Held[] = [];
-  private unsentBytes = 0;
-  /** Checksum jobs posted before the flush (sendEarly), which the flush takes. */
-  private early: SumsJobOf[] = [];
-  /** Early checksum jobs posted (benchmarks, tests). */
-  earlySumsJobs = 0;
 
   /** @param limitBytes  above this many waiting bytes, `overLimit` asks the writer to flush */
   constructor(readonly limitBytes = 64 * 1024 * 1024) {}
@@ -187,36 +174,12 @@ export class DataWriteback {
       arenaChunk = this.arenaChunk;
       arenaOffset = this.arenaUsed - data.length;
     }
-    const h: Held = { start, length: data.length, data: kept, sums, pendingSums, dropped: false, sent: false, arenaChunk, arenaOffset };
+    const h: Held = { start, length: data.length, data: kept, sums, pendingSums, dropped: false, arenaChunk, arenaOffset };
     // Counted once the extent is held (a failed device write above holds nothing).
     if (pendingSums) this.pendingBytes += data.length;
     this.all.push(h);
     this.indexHeld(h);
     if (kept) this.bytes += kept.length;
-    if (pendingSums) {
-      this.unsent.push(h);
-      this.unsentBytes += h.length;
-      if (this.unsentBytes >= EARLY_SUMS_BYTES) this.sendEarly(fs);
-    }
-  }
-
-  /**
-   * Posts the pending checksums of the extents written so far to a pool worker now, without
-   * waiting (the flush takes the digests): the worker reads them back and checksums them while
-   * this thread goes on writing, instead of all of them after the last write. Those no worker
-   * takes now stay for the next try or the flush.
-   */
-  private sendEarly(fs: FsInfo): void {
-    if (!fs.compressPool?.active) return;
-    const { jobs, here } = postSums(fs, this.unsent.filter((h) => h.pendingSums));
-    for (const j of jobs) {
-      for (const h of j.holds) h.sent = true;
-      this.early.push(j);
-      this.earlySumsJobs++;
-    }
-    // Those left wait for the next try, after as many bytes again (not at every add).
-    this.unsent = here;
-    this.unsentBytes = 0;
   }
 
   /** Lists `h` under every granule of the address index it touches. */
@@ -372,17 +335,10 @@ export class DataWriteback {
    * that fails its job.
    */
   private async makePendingSums(fs: FsInfo, all: readonly Held[]): Promise<void> {
-    const early = this.early;
-    this.early = [];
-    this.unsent = [];
-    this.unsentBytes = 0;
-    const pending = all.filter((h) => h.pendingSums && !h.sent);
-    if (pending.length === 0 && early.length === 0) return;
+    const pending = all.filter((h) => h.pendingSums);
+    if (pending.length === 0) return;
     await fs.compressPool?.takeMessages();
-    const posted = postSums(fs, pending);
-    const here = posted.here;
-    // The early jobs first: they were posted first, and are likely done.
-    const jobs = [...early, ...posted.jobs];
+    const { jobs, here } = postSums(fs, pending);
     // The data devices' flush: a worker reads while this thread waits in it (an OPFS flush
     // blocks the thread); an asynchronous flush (a file) runs while this thread makes the rest.
     const devices = [...fs.volumes.devices.values()].flatMap((d) => (d.device ? [d.device] : []));
@@ -492,16 +448,7 @@ export class DataWriteback {
     this.bytes = 0;
     this.droppedCount = 0;
     this.pendingBytes = 0;
-    // Early jobs are forgotten (the flush took them): the next flush makes what is still pending.
-    this.early = [];
-    this.unsent = [];
-    this.unsentBytes = 0;
     for (const h of all) {
-      h.sent = false;
-      if (h.pendingSums && !h.dropped) {
-        this.unsent.push(h);
-        this.unsentBytes += h.length;
-      }
       if (h.dropped) {
         this.droppedCount++;
         continue;
@@ -516,9 +463,6 @@ export class DataWriteback {
   discard(): void {
     this.droppedCount = 0;
     this.pendingBytes = 0;
-    this.early = [];
-    this.unsent = [];
-    this.unsentBytes = 0;
     this.all = [];
     this.index = new Map();
     this.bytes = 0;
@@ -590,14 +534,16 @@ interface SumsJobOf {
 }
 
 /**
- * Posts the pending checksums of `holds` to the pool's workers, one job per device (physically
- * adjacent extents read as one range): the jobs posted, and the extents no worker takes now
- * (no pool or none ready, a device without a readSource, several copies).
+ * Posts the pending checksums of `holds` to the pool's workers: per device, one job, or as many
+ * as workers are ready when the device has SPLIT_SUMS_BYTES or more (split at extent boundaries
+ * into parts of about equal bytes; physically adjacent extents read as one range). Returns the
+ * jobs, and the extents no worker takes now (no pool or none ready, a device without a
+ * readSource, several copies).
  */
 function postSums(fs: FsInfo, holds: readonly Held[]): { jobs: SumsJobOf[]; here: Held[] } {
   const pool = fs.compressPool;
   const here: Held[] = [];
-  const perDevice = new Map<BlockDevice, { holds: Held[]; ranges: number[] }>();
+  const perDevice = new Map<BlockDevice, { holds: Held[]; physical: number[]; bytes: number }>();
   for (const h of holds) {
     const at = pool?.active ? onePiece(fs, h.start, h.length) : undefined;
     if (at === undefined) {
@@ -605,22 +551,39 @@ function postSums(fs: FsInfo, holds: readonly Held[]): { jobs: SumsJobOf[]; here
       continue;
     }
     let g = perDevice.get(at.device);
-    if (g === undefined) perDevice.set(at.device, g = { holds: [], ranges: [] });
+    if (g === undefined) perDevice.set(at.device, g = { holds: [], physical: [], bytes: 0 });
     g.holds.push(h);
-    const r = g.ranges;
-    // Physically adjacent extents (the usual case) read as one range.
-    if (r.length > 0 && r[r.length - 2] + r[r.length - 1] === at.physical) r[r.length - 1] += h.length;
-    else r.push(at.physical, h.length);
+    g.physical.push(at.physical);
+    g.bytes += h.length;
   }
   const jobs: SumsJobOf[] = [];
   for (const [device, g] of perDevice) {
-    const job = pool!.sumDeviceRanges(device.readSource!, g.ranges, fs.csum, fs.sectorsize);
-    if (job === undefined) {
-      here.push(...g.holds);
-    } else {
-      // Settled by the flush, in order; a job left behind by an error must not be an unhandled rejection.
-      job.catch(() => undefined);
-      jobs.push({ holds: g.holds, sums: job });
+    const parts = g.bytes >= SPLIT_SUMS_BYTES ? Math.max(1, pool!.sumsSlots) : 1;
+    let from = 0;
+    let done = 0;
+    for (let part = 1; part <= parts && from < g.holds.length; part++) {
+      // The extents up to about part/parts of the device's bytes (the last part takes the rest).
+      let to = from;
+      const goal = part === parts ? Infinity : (g.bytes * part) / parts;
+      const ranges: number[] = [];
+      do {
+        const h = g.holds[to];
+        const p = g.physical[to];
+        if (ranges.length > 0 && ranges[ranges.length - 2] + ranges[ranges.length - 1] === p) ranges[ranges.length - 1] += h.length;
+        else ranges.push(p, h.length);
+        done += h.length;
+        to++;
+      } while (to < g.holds.length && done < goal);
+      const mine = g.holds.slice(from, to);
+      from = to;
+      const job = pool!.sumDeviceRanges(device.readSource!, ranges, fs.csum, fs.sectorsize);
+      if (job === undefined) {
+        here.push(...mine);
+      } else {
+        // Settled by the flush, in order; a job left behind by an error must not be an unhandled rejection.
+        job.catch(() => undefined);
+        jobs.push({ holds: mine, sums: job });
+      }
     }
   }
   return { jobs, here };
@@ -646,8 +609,8 @@ function onePiece(fs: FsInfo, start: number, length: number): { device: BlockDev
  */
 async function sumsWorkers(fs: FsInfo): Promise<boolean> {
   if (fs.compressPool === undefined) {
-    const workers = await defaultCompressWorkers();
-    fs.compressPool ??= new CompressPool({ workers });
+    const options = await defaultPoolOptions();
+    fs.compressPool ??= new CompressPool(options);
   }
   const pool = fs.compressPool;
   if (!pool.takesDeviceJobs) return false;

@@ -78,7 +78,7 @@ import {
   compressRaw, decompress, decompressInline, heuristic, loadCompressionKernels, compressionTypeById,
   compressionTypeByName, effectiveLevel, BTRFS_MAX_UNCOMPRESSED, BTRFS_MAX_COMPRESSED, type CompressionName,
 } from '../kernels/compression.js';
-import { CompressPool, defaultCompressWorkers, type ChunkStream } from '../kernels/compress-pool.js';
+import { CompressPool, defaultPoolOptions, type ChunkStream } from '../kernels/compress-pool.js';
 import { releaseChunkBuffer } from '../kernels/compress-chunk.js';
 import { POOL_CHUNK_BYTES, takeChunk, giveChunks } from '../util/chunk-pool.js';
 import {
@@ -708,7 +708,7 @@ async function cowRange(st: FileState, start: number, buf: Uint8Array, behind = 
   // The chunks compress on the pool's workers while the extents of earlier ones are written
   // here, in file order (kernels/compress-pool.ts); the results are the same as compressing
   // each here in turn.
-  if (fs.compressPool === undefined) fs.compressPool = new CompressPool({ workers: await defaultCompressWorkers() });
+  if (fs.compressPool === undefined) fs.compressPool = new CompressPool(await defaultPoolOptions());
   const results = fs.compressPool.stream({ codec: plan.codec, level: plan.level, sectorSize: ss, heuristic: !plan.skipHeuristic, csum: fs.csum }, chunks);
   const w = new CompressedWrite(st, start, buf, plan, results);
   let detached = false;

@@ -32,8 +32,11 @@
 //    (sumDeviceRanges; fs/writeback.ts, kernels/device-sums.ts). A worker takes them as soon as
 //    its checksum kernels are loaded (`ready`), before its codecs are (`compress-ready`).
 //
-// Sizing: one worker per CPU but one (defaultCompressWorkers); see docs/benchmarks.md
-// ("Compressed writes") for what it measured on a shared 2-core machine.
+// Sizing: one worker per CPU but one for chunks (defaultCompressWorkers); see docs/benchmarks.md
+// ("Compressed writes") for what it measured on a shared 2-core machine. A filesystem's pool
+// (defaultPoolOptions) has one more that takes checksum jobs only: those run while the engine
+// thread waits in the commit's data flush, so every CPU can work on them (docs/benchmarks.md,
+// "Files", session 12).
 //
 // Where the worker script is: beside this module as compress.worker.js (tsc's dist/), or, in a
 // browser, wherever Vite emitted it (the `new Worker(new URL(...))` literal below is what Vite
@@ -92,6 +95,12 @@ export type SpawnCompressWorker = () => Promise<CompressWorkerPort>;
 export interface CompressPoolOptions {
   /** Workers to start (0: everything on the engine thread). */
   workers: number;
+  /**
+   * More workers that take checksum jobs (sumDeviceRanges) only, never chunks (default 0; none
+   * without `workers`). A commit's checksums of large extents are made while the engine thread
+   * waits in the data flush, when its CPU is idle: defaultPoolOptions gives one per CPU in all.
+   */
+  sumsWorkers?: number;
   /** Starts one worker; defaults to the platform's (spawnCompressWorker). For tests. */
   spawn?: SpawnCompressWorker;
   /** How long a worker may take over one chunk before the pool gives up on it (default JOB_TIMEOUT_MS). */
@@ -121,6 +130,16 @@ export async function defaultCompressWorkers(): Promise<number> {
   return defaultWorkers ?? Math.max(1, (await hardwareThreads()) - 1);
 }
 
+/**
+ * The pool a filesystem makes: defaultCompressWorkers() workers, and checksum-only ones to make
+ * one worker per CPU for a commit's checksums (at least one more when there are workers: the
+ * engine thread, waiting in the flush, leaves its CPU to them).
+ */
+export async function defaultPoolOptions(): Promise<CompressPoolOptions> {
+  const workers = await defaultCompressWorkers();
+  return { workers, sumsWorkers: workers > 0 ? Math.max(1, (await hardwareThreads()) - workers) : 0 };
+}
+
 /** Sets the workers of pools created from now on (undefined: the default above; 0: none). Benchmarks and tests. */
 export function setDefaultCompressWorkers(workers: number | undefined): void {
   assert(workers === undefined || (Number.isInteger(workers) && workers >= 0 && workers <= 256), `compress workers ${workers}`);
@@ -136,8 +155,8 @@ function isNode(): boolean {
  * A pool whose workers start loading now, without waiting for them (mount with compress=: the
  * first write then finds them ready). Failures to start turn the pool off, as at any time.
  */
-export function startCompressPool(workers: number): CompressPool {
-  const pool = new CompressPool({ workers });
+export function startCompressPool(options: CompressPoolOptions): CompressPool {
+  const pool = new CompressPool(options);
   pool.prestart();
   return pool;
 }
@@ -186,6 +205,8 @@ interface Job {
 
 interface Slot {
   port: CompressWorkerPort | undefined;
+  /** Takes checksum jobs only (CompressPoolOptions.sumsWorkers), never chunks. */
+  readonly sumsOnly: boolean;
   /** Its checksum kernels are loaded: it takes sums jobs. */
   ready: boolean;
   /** Its compression kernels are loaded too: it takes chunks. */
@@ -205,8 +226,12 @@ interface SumsJob {
 
 export interface CompressPoolStatus {
   readonly workers: number;
+  /** Compression workers started / ready for chunks. */
   readonly started: number;
   readonly ready: number;
+  /** Checksum-only workers, and those ready. */
+  readonly sumsWorkers: number;
+  readonly sumsReady: number;
   /** Chunks the workers compressed / the engine thread compressed (stolen or fallback). */
   readonly chunksInWorkers: number;
   readonly chunksInThread: number;
@@ -219,6 +244,7 @@ export interface CompressPoolStatus {
 
 export class CompressPool {
   readonly workers: number;
+  readonly sumsWorkers: number;
   private readonly spawn: SpawnCompressWorker;
   private readonly jobTimeoutMs: number;
   /** Called when a worker becomes ready or the pool turns off (start()). */
@@ -238,6 +264,8 @@ export class CompressPool {
   constructor(options: CompressPoolOptions) {
     assert(Number.isInteger(options.workers) && options.workers >= 0, `compress pool of ${options.workers} workers`);
     this.workers = options.workers;
+    this.sumsWorkers = options.workers > 0 ? (options.sumsWorkers ?? 0) : 0;
+    assert(Number.isInteger(this.sumsWorkers) && this.sumsWorkers >= 0, `compress pool of ${options.sumsWorkers} checksum workers`);
     this.spawn = options.spawn ?? spawnCompressWorker;
     this.jobTimeoutMs = options.jobTimeoutMs ?? JOB_TIMEOUT_MS;
     assert(this.jobTimeoutMs > 0, `job timeout ${this.jobTimeoutMs} ms`);
@@ -249,14 +277,14 @@ export class CompressPool {
    */
   async start(): Promise<void> {
     this.startWorkers();
-    while (this.active && this.slots.filter((s) => s.compressReady).length < this.workers) {
+    while (this.active && (this.slots.filter((s) => !s.sumsOnly && s.compressReady).length < this.workers || this.slots.filter((s) => s.sumsOnly && s.ready).length < this.sumsWorkers)) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
 
   /** Whether a worker is still starting (spawning, or loading its kernels). */
   get starting(): boolean {
-    return this.active && this.slots.some((s) => !s.compressReady);
+    return this.active && this.slots.some((s) => (s.sumsOnly ? !s.ready : !s.compressReady));
   }
 
   /** Compresses the first queued chunk (the one the writer needs soonest) on this thread; false when none is queued. */
@@ -292,7 +320,9 @@ export class CompressPool {
 
   status(): CompressPoolStatus {
     return {
-      workers: this.workers, started: this.slots.filter((s) => s.port !== undefined).length, ready: this.slots.filter((s) => s.compressReady).length,
+      workers: this.workers, started: this.slots.filter((s) => !s.sumsOnly && s.port !== undefined).length,
+      ready: this.slots.filter((s) => !s.sumsOnly && s.compressReady).length,
+      sumsWorkers: this.sumsWorkers, sumsReady: this.slots.filter((s) => s.sumsOnly && s.ready).length,
       chunksInWorkers: this.inWorkers, chunksInThread: this.inThread, sumsJobsDone: this.sumsDone, sumsOffReason: this.sumsOff,
       disabledReason: this.reason,
     };
@@ -307,6 +337,11 @@ export class CompressPool {
    * does not answer within the job timeout (the pool then turns off, as for a chunk: a worker
    * that does not answer is hung, and would hang chunks too); the caller then makes them itself.
    */
+  /** Workers that would take a checksum job now (sumDeviceRanges): a caller splits a large one among them. */
+  get sumsSlots(): number {
+    return this.takesDeviceJobs ? this.slots.filter((s) => s.ready && s.port !== undefined).length : 0;
+  }
+
   sumDeviceRanges(source: DeviceReadSource, ranges: readonly number[], csum: CsumName, sectorSize: number): Promise<Uint8Array> | undefined {
     if (!this.takesDeviceJobs) return undefined;
     let best: Slot | undefined;
@@ -429,8 +464,8 @@ export class CompressPool {
 
   private startWorkers(): void {
     if (!this.active) return;
-    while (this.slots.length < this.workers) {
-      const slot: Slot = { port: undefined, ready: false, compressReady: false, running: new Map(), sums: 0 };
+    while (this.slots.length < this.workers + this.sumsWorkers) {
+      const slot: Slot = { port: undefined, sumsOnly: this.slots.length >= this.workers, ready: false, compressReady: false, running: new Map(), sums: 0 };
       this.slots.push(slot);
       this.spawn().then((port) => {
         if (!this.active) {
@@ -444,6 +479,15 @@ export class CompressPool {
     }
   }
 
+  /**
+   * A worker that has loaded (and holds no job) is idle: in Node it then no longer keeps the
+   * process alive (while it loads, it does, so that awaiting start() works). A checksum-only
+   * worker may never be handed a job, whose end would say so.
+   */
+  private idleIfFree(slot: Slot): void {
+    if (slot.running.size === 0 && slot.sums === 0) slot.port?.setBusy(false);
+  }
+
   private onReply(slot: Slot, reply: WorkerReply): void {
     if (!this.active) return;
     switch (reply.type) {
@@ -451,11 +495,14 @@ export class CompressPool {
         slot.ready = true;
         // A worker that says nothing of its codecs has them (compress-ready is a later message).
         if (reply.compression !== false) slot.compressReady = true;
+        // Loaded for what it is for (a compression worker may still be loading its codecs).
+        if (slot.sumsOnly || slot.compressReady) this.idleIfFree(slot);
         this.wake();
         this.dispatch();
         return;
       case 'compress-ready':
         slot.compressReady = true;
+        this.idleIfFree(slot);
         this.wake();
         this.dispatch();
         return;
@@ -504,7 +551,7 @@ export class CompressPool {
     while (this.queue.length > 0) {
       let best: Slot | undefined;
       for (const s of this.slots) {
-        if (s.compressReady && s.port && s.running.size < PER_WORKER_INFLIGHT && (!best || s.running.size < best.running.size)) best = s;
+        if (s.compressReady && !s.sumsOnly && s.port && s.running.size < PER_WORKER_INFLIGHT && (!best || s.running.size < best.running.size)) best = s;
       }
       if (!best) return;
       // The first queued chunk: the one the writer needs soonest (see the header).

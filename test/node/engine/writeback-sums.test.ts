@@ -187,7 +187,7 @@ describe('checksums of large extents made at the commit', () => {
     await checkAndReadBack(image, { '/big': big, '/small': small });
   });
 
-  it('go to a worker as the writes go on once 64 MiB wait; reads and overwrites before the commit, and a failed data write at the commit, still end with every digest right', async () => {
+  it('of a large commit are split among the workers ready, one of them checksum-only; reads and overwrites before the commit, and a failed data write at the commit, still end with every digest right', async () => {
     const image = join(dir, 'e.img');
     await mkfs([await FileDevice.create(image, 512 * MiB)]);
     const { dev, fail } = failing(await FileDevice.open(image));
@@ -195,43 +195,49 @@ describe('checksums of large extents made at the commit', () => {
     const p = fs.promises;
     await p.writeFile('/warm-up', content(9, MiB));
     await fs.sync();
-    await fs.info.compressPool!.start();
+    const pool = fs.info.compressPool!;
+    await pool.start();
+    // The filesystem's pool: a compression worker and a checksum-only one, both ready for sums.
+    expect(pool.status()).toMatchObject({ workers: 1, sumsWorkers: 1, sumsReady: 1 });
+    expect(pool.sumsSlots).toBe(2);
     const wb = fs.info.writeback;
     const writeBig = async (path: string, data: Uint8Array) => {
       const fh = await p.open(path, 'w');
       for (let off = 0; off < data.length; off += MiB) await fh.write(data, off, MiB, off);
       await fh.close();
     };
-    let jobs = wb.earlySumsJobs;
+    let jobs = pool.status().sumsJobsDone;
     const hereBefore = wb.sumsBytesHere;
     const workersBefore = wb.sumsBytesInWorkers;
-    const big = content(10, 140 * MiB);
+    const big = content(10, 40 * MiB);
     await writeBig('/big', big);
-    // Two early jobs (64 MiB each) went out during the writes; 12 MiB waits for the flush.
-    expect(wb.earlySumsJobs - jobs).toBe(2);
     expect(wb.pendingBytes).toBe(big.length);
-    // A read of a MiB inside the first job makes its digests here (the job's are then not used);
-    // an overwrite of another drops its extent and pending digests.
+    // A read of one MiB makes its digests here; an overwrite of another drops its extent and
+    // pending digests (its new extent's are pending instead).
     const piece = new Uint8Array(MiB);
     const rf = await p.open('/big', 'r+');
     await rf.read(piece, 0, MiB, 5 * MiB);
     expect(Buffer.from(piece).equals(Buffer.from(big.subarray(5 * MiB, 6 * MiB)))).toBe(true);
     const other = content(11, MiB);
-    await rf.write(other, 0, MiB, 70 * MiB);
-    big.set(other, 70 * MiB);
+    await rf.write(other, 0, MiB, 30 * MiB);
+    big.set(other, 30 * MiB);
     await rf.close();
     expect(wb.sumsBytesHere - hereBefore).toBe(MiB);
     await fs.sync();
     expect(wb.pendingBytes).toBe(0);
-    // The rest by the worker: the early jobs' (less the MiB read and the MiB overwritten) and the last 12 MiB.
+    // Two jobs, one per worker, for the 39 MiB left.
+    expect(pool.status().sumsJobsDone - jobs).toBe(2);
     expect(wb.sumsBytesInWorkers - workersBefore).toBe(big.length - MiB);
-    // A commit whose first data write fails (a small file's, held in memory) comes before it
-    // takes the early job: the job is forgotten, and the next commit makes every digest.
-    jobs = wb.earlySumsJobs;
-    const big2 = content(12, 70 * MiB);
+    // Under SPLIT_SUMS_BYTES: one job.
+    jobs = pool.status().sumsJobsDone;
+    await writeBig('/mid', content(12, 8 * MiB));
+    await fs.sync();
+    expect(pool.status().sumsJobsDone - jobs).toBe(1);
+    // A commit whose first data write fails (a small file's, held in memory) holds everything
+    // again; the next one makes every digest.
+    const big2 = content(13, 20 * MiB);
     await writeBig('/big2', big2);
-    expect(wb.earlySumsJobs - jobs).toBe(1);
-    await p.writeFile('/small', content(13, 5000));
+    await p.writeFile('/small', content(14, 5000));
     fail.writes = 1;
     await expect(fs.sync()).rejects.toThrow(/write failed/);
     await fs.sync();

@@ -187,6 +187,27 @@ describe('compression pool: sharing', () => {
   });
 });
 
+describe('compression pool: checksum-only workers', () => {
+  it('take no chunks, count apart from the compression workers, and stop with the pool', async () => {
+    const received: number[][] = [];
+    const p = pool({ workers: 1, sumsWorkers: 1, spawn: async () => sameThreadPort(received[received.push([]) - 1]!) });
+    await p.start();
+    expect(p.status()).toMatchObject({ workers: 1, started: 1, ready: 1, sumsWorkers: 1, sumsReady: 1 });
+    expect(p.sumsSlots).toBe(2);
+    const job: ChunkJob = { codec: 'lzo', level: 1, sectorSize: 4096, heuristic: false, csum: 'crc32c' };
+    const inputs = Array.from({ length: 24 }, () => KINDS.text!(EXTENT_BYTES));
+    const results = await run(p, job, inputs);
+    for (const [i, r] of results.entries()) expect(same(r, compressChunk(job, inputs[i]!)), `chunk ${i}`).toBe(true);
+    expect(received).toHaveLength(2);
+    expect(received[0]!.length).toBeGreaterThan(0);
+    expect(received[1], 'the checksum-only worker was handed no chunk').toEqual([]);
+    await p.terminate();
+    expect(p.status()).toMatchObject({ started: 0, ready: 0, sumsReady: 0 });
+    // Without compression workers there are none of either kind.
+    expect(new CompressPool({ workers: 0, sumsWorkers: 3 }).sumsWorkers).toBe(0);
+  });
+});
+
 /** A worker_threads worker running `source` (CommonJS), as a pool port. */
 function evalPort(source: string): CompressWorkerPort {
   const w = new NodeWorker(source, { eval: true });
