@@ -1,7 +1,8 @@
 // A workload for scripts/profile-in-chromium.mjs: the files bench's sequential write (256 MiB in
 // 1 MiB writes through one handle, then the commit) on OPFS, with the commit's device flushes
 // timed, and a raw OPFS write of the same bytes (write + flush) after it for comparison.
-// Args: { mb = 256, rawFirst (a raw write before the engine's too) }.
+// Args: { mb = 256, rawFirst (a raw write before the engine's too), sparse (and one into a
+// sparse 1 GiB file at 128 MiB, as the engine writes its device), workers (compression workers) }.
 import { OpfsDevice } from '../../../../src/device/index.js';
 import { mkfs, mount } from '../../../../src/api/filesystem.js';
 import { sequentialWrite, type Target } from '../files-workloads.js';
@@ -9,7 +10,7 @@ import { setDefaultCompressWorkers } from '../../../../src/kernels/compress-pool
 
 const MiB = 1024 * 1024;
 
-export async function run(args: { mb?: number; rawFirst?: boolean; workers?: number }): Promise<Record<string, unknown>> {
+export async function run(args: { mb?: number; rawFirst?: boolean; workers?: number; sparse?: boolean }): Promise<Record<string, unknown>> {
   setDefaultCompressWorkers(args.workers);
   const bytes = (args.mb ?? 256) * MiB;
   const name = `profile-seq-${Date.now()}`;
@@ -50,19 +51,24 @@ export async function run(args: { mb?: number; rawFirst?: boolean; workers?: num
     await dev.close();
     await OpfsDevice.remove(name);
   }
-  return { engine, raw: await raw(name, bytes), rawBefore };
+  return { engine, raw: await raw(name, bytes), rawBefore, rawSparse: args.sparse ? await raw(`${name}-sparse`, bytes, 1024 * MiB, 128 * MiB) : undefined };
 }
 
 /** Raw OPFS: the same writes into a file of its own, then one flush. */
-async function raw(name: string, bytes: number): Promise<Record<string, number>> {
+async function raw(name: string, bytes: number, truncateTo = 0, at = 0): Promise<Record<string, number>> {
   const root = await navigator.storage.getDirectory();
   const fh = await root.getFileHandle(`${name}-raw`, { create: true });
-  const h = await (fh as unknown as { createSyncAccessHandle(): Promise<{ write(b: Uint8Array, o: { at: number }): number; flush(): void; close(): void }> }).createSyncAccessHandle();
+  const h = await (fh as unknown as { createSyncAccessHandle(): Promise<{ write(b: Uint8Array, o: { at: number }): number; truncate(n: number): void; flush(): void; close(): void }> }).createSyncAccessHandle();
+  // `truncateTo`: the file made that long first (sparse, as a device), and written from `at`.
+  if (truncateTo > 0) {
+    h.truncate(truncateTo);
+    h.flush();
+  }
   const chunk = new Uint8Array(MiB).map((_, i) => (i * 7) & 0xff);
   const t0 = performance.now();
   for (let off = 0; off < bytes; off += MiB) {
     chunk[0] = off / MiB;
-    h.write(chunk, { at: off });
+    h.write(chunk, { at: at + off });
   }
   const t1 = performance.now();
   h.flush();
