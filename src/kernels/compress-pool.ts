@@ -328,6 +328,11 @@ export class CompressPool {
     };
   }
 
+  /** Workers that would take a checksum job now (sumDeviceRanges): a caller splits a large one among them. */
+  get sumsSlots(): number {
+    return this.takesDeviceJobs ? this.slots.filter((s) => s.ready && s.port !== undefined).length : 0;
+  }
+
   /**
    * The data checksums of device ranges (offset, length pairs, whole sectors), made on a ready
    * worker that reads `source` through a handle of its own (device-sums.ts), end to end in the
@@ -337,11 +342,6 @@ export class CompressPool {
    * does not answer within the job timeout (the pool then turns off, as for a chunk: a worker
    * that does not answer is hung, and would hang chunks too); the caller then makes them itself.
    */
-  /** Workers that would take a checksum job now (sumDeviceRanges): a caller splits a large one among them. */
-  get sumsSlots(): number {
-    return this.takesDeviceJobs ? this.slots.filter((s) => s.ready && s.port !== undefined).length : 0;
-  }
-
   sumDeviceRanges(source: DeviceReadSource, ranges: readonly number[], csum: CsumName, sectorSize: number): Promise<Uint8Array> | undefined {
     if (!this.takesDeviceJobs) return undefined;
     let best: Slot | undefined;
