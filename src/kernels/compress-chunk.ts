@@ -108,6 +108,9 @@ export type WireResult =
   | { readonly kind: 'incompressible' }
   | { readonly kind: 'compressed'; readonly disk: ArrayBuffer; readonly diskBytes: number; readonly compressedBytes: number; readonly sums: ArrayBuffer };
 
+/** The Worker name (browser) of a checksum-only pool worker, which loads no codecs (compress.worker.ts). */
+export const SUMS_WORKER_NAME = 'butterfs-sums';
+
 export type WorkerReply =
   /** The checksum kernels are loaded (sums requests); `compression: false`: the codecs are not yet (compress-ready follows). */
   | { readonly type: 'ready'; readonly compression?: boolean }

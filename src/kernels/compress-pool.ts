@@ -44,7 +44,7 @@
 // the worker is started with a loader that strips the types of src/ (compress-worker-node.ts).
 
 import { assert } from '../util/assert.js';
-import { compressChunk, failureLatch, fromWire, releaseChunkBuffer, takeChunkBuffer, type ChunkJob, type ChunkResult, type WorkerReply, type WorkerRequest } from './compress-chunk.js';
+import { compressChunk, failureLatch, fromWire, releaseChunkBuffer, SUMS_WORKER_NAME, takeChunkBuffer, type ChunkJob, type ChunkResult, type WorkerReply, type WorkerRequest } from './compress-chunk.js';
 import { BTRFS_MAX_UNCOMPRESSED } from './compression.js';
 import { spawnNodeCompressWorker } from './compress-worker-node.js';
 import type { CsumName } from './checksum.js';
@@ -90,7 +90,7 @@ export interface CompressWorkerPort {
   terminate(): Promise<void>;
 }
 
-export type SpawnCompressWorker = () => Promise<CompressWorkerPort>;
+export type SpawnCompressWorker = (role?: 'sums') => Promise<CompressWorkerPort>;
 
 export interface CompressPoolOptions {
   /** Workers to start (0: everything on the engine thread). */
@@ -162,10 +162,10 @@ export function startCompressPool(options: CompressPoolOptions): CompressPool {
 }
 
 /** Starts a compression worker the way this platform can. */
-export async function spawnCompressWorker(): Promise<CompressWorkerPort> {
-  if (typeof Worker === 'function') return browserPort(new Worker(new URL('./compress.worker.js', import.meta.url), { type: 'module', name: 'butterfs-compress' }));
+export async function spawnCompressWorker(role?: 'sums'): Promise<CompressWorkerPort> {
+  if (typeof Worker === 'function') return browserPort(new Worker(new URL('./compress.worker.js', import.meta.url), { type: 'module', name: role === 'sums' ? SUMS_WORKER_NAME : 'butterfs-compress' }));
   if (isNode()) {
-    return spawnNodeCompressWorker(import.meta.url);
+    return spawnNodeCompressWorker(import.meta.url, role);
   }
   throw new Error('no Worker in this environment');
 }
@@ -467,7 +467,7 @@ export class CompressPool {
     while (this.slots.length < this.workers + this.sumsWorkers) {
       const slot: Slot = { port: undefined, sumsOnly: this.slots.length >= this.workers, ready: false, compressReady: false, running: new Map(), sums: 0 };
       this.slots.push(slot);
-      this.spawn().then((port) => {
+      this.spawn(slot.sumsOnly ? 'sums' : undefined).then((port) => {
         if (!this.active) {
           void port.terminate();
           return;

@@ -56,7 +56,7 @@ async function nodeImport<T>(specifier: string): Promise<T> {
 }
 
 /** A compression worker next to `poolUrl` (the pool module's import.meta.url). */
-export async function spawnNodeCompressWorker(poolUrl: string): Promise<CompressWorkerPort> {
+export async function spawnNodeCompressWorker(poolUrl: string, role?: 'sums'): Promise<CompressWorkerPort> {
   const wt = await nodeImport<typeof import('node:worker_threads')>('node:worker_threads');
   const fs = await nodeImport<typeof import('node:fs')>('node:fs');
   const js = new URL('./compress.worker.js', poolUrl);
@@ -65,11 +65,11 @@ export async function spawnNodeCompressWorker(poolUrl: string): Promise<Compress
   // The parent's flags, less --input-type (a process started with `node --input-type=module -e`
   // passes it on, and a worker from a file refuses it).
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-  const options = { name: 'butterfs-compress', execArgv };
+  const options = { name: role === 'sums' ? 'butterfs-sums' : 'butterfs-compress', execArgv };
   if (fs.existsSync(js)) {
-    worker = new wt.Worker(js, options);
+    worker = new wt.Worker(js, { ...options, workerData: { role } });
   } else if (fs.existsSync(ts)) {
-    worker = new wt.Worker(TS_BOOTSTRAP, { ...options, eval: true, workerData: { entry: ts.href, hooks: TS_HOOKS } });
+    worker = new wt.Worker(TS_BOOTSTRAP, { ...options, eval: true, workerData: { entry: ts.href, hooks: TS_HOOKS, role } });
   } else {
     throw new Error(`no compression worker script beside ${poolUrl}`);
   }

@@ -4,17 +4,26 @@
 // (a commit's data checksums read from a device, device-sums.ts) when its reads are done.
 //
 // Runs as a dedicated module Worker in a browser (started by the engine's own worker) and as a
-// worker_threads Worker in Node. No state but the kernels: a request's answer depends on the
+// worker_threads Worker in Node. Started as a checksum-only worker (named SUMS_WORKER_NAME in a
+// browser, workerData.role 'sums' in Node), it loads no codecs and never says compress-ready. No state but the kernels: a request's answer depends on the
 // request alone.
 
 import { loadKernels } from './checksum.js';
-import { answerChunk, errorMessage, type ChunkRequest, type WorkerReply, type WorkerRequest } from './compress-chunk.js';
+import { answerChunk, errorMessage, SUMS_WORKER_NAME, type ChunkRequest, type WorkerReply, type WorkerRequest } from './compress-chunk.js';
 import { loadCompressionKernels } from './compression.js';
 import { sumDeviceRanges } from './device-sums.js';
 
 interface Endpoint {
   post(reply: WorkerReply, transfer: ArrayBuffer[]): void;
   listen(handler: (request: WorkerRequest) => void): void;
+}
+
+/** Whether this worker was started for checksum jobs only (its name in a browser, workerData in Node). */
+async function isSumsOnly(): Promise<boolean> {
+  if ('WorkerGlobalScope' in globalThis) return (globalThis as { name?: string }).name === SUMS_WORKER_NAME;
+  const specifier = 'node:worker_threads';
+  const { workerData } = (await import(/* @vite-ignore */ specifier)) as typeof import('node:worker_threads');
+  return (workerData as { role?: string } | null | undefined)?.role === 'sums';
 }
 
 async function endpoint(): Promise<Endpoint> {
@@ -39,6 +48,8 @@ async function endpoint(): Promise<Endpoint> {
 }
 
 const port = await endpoint();
+// A checksum-only worker (the pool's `sumsWorkers`) loads no codecs: it is never sent a chunk.
+const sumsOnly = await isSumsOnly();
 // The checksum kernels are small and are all a sums request needs: the worker says `ready` once
 // they are, and `compress-ready` once the compression kernels (zstd's is large), loading
 // meanwhile, are too; the pool sends chunks only after that (a chunk that comes earlier waits
@@ -49,7 +60,7 @@ const failLoad = (e: unknown) => {
   loadFailed = true;
   port.post({ type: 'load-failed', error: errorMessage(e) }, []);
 };
-const compression = loadCompressionKernels();
+const compression = sumsOnly ? new Promise<void>(() => undefined) : loadCompressionKernels();
 compression.catch(failLoad);
 try {
   await loadKernels();

@@ -206,6 +206,21 @@ describe('compression pool: checksum-only workers', () => {
     // Without compression workers there are none of either kind.
     expect(new CompressPool({ workers: 0, sumsWorkers: 3 }).sumsWorkers).toBe(0);
   });
+
+  it('a real one says ready and never loads the codecs (no compress-ready), where a compression worker does', async () => {
+    const seen = async (role?: 'sums') => {
+      const port = await spawnCompressWorker(role);
+      const got: string[] = [];
+      port.onMessage((m) => got.push(m.type));
+      for (let i = 0; i < 200 && !got.includes(role === 'sums' ? 'ready' : 'compress-ready'); i++) await new Promise((r) => setTimeout(r, 25));
+      // Time for the codecs to load, had they been asked for.
+      await new Promise((r) => setTimeout(r, role === 'sums' ? 1500 : 0));
+      await port.terminate();
+      return got;
+    };
+    expect(await seen()).toEqual(['ready', 'compress-ready']);
+    expect(await seen('sums')).toEqual(['ready']);
+  });
 });
 
 /** A worker_threads worker running `source` (CommonJS), as a pool port. */
