@@ -45,33 +45,41 @@ function text(n: number): Uint8Array {
   return b;
 }
 
-/** What the twins are compared by: the file's items and counters, the data extents and their refs, the checksums. */
-async function state(fs: Filesystem): Promise<unknown> {
+/**
+ * What the twins are compared by: the file's items and counters, the data extents and their
+ * refs, the checksums. With a snapshot, the snapshot's file too, and each data extent's ref
+ * count only: leaves shared with a snapshot are COWed with refs naming their parent leaf, whose
+ * address differs between twins that split leaves differently.
+ */
+async function state(fs: Filesystem, snapshot: boolean): Promise<unknown> {
   return fs.read(async (info) => {
-    const loc = await fs.promises.locate(info, '/f');
-    const item = await readInode(info, loc.root, loc.ino);
-    const extents = await findFileExtents(info, loc.root, loc.ino, 0, Number.MAX_SAFE_INTEGER);
+    const fileOf = async (path: string) => {
+      const loc = await fs.promises.locate(info, path);
+      const item = await readInode(info, loc.root, loc.ino);
+      const extents = await findFileExtents(info, loc.root, loc.ino, 0, Number.MAX_SAFE_INTEGER);
+      return {
+        size: item.size, nbytes: item.nbytes,
+        extents: extents.map((e) => [e.fileOffset, e.type, e.compression, e.diskBytenr, e.diskNumBytes, e.offset, e.numBytes, e.ramBytes, e.generation]),
+      };
+    };
     const data: unknown[] = [];
     for await (const it of iterItems(info, info.extentTree, Key.MIN, Key.MAX)) {
       if (it.key.type === ItemType.EXTENT_ITEM) {
-        if (!(ExtentItem.decode(viewOf(it.data), 0).flags & EXTENT_FLAG_DATA)) continue;
-        data.push([it.key.objectid, it.key.offset, [...it.data].join(',')]);
-      } else if (it.key.type === ItemType.EXTENT_DATA_REF || it.key.type === ItemType.SHARED_DATA_REF) {
+        const ei = ExtentItem.decode(viewOf(it.data), 0);
+        if (!(ei.flags & EXTENT_FLAG_DATA)) continue;
+        data.push(snapshot ? [it.key.objectid, it.key.offset, ei.refs] : [it.key.objectid, it.key.offset, [...it.data].join(',')]);
+      } else if (!snapshot && (it.key.type === ItemType.EXTENT_DATA_REF || it.key.type === ItemType.SHARED_DATA_REF)) {
         data.push([it.key.objectid, it.key.type, it.key.offset, [...it.data].join(',')]);
       }
     }
     const csums: unknown[] = [];
     for await (const it of iterItems(info, info.csumTree, Key.MIN, Key.MAX)) csums.push([it.key.offset, [...it.data].join(',')]);
-    return {
-      size: item.size, nbytes: item.nbytes,
-      extents: extents.map((e) => [e.fileOffset, e.type, e.compression, e.diskBytenr, e.diskNumBytes, e.offset, e.numBytes, e.ramBytes, e.generation]),
-      data, csums,
-    };
+    return { f: await fileOf('/f'), snap: snapshot ? await fileOf('/snap/f') : undefined, data, csums };
   });
 }
 
 /** The calls both twins get: a file with every kind of item, then overwrites of 1-16 sectors that wait as dirty sectors. */
-async function script(fs: Filesystem, noHoles: boolean): Promise<void> {
+async function script(fs: Filesystem, noHoles: boolean, snapshot: boolean): Promise<void> {
   const p = fs.promises;
   const fh = await p.open('/f', 'w+');
   // Two large extents, [0, 2 MiB).
@@ -116,14 +124,16 @@ async function script(fs: Filesystem, noHoles: boolean): Promise<void> {
     }
     if (round % 2 === 0) await fh.stat();
     else await fs.sync();
+    // A snapshot shares every leaf: the next overwrites cut items in leaves COWed from it.
+    if (snapshot && round === 1) await fs.subvolume.snapshot('/', '/snap');
   }
   await fh.close();
   await fs.sync();
 }
 
 describe('placing many new extents leaf by leaf', () => {
-  for (const [noHoles, nodesize] of [[true, 16384], [false, 16384], [true, 4096]] as const) {
-    it(`ends as placing each alone does (${noHoles ? 'NO_HOLES' : 'hole items'}, nodesize ${nodesize}), and checks clean`, async () => {
+  for (const [noHoles, nodesize, snapshot] of [[true, 16384, false], [false, 16384, false], [true, 4096, false], [true, 16384, true]] as const) {
+    it(`ends as placing each alone does (${noHoles ? 'NO_HOLES' : 'hole items'}, nodesize ${nodesize}${snapshot ? ', a snapshot between' : ''}), and checks clean`, async () => {
       setExtentMapVerify(true);
       const states: unknown[] = [];
       let batchedDev: MemoryDevice | undefined;
@@ -134,8 +144,8 @@ describe('placing many new extents leaf by leaf', () => {
         const fs = await mount([dev]);
         mounted.push(fs);
         const before = { ...placementStats };
-        await script(fs, noHoles);
-        states.push(await state(fs));
+        await script(fs, noHoles, snapshot);
+        states.push(await state(fs, snapshot));
         await fs.unmount();
         if (batched) {
           batchedDev = dev;
