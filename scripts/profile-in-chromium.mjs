@@ -19,6 +19,7 @@
 // of 100 µs, fine enough to time single calls (the bench's pages are not isolated).
 // RUNS=N runs the workload N times in the same worker with no profiler (A/B figures: the
 // profiler's sampling slows some code, allocation among it, far more than the rest).
+// HEAP=1 samples allocations instead of CPU time and prints the functions that allocate most.
 import { createServer } from 'vite';
 import { chromium } from 'playwright-core';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -95,6 +96,26 @@ try {
   if (process.env.RUNS) {
     // Unprofiled runs only (the profiler's sampling slows allocation-heavy code unevenly): for A/B figures.
     for (let i = 1; i < Number(process.env.RUNS); i++) console.log(`run ${i + 1}:`, JSON.stringify(await once()));
+  } else if (process.env.HEAP) {
+    // Allocation sampling instead of CPU: which functions allocate the most bytes (live or not).
+    await send('HeapProfiler.enable');
+    await send('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    console.log('sampled:', JSON.stringify(await once()));
+    const profile = (await send('HeapProfiler.stopSampling')).result.profile;
+    const self = new Map();
+    let total = 0;
+    const walk = (n) => {
+      const f = n.callFrame;
+      const key = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(src|test)\//, '$1/').replace(/\?.*$/, '')}:${f.lineNumber + 1}`;
+      self.set(key, (self.get(key) ?? 0) + n.selfSize);
+      total += n.selfSize;
+      for (const c of n.children ?? []) walk(c);
+    };
+    walk(profile.head);
+    console.log(`\nallocated (sampled), ${(total / 1048576).toFixed(1)} MiB:`);
+    for (const [k, b] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+      console.log(`${(b / 1048576).toFixed(2).padStart(8)} MiB ${((100 * b) / total).toFixed(1).padStart(5)}%  ${k}`);
+    }
   } else {
     await send('Profiler.enable');
     await send('Profiler.setSamplingInterval', { interval: 100 });
