@@ -41,6 +41,16 @@ async function names(fs: FsInfo, dir: number): Promise<string[]> {
 }
 
 /** Commits, then our checker and btrfs check must both find the image clean. */
+/** A fresh filesystem mounted through the API, with an empty directory /d. */
+async function mountedWithDir() {
+  const dev = new MemoryDevice(64 * 1024 * 1024);
+  await mkfs([dev]);
+  const fs = await mount([dev]);
+  const p = fs.promises;
+  await p.mkdir('/d');
+  return { dev, fs, p };
+}
+
 async function judge(dev: MemoryDevice, fs: FsInfo): Promise<void> {
   if (fs.transid) await commitTransaction(fs);
   const verdict = await check(fs);
@@ -164,11 +174,7 @@ describe('directory listings', () => {
   it('keep a name whose string does not spell its bytes (invalid UTF-8) out of the dcache', async () => {
     // Such names come from send streams and other images. Its string (U+FFFD for the bad byte)
     // is the UTF-8 of another name: a path spelt that way must not find this one.
-    const dev = new MemoryDevice(64 * 1024 * 1024);
-    await mkfs([dev]);
-    const fs = await mount([dev]);
-    const p = fs.promises;
-    await p.mkdir('/d');
+    const { dev, fs, p } = await mountedWithDir();
     await p.writeFile('/d/plain', 'x');
     const dir = (await p.stat('/d')).ino;
     const ino = await fs.transaction((info) => N.createNode(info, info.fsTree, dir, new Uint8Array([0x66, 0xff]), { ...cred, mode: 0o100644 }));
@@ -181,11 +187,7 @@ describe('directory listings', () => {
   });
 
   it('are EUCLEAN, not wrong names, when an index item does not hold one entry', async () => {
-    const dev = new MemoryDevice(64 * 1024 * 1024);
-    await mkfs([dev]);
-    const fs = await mount([dev]);
-    const p = fs.promises;
-    await p.mkdir('/d');
+    const { fs, p } = await mountedWithDir();
     for (const n of ['a', 'bb', 'ccc']) await p.writeFile(`/d/${n}`, n);
     await fs.sync();
     const dir = (await p.stat('/d')).ino;
