@@ -8,7 +8,9 @@
 // Workloads are in test/bench/browser/profile/: compressed-write.ts (the compress bench's write),
 // small-files-cold.ts (the files bench's cold stat and readdir passes, with the device reads
 // counted), small-files-create.ts, random-rw.ts (the random 4 KiB row, with a chosen share of
-// reads) and seq-write.ts (the sequential write, its commit's flushes timed, and raw OPFS after).
+// reads), seq-write.ts (the sequential write, its commit's flushes timed, and raw OPFS after) and
+// early-flush-raw.ts (raw OPFS alone: a write and flush with and without a second worker flushing
+// as the writes go on).
 // The workload module exports `async function run(args)`; it runs once unprofiled (warm-up) and
 // once profiled. The profile goes to node_modules/.cache/profile/<name>.cpuprofile (open it in
 // Chrome's DevTools) and its top functions by self time are printed. A development tool: CI does

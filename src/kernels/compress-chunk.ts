@@ -89,7 +89,7 @@ export function compressChunk(job: ChunkJob, input: Uint8Array, output?: ArrayBu
 // pool's own 128 KiB buffer (sent, then sent back for the next chunk), the results are
 // buffers the worker made for them.
 
-export type WorkerRequest = ChunkRequest | SumsRequest;
+export type WorkerRequest = ChunkRequest | SumsRequest | FlushRequest;
 
 /** A chunk to compress (compressChunk). */
 export interface ChunkRequest {
@@ -120,7 +120,9 @@ export type WorkerReply =
   | { readonly type: 'done'; readonly id: number; readonly result: WireResult; readonly input: ArrayBuffer; readonly output?: ArrayBuffer }
   | { readonly type: 'failed'; readonly id: number; readonly error: string; readonly input: ArrayBuffer }
   | { readonly type: 'sums-done'; readonly id: number; readonly sums: ArrayBuffer }
-  | { readonly type: 'sums-failed'; readonly id: number; readonly error: string };
+  | { readonly type: 'sums-failed'; readonly id: number; readonly error: string }
+  | { readonly type: 'flush-done'; readonly id: number }
+  | { readonly type: 'flush-failed'; readonly id: number; readonly error: string };
 
 /** Device ranges to checksum, read by the worker through a handle of its own (device-sums.ts). */
 export interface SumsRequest {
@@ -131,6 +133,13 @@ export interface SumsRequest {
   readonly ranges: readonly number[];
   readonly csum: CsumName;
   readonly sectorSize: number;
+}
+
+/** A device to flush through a handle of the worker's own (early writeback: device-sums.ts flushDevice). */
+export interface FlushRequest {
+  readonly type: 'flush';
+  readonly id: number;
+  readonly source: DeviceReadSource;
 }
 
 /** An owned, whole ArrayBuffer of the view's bytes: the view itself when it is one, else a copy. */

@@ -31,6 +31,9 @@
 //  * Sums jobs: the same workers also make a commit's data checksums from a device's bytes
 //    (sumDeviceRanges; fs/writeback.ts, kernels/device-sums.ts). A worker takes them as soon as
 //    its checksum kernels are loaded (`ready`), before its codecs are (`compress-ready`).
+//  * Flush jobs: an idle worker (the checksum-only one first) flushes a device through a handle
+//    of its own while a large write goes on (flushDevice; early writeback, fs/writeback.ts), so
+//    that the commit's flush, which blocks the engine thread, finds little left to write.
 //
 // Sizing: one worker per CPU but one for chunks (defaultCompressWorkers); see docs/benchmarks.md
 // ("Compressed writes") for what it measured on a shared 2-core machine. A filesystem's pool
@@ -212,15 +215,18 @@ interface Slot {
   /** Its compression kernels are loaded too: it takes chunks. */
   compressReady: boolean;
   readonly running: Map<number, Job>;
-  /** Sums jobs (sumDeviceRanges) the worker holds. */
-  sums: number;
+  /** Device jobs (sumDeviceRanges, flushDevice) the worker holds, and how many of them are flushes. */
+  deviceJobs: number;
+  flushes: number;
 }
 
-/** A commit's checksum job on a worker (sumDeviceRanges). */
-interface SumsJob {
+/** A device job on a worker: a commit's checksums (sumDeviceRanges) or an early flush (flushDevice). */
+interface DeviceJob {
   readonly slot: Slot;
+  readonly flush: boolean;
   readonly timer: ReturnType<typeof setTimeout>;
-  readonly resolve: (sums: Uint8Array) => void;
+  /** The checksums of a sums job; undefined for a flush. */
+  readonly resolve: (sums: Uint8Array | undefined) => void;
   readonly reject: (e: Error) => void;
 }
 
@@ -237,6 +243,10 @@ export interface CompressPoolStatus {
   readonly chunksInThread: number;
   /** Sums jobs (sumDeviceRanges) the workers answered. */
   readonly sumsJobsDone: number;
+  /** Early flushes (flushDevice) the workers made. */
+  readonly flushJobsDone: number;
+  /** Why early flushes are no longer offered to workers (one failed), if so. */
+  readonly flushOffReason: string | undefined;
   /** Why sums jobs are no longer offered to workers (one failed), if so. */
   readonly sumsOffReason: string | undefined;
   readonly disabledReason: string | undefined;
@@ -257,9 +267,11 @@ export class CompressPool {
   private reason: string | undefined;
   private inWorkers = 0;
   private inThread = 0;
-  private readonly sumsJobs = new Map<number, SumsJob>();
+  private readonly deviceJobs = new Map<number, DeviceJob>();
   private sumsDone = 0;
   private sumsOff: string | undefined;
+  private flushesDone = 0;
+  private flushOff: string | undefined;
 
   constructor(options: CompressPoolOptions) {
     assert(Number.isInteger(options.workers) && options.workers >= 0, `compress pool of ${options.workers} workers`);
@@ -324,13 +336,17 @@ export class CompressPool {
       ready: this.slots.filter((s) => !s.sumsOnly && s.compressReady).length,
       sumsWorkers: this.sumsWorkers, sumsReady: this.slots.filter((s) => s.sumsOnly && s.ready).length,
       chunksInWorkers: this.inWorkers, chunksInThread: this.inThread, sumsJobsDone: this.sumsDone, sumsOffReason: this.sumsOff,
+      flushJobsDone: this.flushesDone, flushOffReason: this.flushOff,
       disabledReason: this.reason,
     };
   }
 
-  /** Workers that would take a checksum job now (sumDeviceRanges): a caller splits a large one among them. */
+  /**
+   * Workers that would take a checksum job now (sumDeviceRanges) without waiting behind early
+   * flushes: a caller splits a large one among them.
+   */
   get sumsSlots(): number {
-    return this.takesDeviceJobs ? this.slots.filter((s) => s.ready && s.port !== undefined).length : 0;
+    return this.takesDeviceJobs ? this.slots.filter((s) => s.ready && s.port !== undefined && s.flushes === 0).length : 0;
   }
 
   /**
@@ -346,40 +362,65 @@ export class CompressPool {
     if (!this.takesDeviceJobs) return undefined;
     let best: Slot | undefined;
     for (const s of this.slots) {
-      if (s.ready && s.port && (!best || s.running.size + s.sums < best.running.size + best.sums)) best = s;
+      if (s.ready && s.port && (!best || s.running.size + s.deviceJobs < best.running.size + best.deviceJobs)) best = s;
     }
     if (!best) return undefined;
-    const slot = best;
     const id = this.nextId++;
-    return new Promise<Uint8Array>((resolve, reject) => {
+    return this.postDeviceJob(best, id, 'a checksum job', { type: 'sums', id, source, ranges, csum, sectorSize }) as Promise<Uint8Array>;
+  }
+
+  /**
+   * Flushes the device `source` names on a worker that holds nothing but flushes, through a
+   * handle of the worker's own (early writeback: fs/writeback.ts); the worker makes its flushes
+   * in the order asked. Undefined when no ready worker is that free (one compressing chunks or
+   * making checksums is not made to wait for it: the flush is only a head start on the commit's
+   * own), or device jobs are off, or an early flush failed before (flushOffReason). Rejects as a
+   * sums job does; a failure turns early flushes off, nothing else.
+   */
+  flushDevice(source: DeviceReadSource): Promise<void> | undefined {
+    if (!this.takesDeviceJobs || this.flushOff !== undefined) return undefined;
+    // A checksum-only worker first: it has nothing else to do while the writes go on.
+    let best: Slot | undefined;
+    for (const s of this.slots) {
+      if (s.ready && s.port && s.running.size === 0 && s.deviceJobs === s.flushes && (!best || (s.sumsOnly && !best.sumsOnly))) best = s;
+    }
+    if (!best) return undefined;
+    const id = this.nextId++;
+    return this.postDeviceJob(best, id, 'a flush', { type: 'flush', id, source }).then(() => undefined);
+  }
+
+  private postDeviceJob(slot: Slot, id: number, what: string, request: WorkerRequest): Promise<Uint8Array | undefined> {
+    return new Promise<Uint8Array | undefined>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.finishSums(id)?.reject(new Error(`compression worker did not answer a checksum job within ${this.jobTimeoutMs} ms`));
-        this.disable(`compression worker did not answer a checksum job within ${this.jobTimeoutMs} ms`);
+        this.finishDeviceJob(id)?.reject(new Error(`compression worker did not answer ${what} within ${this.jobTimeoutMs} ms`));
+        this.disable(`compression worker did not answer ${what} within ${this.jobTimeoutMs} ms`);
       }, this.jobTimeoutMs);
-      this.sumsJobs.set(id, { slot, timer, resolve, reject });
-      slot.sums++;
+      this.deviceJobs.set(id, { slot, flush: request.type === 'flush', timer, resolve, reject });
+      slot.deviceJobs++;
+      if (request.type === 'flush') slot.flushes++;
       slot.port!.setBusy(true);
-      slot.port!.post({ type: 'sums', id, source, ranges, csum, sectorSize }, []);
+      slot.port!.post(request, []);
     });
   }
 
   /**
-   * Lets the messages of starting workers in (one turn of the event loop) when a worker is still
-   * starting: the write path runs in microtasks, so a worker that became ready meanwhile is seen
-   * only after a turn. Call before sumDeviceRanges.
+   * Lets the workers' messages in (one turn of the event loop) when a worker is still starting or
+   * holds early flushes: the write path runs in microtasks, so a worker that became ready, or
+   * finished its flushes, meanwhile is seen only after a turn. Call before sumDeviceRanges.
    */
   async takeMessages(): Promise<void> {
-    if (this.active && this.slots.some((s) => !s.ready)) await yieldToEventLoop();
+    if (this.active && this.slots.some((s) => !s.ready || s.flushes > 0)) await yieldToEventLoop();
   }
 
-  /** Forgets sums job `id` (its timer, its slot's count) and returns it, if still held. */
-  private finishSums(id: number): SumsJob | undefined {
-    const j = this.sumsJobs.get(id);
+  /** Forgets device job `id` (its timer, its slot's count) and returns it, if still held. */
+  private finishDeviceJob(id: number): DeviceJob | undefined {
+    const j = this.deviceJobs.get(id);
     if (j === undefined) return undefined;
-    this.sumsJobs.delete(id);
+    this.deviceJobs.delete(id);
     clearTimeout(j.timer);
-    j.slot.sums--;
-    if (j.slot.sums === 0 && j.slot.running.size === 0) j.slot.port?.setBusy(false);
+    j.slot.deviceJobs--;
+    if (j.flush) j.slot.flushes--;
+    if (j.slot.deviceJobs === 0 && j.slot.running.size === 0) j.slot.port?.setBusy(false);
     return j;
   }
 
@@ -457,7 +498,7 @@ export class CompressPool {
     j.timer = undefined;
     if (j.slot) {
       j.slot.running.delete(j.id);
-      if (j.slot.running.size === 0 && j.slot.sums === 0) j.slot.port?.setBusy(false);
+      if (j.slot.running.size === 0 && j.slot.deviceJobs === 0) j.slot.port?.setBusy(false);
     }
     j.slot = undefined;
   }
@@ -465,7 +506,7 @@ export class CompressPool {
   private startWorkers(): void {
     if (!this.active) return;
     while (this.slots.length < this.workers + this.sumsWorkers) {
-      const slot: Slot = { port: undefined, sumsOnly: this.slots.length >= this.workers, ready: false, compressReady: false, running: new Map(), sums: 0 };
+      const slot: Slot = { port: undefined, sumsOnly: this.slots.length >= this.workers, ready: false, compressReady: false, running: new Map(), deviceJobs: 0, flushes: 0 };
       this.slots.push(slot);
       this.spawn(slot.sumsOnly ? 'sums' : undefined).then((port) => {
         if (!this.active) {
@@ -485,7 +526,7 @@ export class CompressPool {
    * worker may never be handed a job, whose end would say so.
    */
   private idleIfFree(slot: Slot): void {
-    if (slot.running.size === 0 && slot.sums === 0) slot.port?.setBusy(false);
+    if (slot.running.size === 0 && slot.deviceJobs === 0) slot.port?.setBusy(false);
   }
 
   private onReply(slot: Slot, reply: WorkerReply): void {
@@ -511,7 +552,7 @@ export class CompressPool {
         return;
       case 'sums-done':
         this.sumsDone++;
-        this.finishSums(reply.id)?.resolve(new Uint8Array(reply.sums));
+        this.finishDeviceJob(reply.id)?.resolve(new Uint8Array(reply.sums));
         return;
       case 'sums-failed': {
         // Not a reason to stop compressing on workers (the device may not allow a second handle
@@ -520,9 +561,21 @@ export class CompressPool {
           this.sumsOff = reply.error;
           console.warn(`butterfs: data checksums on the engine thread from now on: ${reply.error}`);
         }
-        this.finishSums(reply.id)?.reject(new Error(`compression worker failed a checksum job: ${reply.error}`));
+        this.finishDeviceJob(reply.id)?.reject(new Error(`compression worker failed a checksum job: ${reply.error}`));
         return;
       }
+      case 'flush-done':
+        this.flushesDone++;
+        this.finishDeviceJob(reply.id)?.resolve(undefined);
+        return;
+      case 'flush-failed':
+        // Early flushes are a head start only (the commit flushes anyway): not offered again.
+        if (this.flushOff === undefined) {
+          this.flushOff = reply.error;
+          console.warn(`butterfs: no early writeback from now on: ${reply.error}`);
+        }
+        this.finishDeviceJob(reply.id)?.reject(new Error(`compression worker failed a flush: ${reply.error}`));
+        return;
       case 'failed':
       case 'done': {
         const j = slot.running.get(reply.id);
@@ -584,9 +637,9 @@ export class CompressPool {
 
   private async stopWorkers(): Promise<void> {
     const slots = this.slots.splice(0);
-    // Sums jobs are made by their callers instead.
-    for (const [id, j] of [...this.sumsJobs]) {
-      if (slots.includes(j.slot)) this.finishSums(id)?.reject(new Error('compression workers stopped'));
+    // Sums jobs are made by their callers instead; flushes are left to the commit's.
+    for (const [id, j] of [...this.deviceJobs]) {
+      if (slots.includes(j.slot)) this.finishDeviceJob(id)?.reject(new Error('compression workers stopped'));
     }
     // Chunks the workers held are compressed here (their writer may be waiting for them); queued
     // ones when their stream asks.

@@ -1,7 +1,8 @@
 // A compression worker of the pool (compress-pool.ts): loads the compression and checksum
 // kernels, says `ready` (or `load-failed`), then answers each chunk request with
 // compressChunk's result, one chunk at a time in the order they arrive, and each sums request
-// (a commit's data checksums read from a device, device-sums.ts) when its reads are done.
+// (a commit's data checksums read from a device, device-sums.ts) when its reads are done, and
+// each flush request (early writeback of a device, device-sums.ts) when its flush is done.
 //
 // Runs as a dedicated module Worker in a browser (started by the engine's own worker) and as a
 // worker_threads Worker in Node. Started as a checksum-only worker (named SUMS_WORKER_NAME in a
@@ -11,7 +12,7 @@
 import { loadKernels } from './checksum.js';
 import { answerChunk, errorMessage, SUMS_WORKER_NAME, type ChunkRequest, type WorkerReply, type WorkerRequest } from './compress-chunk.js';
 import { loadCompressionKernels } from './compression.js';
-import { sumDeviceRanges } from './device-sums.js';
+import { flushDevice, sumDeviceRanges } from './device-sums.js';
 
 interface Endpoint {
   post(reply: WorkerReply, transfer: ArrayBuffer[]): void;
@@ -85,6 +86,14 @@ port.listen((request) => {
     sumDeviceRanges(request.source, request.ranges, request.csum, request.sectorSize).then(
       (sums) => port.post({ type: 'sums-done', id: request.id, sums: sums.buffer as ArrayBuffer }, [sums.buffer as ArrayBuffer]),
       (e: unknown) => port.post({ type: 'sums-failed', id: request.id, error: errorMessage(e) }, []),
+    );
+    return;
+  }
+  if (request.type === 'flush') {
+    // Early writeback of a device (fs/writeback.ts) through a handle of this worker's own.
+    flushDevice(request.source).then(
+      () => port.post({ type: 'flush-done', id: request.id }, []),
+      (e: unknown) => port.post({ type: 'flush-failed', id: request.id, error: errorMessage(e) }, []),
     );
     return;
   }

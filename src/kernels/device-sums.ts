@@ -11,7 +11,8 @@
 // own and checksums them meanwhile.
 //
 // Owns: the description of where a worker can read a device (DeviceReadSource, which a device
-// offers as BlockDevice.readSource) and the worker's side of the job (sumDeviceRanges).
+// offers as BlockDevice.readSource) and the worker's side of the jobs: checksums
+// (sumDeviceRanges) and early writeback (flushDevice).
 //  * OPFS: the device's FileSystemFileHandle; the worker opens its own sync access handle in
 //    'readwrite-unsafe' mode (only possible because the engine's handle is in that mode too:
 //    device/opfs.ts), reads, and closes it before answering. Opening is bounded
@@ -40,6 +41,8 @@ const OPEN_TIMEOUT_MS = 3000;
 interface Reader {
   /** Fills `dest` from `offset`; a short read is an error. */
   read(dest: Uint8Array, offset: number): void;
+  /** Makes everything written to the file so far, through any handle, durable (fdatasync). */
+  flush(): void;
   close(): void;
 }
 
@@ -53,6 +56,7 @@ async function openReader(source: DeviceReadSource): Promise<Reader> {
         const n = h.read(dest, at);
         if (n !== dest.length) throw new Error(`short read of ${source.name}: ${n} of ${dest.length} bytes at ${offset}`);
       },
+      flush: () => h.flush(),
       close: () => h.close(),
     };
   }
@@ -74,6 +78,7 @@ async function openReader(source: DeviceReadSource): Promise<Reader> {
         done += n;
       }
     },
+    flush: () => fs.fdatasyncSync(fd),
     close: () => fs.closeSync(fd),
   };
 }
@@ -123,4 +128,19 @@ export async function sumDeviceRanges(source: DeviceReadSource, ranges: readonly
     reader.close();
   }
   return out;
+}
+
+/**
+ * Flushes `source`'s file through a handle of this thread's own: the OS writes back what any
+ * handle wrote to it (an OPFS flush, fdatasync(2) in Node). Early writeback (fs/writeback.ts):
+ * the engine asks for it while a large write goes on, so that its commit's own flush, which
+ * blocks the engine thread, finds little left to write.
+ */
+export async function flushDevice(source: DeviceReadSource): Promise<void> {
+  const reader = await openReader(source);
+  try {
+    reader.flush();
+  } finally {
+    reader.close();
+  }
 }

@@ -34,6 +34,12 @@ describe('OpfsDevice (in a worker)', () => {
   it('a commit has a pool worker checksum its large extents from the device; the reads verify after a remount', async () => {
     expect(await remote.sumsInWorker()).toEqual({ inWorkers: 9 << 20, here: 0, written: 9 << 20, equal: true });
   });
+  it('early writeback: a pool worker flushes the device with a handle of its own while a large write goes on; the commit shares the checksums', async () => {
+    const r = await remote.earlyWriteback();
+    // 24 MiB every 4 MiB: up to five asked for while the writes go on, at least two made.
+    expect(r.flushes).toBeGreaterThanOrEqual(2);
+    expect(r).toMatchObject({ flushJobs: r.flushes, flushOff: undefined, here: true, inWorkers: true, summed: 24 << 20, written: 24 << 20, equal: true, removed: true });
+  });
   it('size rules: create needs sizeBytes, shrinking refused, growing allowed, existing size used', async () => {
     expect(await remote.sizeRules()).toEqual(['EINVAL', 'EINVAL', String(1 << 21), String(1 << 21), 'EINVAL']);
   });

@@ -6,6 +6,7 @@ import { mkfs, mount } from '../../../src/index.js';
 import { checksum, loadKernels } from '../../../src/kernels/checksum.js';
 import { setDefaultCompressWorkers } from '../../../src/kernels/compress-pool.js';
 import { sumDeviceRanges } from '../../../src/kernels/device-sums.js';
+import { setEarlyFlushBytes } from '../../../src/fs/writeback.js';
 import { isFsError } from '../../../src/util/errors.js';
 import { deviceConformanceChecks, type DeviceHarness } from '../../shared/device-conformance.js';
 
@@ -119,6 +120,52 @@ const api = {
       return { inWorkers, here, written: data.length, equal: back.length === data.length && back.every((x, i) => x === data[i]) };
     } finally {
       setDefaultCompressWorkers(undefined);
+    }
+  },
+  /**
+   * Early writeback on OPFS: a pool worker flushes the device through a readwrite-unsafe handle
+   * of its own every 4 MiB while a 24 MiB file is written; the commit makes the checksums here
+   * and in the workers. Returns the counts, whether the file read back equal after a remount,
+   * and whether the device file could be removed once closed (no worker handle left on it).
+   */
+  async earlyWriteback(): Promise<{ flushes: number; flushJobs: number; flushOff: string | undefined; here: boolean; inWorkers: boolean; summed: number; written: number; equal: boolean; removed: boolean }> {
+    setDefaultCompressWorkers(1);
+    setEarlyFlushBytes(4 << 20);
+    try {
+      const name = `${root}/fs-early`;
+      const dev = await OpfsDevice.open(name, { sizeBytes: 256 << 20 });
+      await mkfs([dev]);
+      const fs = await mount([dev]);
+      await fs.promises.writeFile('/warm-up', new Uint8Array(1 << 20).fill(1));
+      await fs.sync();
+      const pool = fs.info.compressPool!;
+      await pool.start();
+      const wb = fs.info.writeback;
+      const before = wb.sumsBytesHere + wb.sumsBytesInWorkers;
+      const here0 = wb.sumsBytesHere;
+      const data = new Uint8Array(24 << 20);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 13 + (i >> 12)) & 0xff;
+      const fh = await fs.promises.open('/big', 'w');
+      for (let off = 0; off < data.length; off += 1 << 20) await fh.write(data, off, 1 << 20, off);
+      await fh.close();
+      await fs.sync();
+      const out = {
+        flushes: wb.earlyFlushes, flushJobs: pool.status().flushJobsDone, flushOff: pool.status().flushOffReason,
+        here: wb.sumsBytesHere > here0, inWorkers: wb.sumsBytesInWorkers > 0,
+        summed: wb.sumsBytesHere + wb.sumsBytesInWorkers - before, written: data.length,
+      };
+      await fs.unmount();
+      await dev.close();
+      const dev2 = await OpfsDevice.open(name);
+      const fs2 = await mount([dev2]);
+      const back = await fs2.promises.readFile('/big');
+      await fs2.unmount();
+      await dev2.close();
+      const removed = await OpfsDevice.remove(name).then(() => true, () => false);
+      return { ...out, equal: back.length === data.length && back.every((x, i) => x === data[i]), removed };
+    } finally {
+      setDefaultCompressWorkers(undefined);
+      setEarlyFlushBytes(undefined);
     }
   },
   /** Size rules: missing sizeBytes for a new device, shrink refused, grow allowed, existing size used. */

@@ -5,11 +5,12 @@
 // the checksums must catch.
 import { join } from 'node:path';
 import { readFile, writeFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { FileDevice, MemoryDevice, mkfs, mount, type BlockDevice, type Filesystem } from '../../../src/index.js';
 import { findFileExtents } from '../../../src/inode/file-item.js';
 import type { FsInfo } from '../../../src/fs/fs-info.js';
 import { setDefaultCompressWorkers } from '../../../src/kernels/compress-pool.js';
+import { setEarlyFlushBytes } from '../../../src/fs/writeback.js';
 import { btrfsCheck, tempDir } from '../../shared/btrfs-progs.js';
 import { isFsError } from '../../../src/util/errors.js';
 
@@ -191,6 +192,10 @@ describe('checksums of large extents made at the commit', () => {
     const image = join(dir, 'e.img');
     await mkfs([await FileDevice.create(image, 512 * MiB)]);
     const { dev, fail } = failing(await FileDevice.open(image));
+    // Without early writeback, which would keep the checksum-only worker in a flush and give
+    // this thread a share (tested below).
+    setEarlyFlushBytes(0);
+    onTestFinished(() => setEarlyFlushBytes(undefined));
     const fs = await mount([dev]);
     const p = fs.promises;
     await p.writeFile('/warm-up', content(9, MiB));
@@ -263,6 +268,94 @@ describe('checksums of large extents made at the commit', () => {
     }
     const r = await btrfsCheck(image, { dataCsum: true });
     expect(r.ok, r.output).toBe(true);
+  });
+});
+
+describe('early writeback (fs/writeback.ts wrote): a worker flushes the device while a large write goes on', () => {
+  /** A mounted filesystem on a FileDevice (options: mount's), its pool started as a mounted one is after its first large write. */
+  async function started(name: string, device: (file: FileDevice) => BlockDevice = (f) => f, options?: string) {
+    const image = join(dir, name);
+    await mkfs([await FileDevice.create(image, 512 * MiB)]);
+    const fs = await mount([device(await FileDevice.open(image))], options);
+    await fs.promises.writeFile('/warm-up', content(20, MiB));
+    await fs.sync();
+    const pool = fs.info.compressPool!;
+    await pool.start();
+    return { image, fs, pool, wb: fs.info.writeback };
+  }
+  async function writeBig(fs: Filesystem, path: string, data: Uint8Array): Promise<void> {
+    const fh = await fs.promises.open(path, 'w');
+    for (let off = 0; off < data.length; off += MiB) await fh.write(data, off, MiB, off);
+    await fh.close();
+  }
+  beforeAll(() => setEarlyFlushBytes(8 * MiB));
+  afterAll(() => setEarlyFlushBytes(undefined));
+
+  it('flushes every few MiB written; the commit makes a share of the checksums on this thread, and every digest is right', async () => {
+    const { image, fs, pool, wb } = await started('early-a.img');
+    const hereBefore = wb.sumsBytesHere;
+    const workersBefore = wb.sumsBytesInWorkers;
+    const big = content(21, 40 * MiB);
+    await writeBig(fs, '/big', big);
+    // Small files too: the arena's spills count as written.
+    const smalls: Record<string, Uint8Array> = {};
+    for (let i = 0; i < 3000; i++) smalls[`/s${i}`] = content(100 + i, 4000 + (i % 7) * 13);
+    for (const [path, data] of Object.entries(smalls)) await fs.promises.writeFile(path, data);
+    expect(wb.spills).toBeGreaterThan(0);
+    await fs.sync();
+    // 40 MiB of large extents and ~12 MiB of spills, every 8 MiB: several flushes, made by the
+    // worker (answered by the commit's end) and none running after it.
+    expect(wb.earlyFlushes).toBeGreaterThanOrEqual(4);
+    expect(pool.status().flushJobsDone).toBe(wb.earlyFlushes);
+    expect(pool.status().flushOffReason).toBeUndefined();
+    // This thread made a share of the checksums, the workers the rest.
+    expect(wb.sumsBytesHere - hereBefore).toBeGreaterThan(0);
+    expect(wb.sumsBytesInWorkers - workersBefore).toBeGreaterThan(0);
+    expect(wb.sumsBytesHere - hereBefore + wb.sumsBytesInWorkers - workersBefore).toBe(big.length);
+    // The next commit starts over: a small one asks for no early flush.
+    const flushes = wb.earlyFlushes;
+    await writeBig(fs, '/small-big', content(22, 4 * MiB));
+    await fs.sync();
+    expect(wb.earlyFlushes).toBe(flushes);
+    await fs.unmount();
+    await checkAndReadBack(image, { '/big': big, ...smalls });
+  });
+
+  it('is off with nobarrier (no flush at all was asked for)', async () => {
+    const { image, fs, pool, wb } = await started('early-b.img', undefined, 'nobarrier');
+    const big = content(23, 24 * MiB);
+    await writeBig(fs, '/big', big);
+    await fs.sync();
+    expect(wb.earlyFlushes).toBe(0);
+    expect(pool.status().flushJobsDone).toBe(0);
+    expect(wb.sumsBytesInWorkers).toBeGreaterThan(0);
+    await fs.unmount();
+    await checkAndReadBack(image, { '/big': big });
+  });
+
+  it('a worker that cannot open the device fails its flush: early writeback stops with a warning, the commits go on', async () => {
+    const warn = console.warn;
+    const warnings: string[] = [];
+    console.warn = (m: string) => warnings.push(m);
+    try {
+      const { image, fs, pool, wb } = await started('early-c.img', (f) => withBadSource(f, join(dir, 'early-missing.img')));
+      const big = content(24, 24 * MiB);
+      await writeBig(fs, '/big', big);
+      await fs.sync();
+      expect(wb.earlyFlushes).toBe(0);
+      expect(pool.status().flushOffReason).toMatch(/ENOENT|no such file/);
+      expect(warnings.some((w) => w.includes('no early writeback from now on'))).toBe(true);
+      // Compression is not turned off by it, and no more flushes are asked for.
+      expect(pool.active).toBe(true);
+      const big2 = content(25, 24 * MiB);
+      await writeBig(fs, '/big2', big2);
+      await fs.sync();
+      expect(pool.status().flushJobsDone).toBe(0);
+      await fs.unmount();
+      await checkAndReadBack(image, { '/big': big, '/big2': big2 });
+    } finally {
+      console.warn = warn;
+    }
   });
 });
 

@@ -45,7 +45,7 @@ export async function run(args: { mb?: number; rawFirst?: boolean; workers?: num
     writes.n = 0;
     writes.ms = 0;
     const w = await sequentialWrite(t, '/big', bytes, MiB);
-    engine = { sumsJobs: fs.info.compressPool?.status().sumsJobsDone, deviceWrites: writes.n, deviceWriteMs: Math.round(writes.ms), MBps: Math.round(w.MBps), writeMs: Math.round(w.writeMs), commitMs: Math.round(w.commitMs), flushes: [...flushes] };
+    engine = { sumsJobs: fs.info.compressPool?.status().sumsJobsDone, early: fs.info.writeback.earlyFlushes, deviceWrites: writes.n, deviceWriteMs: Math.round(writes.ms), MBps: Math.round(w.MBps), writeMs: Math.round(w.writeMs), commitMs: Math.round(w.commitMs), flushes: [...flushes] };
     await fs.unmount();
   } finally {
     await dev.close();
