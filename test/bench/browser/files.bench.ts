@@ -65,7 +65,11 @@ const smallRows: string[] = [];
 // warming up and one warm (the third was the fastest of every shape in all six runs of session 5;
 // Node settles after ~4). The readdir passes are short (100 calls over 100-entry directories,
 // a few ms), so a round's JIT state and a GC pause weigh on them most. Every round is printed.
-const ENGINE_ROUNDS = 5;
+// Nine since session 13: single rounds of one pass spread by +-30% on this machine (the same
+// code, one worker, minutes apart), so the median of four later rounds still moved by ~10% from
+// run to run, and each run missed a different target by a few percent; eight later rounds
+// narrow that without changing what a round measures.
+const ENGINE_ROUNDS = 9;
 const firstRuns: string[] = [];
 for (const shape of shapes) {
   const rounds = await engine.engineSmall(prefix, shape, ENGINE_ROUNDS);

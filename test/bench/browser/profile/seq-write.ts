@@ -2,16 +2,19 @@
 // 1 MiB writes through one handle, then the commit) on OPFS, with the commit's device flushes
 // timed, and a raw OPFS write of the same bytes (write + flush) after it for comparison.
 // Args: { mb = 256, rawFirst (a raw write before the engine's too), sparse (and one into a
-// sparse 1 GiB file at 128 MiB, as the engine writes its device), workers (compression workers) }.
+// sparse 1 GiB file at 128 MiB, as the engine writes its device), workers (compression workers),
+// early (MiB of data between early flushes, 0 for none: setEarlyFlushBytes) }.
 import { OpfsDevice } from '../../../../src/device/index.js';
 import { mkfs, mount } from '../../../../src/api/filesystem.js';
 import { sequentialWrite, type Target } from '../files-workloads.js';
 import { setDefaultCompressWorkers } from '../../../../src/kernels/compress-pool.js';
+import { setEarlyFlushBytes } from '../../../../src/fs/writeback.js';
 
 const MiB = 1024 * 1024;
 
-export async function run(args: { mb?: number; rawFirst?: boolean; workers?: number; sparse?: boolean }): Promise<Record<string, unknown>> {
+export async function run(args: { mb?: number; rawFirst?: boolean; workers?: number; sparse?: boolean; early?: number }): Promise<Record<string, unknown>> {
   setDefaultCompressWorkers(args.workers);
+  setEarlyFlushBytes(args.early === undefined ? undefined : args.early * MiB);
   const bytes = (args.mb ?? 256) * MiB;
   const name = `profile-seq-${Date.now()}`;
   const rawBefore = args.rawFirst ? await raw(name + '-first', bytes) : undefined;
