@@ -17,6 +17,16 @@ const harness: DeviceHarness = {
   reopen: (d: BlockDevice) => OpfsDevice.open((d as OpfsDevice).name),
 };
 
+/** Whether `path` on the filesystem of OPFS device `name`, opened and mounted again, reads back as `data` (its checksums verified). */
+async function readsBack(name: string, path: string, data: Uint8Array): Promise<boolean> {
+  const dev = await OpfsDevice.open(name);
+  const fs = await mount([dev]);
+  const back = await fs.promises.readFile(path);
+  await fs.unmount();
+  await dev.close();
+  return back.length === data.length && back.every((x, i) => x === data[i]);
+}
+
 function describeError(e: unknown): string {
   return e instanceof Error ? `${e.name}: ${e.message}\n${e.stack ?? ''}` : String(e);
 }
@@ -112,12 +122,7 @@ const api = {
       const { sumsBytesInWorkers: inWorkers, sumsBytesHere: here } = fs.info.writeback;
       await fs.unmount();
       await dev.close();
-      const dev2 = await OpfsDevice.open(name);
-      const fs2 = await mount([dev2]);
-      const back = await fs2.promises.readFile('/big');
-      await fs2.unmount();
-      await dev2.close();
-      return { inWorkers, here, written: data.length, equal: back.length === data.length && back.every((x, i) => x === data[i]) };
+      return { inWorkers, here, written: data.length, equal: await readsBack(name, '/big', data) };
     } finally {
       setDefaultCompressWorkers(undefined);
     }
@@ -156,13 +161,9 @@ const api = {
       };
       await fs.unmount();
       await dev.close();
-      const dev2 = await OpfsDevice.open(name);
-      const fs2 = await mount([dev2]);
-      const back = await fs2.promises.readFile('/big');
-      await fs2.unmount();
-      await dev2.close();
+      const equal = await readsBack(name, '/big', data);
       const removed = await OpfsDevice.remove(name).then(() => true, () => false);
-      return { ...out, equal: back.length === data.length && back.every((x, i) => x === data[i]), removed };
+      return { ...out, equal, removed };
     } finally {
       setDefaultCompressWorkers(undefined);
       setEarlyFlushBytes(undefined);
