@@ -639,10 +639,11 @@ interface SumsJobOf {
 
 /**
  * Posts the pending checksums of `holds` to the pool's workers: per device, one job, or as many
- * as workers are ready when the device has SPLIT_SUMS_BYTES or more (split at extent boundaries
- * into parts of about equal bytes; physically adjacent extents read as one range). Returns the
- * jobs, and the extents no worker takes now (no pool or none ready, a device without a
- * readSource, several copies).
+ * as workers are ready (sumsSlots) plus `hereShares` parts for this thread when the device has
+ * SPLIT_SUMS_BYTES or more (split at extent boundaries into parts of about equal bytes;
+ * physically adjacent extents read as one range; under that size, with a share for this thread,
+ * all of it is this thread's). Returns the jobs, and the extents no worker takes now (this
+ * thread's shares, no pool or none ready, a device without a readSource, several copies).
  */
 function postSums(fs: FsInfo, holds: readonly Held[], hereShares: number): { jobs: SumsJobOf[]; here: Held[] } {
   const pool = fs.compressPool;
