@@ -2,7 +2,8 @@
 // workers come back byte for byte as the engine thread makes them, for every codec; a write
 // through the pool makes the same extents as one without, and passes our check and btrfs
 // check --check-data-csum; a worker that cannot start, dies, fails or hangs turns the pool off
-// and the chunks are compressed on the engine thread; unmount stops the workers.
+// and the chunks are compressed on the engine thread; unmount stops the workers; early flushes
+// go to the checksum-only worker and a failed one turns only flushes off.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Worker as NodeWorker } from 'node:worker_threads';
 import { answerChunk, compressChunk, releaseChunkBuffer, takeChunkBuffer, type ChunkJob, type ChunkResult } from '../../../src/kernels/compress-chunk.js';
@@ -17,6 +18,11 @@ import type { WorkerReply } from '../../../src/kernels/compress-chunk.js';
 import { FileModel, freshFs, judgeImage } from '../../shared/file-model.js';
 import { MemoryDevice, mkfs, mount } from '../../../src/index.js';
 import { EXTENT_BYTES, KINDS, pseudoRandom } from './compress-corpus.js';
+import { statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../../shared/btrfs-progs.js';
+import { checksum } from '../../../src/kernels/checksum.js';
+import type { DeviceReadSource } from '../../../src/kernels/device-sums.js';
 
 await Promise.all([loadCompressionKernels(), loadKernels()]);
 
@@ -220,6 +226,54 @@ describe('compression pool: checksum-only workers', () => {
     };
     expect(await seen()).toEqual(['ready', 'compress-ready']);
     expect(await seen('sums')).toEqual(['ready']);
+  });
+});
+
+describe('compression pool: flush jobs (early writeback)', () => {
+  it('go to the checksum-only worker first, keep it out of checksum splits while held, and a failed one turns flushes off, not checksums', async () => {
+    const { dir, cleanup } = await tempDir('butterfs-pool-flush-');
+    try {
+      const path = join(dir, 'dev.img');
+      const data = pseudoRandom(1 << 20, 3);
+      writeFileSync(path, data);
+      const st = statSync(path, { bigint: true });
+      const source: DeviceReadSource = { kind: 'path', path, dev: String(st.dev), ino: String(st.ino) };
+      // Real workers; what each is asked is recorded by its role.
+      const asked: Record<string, string[]> = { compress: [], sums: [] };
+      const p = pool({
+        workers: 1, sumsWorkers: 1,
+        spawn: async (role) => {
+          const port = await spawnCompressWorker(role);
+          const post = port.post.bind(port);
+          return { ...port, post: (request, transfer) => { asked[role ?? 'compress']!.push(request.type); post(request, transfer); } };
+        },
+      });
+      await p.start();
+      expect(p.sumsSlots).toBe(2);
+      const first = p.flushDevice(source);
+      const second = p.flushDevice(source);
+      expect(first).toBeDefined();
+      expect(second).toBeDefined();
+      // Both on the checksum-only worker, which a checksum split now leaves out.
+      expect(asked).toEqual({ compress: [], sums: ['flush', 'flush'] });
+      expect(p.sumsSlots).toBe(1);
+      await Promise.all([first, second]);
+      expect(p.status()).toMatchObject({ flushJobsDone: 2, flushOffReason: undefined });
+      expect(p.sumsSlots).toBe(2);
+
+      // A worker that cannot open the device fails the flush: no more flushes, checksums go on.
+      const missing: DeviceReadSource = { ...source, path: join(dir, 'missing.img') };
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+      await expect(p.flushDevice(missing)).rejects.toThrow(/failed a flush/);
+      expect(p.status().flushOffReason).toMatch(/ENOENT|no such file/);
+      expect(warn.mock.calls.some(([m]) => String(m).includes('no early writeback from now on'))).toBe(true);
+      expect(p.flushDevice(source)).toBeUndefined();
+      const sums = await p.sumDeviceRanges(source, [0, 1 << 20], 'crc32c', 4096);
+      expect(Buffer.from(sums!).equals(Buffer.from(checksum('crc32c', data, 4096)))).toBe(true);
+      expect(p.status()).toMatchObject({ sumsOffReason: undefined, disabledReason: undefined });
+    } finally {
+      await cleanup();
+    }
   });
 });
 
