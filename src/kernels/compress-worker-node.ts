@@ -12,7 +12,7 @@
 // includes this module but never calls it, neither resolves nor includes them.
 
 import type { CompressWorkerPort } from './compress-pool.js';
-import { failureLatch, type WorkerReply } from './compress-chunk.js';
+import { failureLatch, SUMS_WORKER_NAME, type WorkerReply } from './compress-chunk.js';
 
 /**
  * The loader hooks, as the source of an ES module (a data: URL); ROLLDOWN is replaced by
@@ -65,7 +65,7 @@ export async function spawnNodeCompressWorker(poolUrl: string, role?: 'sums'): P
   // The parent's flags, less --input-type (a process started with `node --input-type=module -e`
   // passes it on, and a worker from a file refuses it).
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-  const options = { name: role === 'sums' ? 'butterfs-sums' : 'butterfs-compress', execArgv };
+  const options = { name: role === 'sums' ? SUMS_WORKER_NAME : 'butterfs-compress', execArgv };
   if (fs.existsSync(js)) {
     worker = new wt.Worker(js, { ...options, workerData: { role } });
   } else if (fs.existsSync(ts)) {

@@ -6,8 +6,8 @@
 //
 // Runs as a dedicated module Worker in a browser (started by the engine's own worker) and as a
 // worker_threads Worker in Node. Started as a checksum-only worker (named SUMS_WORKER_NAME in a
-// browser, workerData.role 'sums' in Node), it loads no codecs and never says compress-ready. No state but the kernels: a request's answer depends on the
-// request alone.
+// browser, workerData.role 'sums' in Node), it loads no codecs and never says compress-ready.
+// No state but the kernels: a request's answer depends on the request alone.
 
 import { loadKernels } from './checksum.js';
 import { answerChunk, errorMessage, SUMS_WORKER_NAME, type ChunkRequest, type WorkerReply, type WorkerRequest } from './compress-chunk.js';

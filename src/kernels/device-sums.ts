@@ -5,10 +5,10 @@
 // out, ~0.4 ms per MiB of crc32c in Chromium, in series with the device writes. A commit flushes
 // the devices anyway, and a flush of an OPFS sync access handle blocks the engine thread while
 // the OS writes the data back: the CPU is idle then. So large extents are written without their
-// checksums (fs/writeback.ts keeps them "pending"); the engine posts their device ranges to a
-// pool worker (compress-pool.ts), 64 MiB at a time as the writes go on and the rest at the
-// commit, and flushes the data devices; the worker reads the ranges back through a handle of its
-// own and checksums them meanwhile.
+// checksums (fs/writeback.ts keeps them "pending"); at the commit the engine posts their device
+// ranges to the pool's workers (compress-pool.ts; a large job split among those ready) and
+// flushes the data devices; each worker reads its ranges back through a handle of its own and
+// checksums them meanwhile.
 //
 // Owns: the description of where a worker can read a device (DeviceReadSource, which a device
 // offers as BlockDevice.readSource) and the worker's side of the jobs: checksums
